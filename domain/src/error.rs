@@ -1,0 +1,83 @@
+use std::fmt;
+use std::path::PathBuf;
+
+/// A hard error from a credential source: it stops the chain.
+///
+/// Messages name the file, line or address involved and never contain a secret.
+#[derive(Debug, thiserror::Error)]
+#[non_exhaustive]
+pub enum SourceError {
+    #[error("cannot read {}: {source}", path.display())]
+    Read {
+        path: PathBuf,
+        #[source]
+        source: std::io::Error,
+    },
+    #[error("{}: {message}", path.display())]
+    Malformed { path: PathBuf, message: String },
+    #[error("{0}")]
+    Misconfigured(String),
+    #[error("{0}")]
+    Other(String),
+}
+
+/// What went wrong when connecting, classified so that the message says what to do.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+#[non_exhaustive]
+pub enum ConnectErrorKind {
+    AuthenticationFailed,
+    DatabaseDoesNotExist,
+    ConnectionRefused,
+    Unreachable,
+    Timeout,
+    Tls,
+    Configuration,
+    Other,
+}
+
+impl ConnectErrorKind {
+    /// A stable snake_case name for JSON output and tests.
+    pub fn as_str(self) -> &'static str {
+        match self {
+            ConnectErrorKind::AuthenticationFailed => "authentication_failed",
+            ConnectErrorKind::DatabaseDoesNotExist => "database_does_not_exist",
+            ConnectErrorKind::ConnectionRefused => "connection_refused",
+            ConnectErrorKind::Unreachable => "unreachable",
+            ConnectErrorKind::Timeout => "timeout",
+            ConnectErrorKind::Tls => "tls",
+            ConnectErrorKind::Configuration => "configuration",
+            ConnectErrorKind::Other => "other",
+        }
+    }
+}
+
+impl fmt::Display for ConnectErrorKind {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str(match self {
+            ConnectErrorKind::AuthenticationFailed => "authentication failed",
+            ConnectErrorKind::DatabaseDoesNotExist => "database does not exist",
+            ConnectErrorKind::ConnectionRefused => "connection refused",
+            ConnectErrorKind::Unreachable => "server unreachable",
+            ConnectErrorKind::Timeout => "timed out",
+            ConnectErrorKind::Tls => "tls error",
+            ConnectErrorKind::Configuration => "invalid connection settings",
+            ConnectErrorKind::Other => "connection failed",
+        })
+    }
+}
+
+/// A failed connection attempt: kind, where it went, and a hint.
+///
+/// `detail` is the server's or the driver's message, which never carries the password
+/// (servers do not echo it, and the adapters never format connect options).
+#[derive(Debug, Clone, thiserror::Error)]
+#[error("{kind} connecting to {address} as user \"{user}\": {detail}{}", hint.as_deref().map(|h| format!("; {h}")).unwrap_or_default())]
+pub struct ConnectError {
+    pub kind: ConnectErrorKind,
+    /// `host:port/database` (or the SQLite path).
+    pub address: String,
+    pub user: String,
+    pub detail: String,
+    /// What to do, e.g. "password supplied by pgpass (/home/u/.pgpass line 3)".
+    pub hint: Option<String>,
+}

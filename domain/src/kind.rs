@@ -1,0 +1,70 @@
+use std::fmt;
+use std::str::FromStr;
+
+/// The three kinds of database the original pattern knows (its type constants).
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
+pub enum DbKind {
+    Postgres,
+    MySql,
+    Sqlite,
+}
+
+impl DbKind {
+    pub const ALL: [DbKind; 3] = [DbKind::Postgres, DbKind::MySql, DbKind::Sqlite];
+
+    /// The spelling used in settings files, environment variables and output.
+    pub fn as_str(self) -> &'static str {
+        match self {
+            DbKind::Postgres => "postgres",
+            DbKind::MySql => "mysql",
+            DbKind::Sqlite => "sqlite",
+        }
+    }
+
+    /// Whether connections of this kind authenticate with a user and password at all.
+    pub fn uses_credentials(self) -> bool {
+        !matches!(self, DbKind::Sqlite)
+    }
+}
+
+impl fmt::Display for DbKind {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str(self.as_str())
+    }
+}
+
+/// A kind name that is not one of `postgres`, `mysql`, `sqlite`.
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+#[error("unknown database kind `{0}`; allowed: postgres, mysql, sqlite")]
+pub struct UnknownKind(pub String);
+
+impl FromStr for DbKind {
+    type Err = UnknownKind;
+
+    fn from_str(s: &str) -> Result<Self, Self::Err> {
+        match s.to_ascii_lowercase().as_str() {
+            "postgres" | "postgresql" => Ok(DbKind::Postgres),
+            "mysql" | "mariadb" => Ok(DbKind::MySql),
+            "sqlite" => Ok(DbKind::Sqlite),
+            _ => Err(UnknownKind(s.to_owned())),
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn kinds_round_trip_through_their_names() {
+        for kind in DbKind::ALL {
+            assert_eq!(kind.as_str().parse::<DbKind>(), Ok(kind));
+        }
+        assert_eq!("PostgreSQL".parse::<DbKind>(), Ok(DbKind::Postgres));
+        let err = "oracle".parse::<DbKind>().unwrap_err();
+        assert_eq!(
+            err.to_string(),
+            "unknown database kind `oracle`; allowed: postgres, mysql, sqlite"
+        );
+    }
+}

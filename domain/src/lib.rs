@@ -1,0 +1,29 @@
+//! The domain of dbcore: ports, value types and the credential chain.
+//!
+//! Design decision: a credential is resolved by an ordered chain of *sources*, each of which
+//! answers one of three ways — found, not here (with a reason), or a hard error that stops the
+//! chain — the way aws-config's provider chain works. Everything an operator needs to know about
+//! how a password was chosen is recorded in a [`Resolution`], which can be printed without ever
+//! holding or showing the password itself. This crate does no I/O: sources, databases and the
+//! process environment are reached through the ports defined here and implemented in `adapters`.
+
+mod chain;
+mod credential;
+mod env;
+mod error;
+mod identity;
+mod kind;
+mod source;
+mod target;
+
+pub use chain::{Attempt, CredentialChain, Outcome, Resolution};
+pub use credential::{Credential, Lease};
+pub use env::{Env, MapEnv};
+pub use error::{ConnectError, ConnectErrorKind, SourceError};
+pub use identity::TargetIdentity;
+pub use kind::{DbKind, UnknownKind};
+pub use source::{CredentialSource, Lookup};
+pub use target::{ConnectionTarget, ServerInfo};
+
+/// Re-exported so that every crate names the same secret type.
+pub use secrecy::{ExposeSecret, SecretString};

@@ -1,0 +1,43 @@
+use async_trait::async_trait;
+
+use crate::{Credential, SourceError, TargetIdentity};
+
+/// What a source answered for one target.
+#[derive(Debug)]
+pub enum Lookup {
+    /// The source has a credential for this target.
+    Found(Credential),
+    /// The source is there but holds nothing for this target; the chain tries the next one.
+    /// The reason is shown by `admin explain` ("no matching line in /home/u/.pgpass").
+    NotFound { reason: String },
+    /// The source cannot be asked right now (no keyring daemon, Vault unreachable); the chain
+    /// tries the next one and `admin explain` shows why.
+    Unavailable { reason: String },
+}
+
+impl Lookup {
+    pub fn not_found(reason: impl Into<String>) -> Self {
+        Lookup::NotFound {
+            reason: reason.into(),
+        }
+    }
+
+    pub fn unavailable(reason: impl Into<String>) -> Self {
+        Lookup::Unavailable {
+            reason: reason.into(),
+        }
+    }
+}
+
+/// Where a secret may come from: pgpass, the environment, a keyring, Vault, a file …
+///
+/// Object safe: chains are assembled at run time from settings as `Vec<Arc<dyn CredentialSource>>`.
+/// A hard error (`Err`) stops the chain: use it only when going on would hide a problem the
+/// user must fix (a file that exists but cannot be read, a permission denied by Vault).
+#[async_trait]
+pub trait CredentialSource: Send + Sync {
+    /// The source's name as written in `sources = [...]`, used for provenance.
+    fn name(&self) -> &str;
+
+    async fn lookup(&self, target: &TargetIdentity) -> Result<Lookup, SourceError>;
+}
