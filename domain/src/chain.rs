@@ -239,7 +239,10 @@ mod tests {
         assert!(resolution.credential.is_none());
         assert_eq!(resolution.attempts.len(), 1);
         assert_eq!(resolution.attempts[0].outcome, Outcome::Error);
-        assert_eq!(resolution.error.map(|e| e.to_string()).as_deref(), Some("broken"));
+        assert_eq!(
+            resolution.error.map(|e| e.to_string()).as_deref(),
+            Some("broken")
+        );
         assert_eq!(b.calls.load(Ordering::SeqCst), 0);
     }
 
@@ -254,7 +257,10 @@ mod tests {
             "a (not found): x is not set; b (not found): no line"
         );
         assert_eq!(
-            CredentialChain::default().resolve(&target()).await.summary(),
+            CredentialChain::default()
+                .resolve(&target())
+                .await
+                .summary(),
             "no sources are configured"
         );
     }

@@ -11,7 +11,9 @@ pub trait Env: Send + Sync {
 
     /// The user's home directory, used for `~/.pgpass`, `~/.my.cnf` and `~` in paths.
     fn home_dir(&self) -> Option<PathBuf> {
-        self.var("HOME").filter(|h| !h.is_empty()).map(PathBuf::from)
+        self.var("HOME")
+            .filter(|h| !h.is_empty())
+            .map(PathBuf::from)
     }
 
     /// A variable, treating an empty value as unset.

@@ -29,3 +29,36 @@ impl TargetIdentity {
         }
     }
 }
+
+/// Everything needed to open connections to a target, except the secret.
+#[derive(Debug, Clone, PartialEq)]
+pub struct TargetSpec {
+    pub identity: TargetIdentity,
+    /// SQLite: the database file (`:memory:` for an in-memory database).
+    pub path: Option<std::path::PathBuf>,
+    pub options: TargetOptions,
+}
+
+/// Connection and pool options; all optional so that the driver's defaults apply when unset.
+#[derive(Debug, Clone, Default, PartialEq)]
+pub struct TargetOptions {
+    /// libpq's sslmode: disable, allow, prefer, require, verify-ca, verify-full.
+    pub sslmode: Option<String>,
+    /// Reported to the server; defaults to the running binary's name.
+    pub application_name: Option<String>,
+    pub connect_timeout: Option<std::time::Duration>,
+    pub statement_timeout: Option<std::time::Duration>,
+    /// Schemas, in order; set explicitly on every connection when given.
+    pub search_path: Option<Vec<String>>,
+    pub pool: PoolOptions,
+}
+
+#[derive(Debug, Clone, Default, PartialEq)]
+pub struct PoolOptions {
+    pub min_connections: Option<u32>,
+    pub max_connections: Option<u32>,
+    pub acquire_timeout: Option<std::time::Duration>,
+    pub idle_timeout: Option<std::time::Duration>,
+    pub max_lifetime: Option<std::time::Duration>,
+    pub test_before_acquire: Option<bool>,
+}

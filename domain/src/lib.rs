@@ -20,7 +20,7 @@ pub use chain::{Attempt, CredentialChain, Outcome, Resolution};
 pub use credential::{Credential, Lease};
 pub use env::{Env, MapEnv};
 pub use error::{ConnectError, ConnectErrorKind, SourceError};
-pub use identity::TargetIdentity;
+pub use identity::{PoolOptions, TargetIdentity, TargetOptions, TargetSpec};
 pub use kind::{DbKind, UnknownKind};
 pub use source::{CredentialSource, Lookup};
 pub use target::{ConnectionTarget, ServerInfo};

@@ -1,0 +1,16 @@
+//! Credential sources: implementations of `domain::CredentialSource`.
+//!
+//! Each module's doc comment is its contract: where it looks, what counts as a match, and which
+//! problems are hard errors (stop the chain) rather than "not here".
+
+pub mod env;
+pub mod file;
+pub mod mock;
+pub mod mycnf;
+pub mod pgpass;
+
+pub use env::EnvSource;
+pub use file::FileSource;
+pub use mock::{MockAnswer, MockSource};
+pub use mycnf::MyCnfSource;
+pub use pgpass::PgpassSource;

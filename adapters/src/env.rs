@@ -1,0 +1,19 @@
+//! The one place that reads the process environment.
+
+use domain::Env;
+
+/// The real process environment.
+#[derive(Debug, Clone, Copy, Default)]
+pub struct ProcessEnv;
+
+impl Env for ProcessEnv {
+    fn var(&self, name: &str) -> Option<String> {
+        std::env::var(name).ok()
+    }
+
+    fn home_dir(&self) -> Option<std::path::PathBuf> {
+        self.var("HOME")
+            .filter(|h| !h.is_empty())
+            .map(std::path::PathBuf::from)
+    }
+}
