@@ -104,7 +104,7 @@ pub fn find_password(contents: &[u8], key: &PgpassKey) -> Option<PgpassMatch> {
         // strlen(): a NUL byte ends what is kept of this read.
         let kept = chunk.iter().position(|&b| b == 0).unwrap_or(chunk.len());
         buf.extend_from_slice(&chunk[..kept]);
-        if !(buf.last() == Some(&b'\n')) && !reader.eof {
+        if buf.last() != Some(&b'\n') && !reader.eof {
             continue;
         }
         if buf.first() != Some(&b'#') {

@@ -1,0 +1,38 @@
+//! Turning sqlx's errors into a `ConnectErrorKind` a person can act on.
+
+use std::io::ErrorKind as Io;
+
+use domain::ConnectErrorKind;
+
+/// Classifies a connection error. SQLSTATEs: `28P01` invalid password, `28000` invalid
+/// authorization (pg_hba rejections, no password supplied), `3D000` unknown database.
+pub fn classify(error: &sqlx::Error) -> ConnectErrorKind {
+    match error {
+        sqlx::Error::Database(db) => match db.code().as_deref() {
+            Some("28P01" | "28000") => ConnectErrorKind::AuthenticationFailed,
+            Some("3D000") => ConnectErrorKind::DatabaseDoesNotExist,
+            // MySQL: access denied; unknown database.
+            Some("1045" | "1698") => ConnectErrorKind::AuthenticationFailed,
+            Some("1049") => ConnectErrorKind::DatabaseDoesNotExist,
+            _ => ConnectErrorKind::Other,
+        },
+        sqlx::Error::Io(io) => match io.kind() {
+            Io::ConnectionRefused => ConnectErrorKind::ConnectionRefused,
+            Io::TimedOut => ConnectErrorKind::Timeout,
+            Io::NotFound | Io::HostUnreachable | Io::NetworkUnreachable | Io::AddrNotAvailable => {
+                ConnectErrorKind::Unreachable
+            }
+            _ if is_name_resolution_failure(io) => ConnectErrorKind::Unreachable,
+            _ => ConnectErrorKind::Other,
+        },
+        sqlx::Error::Tls(_) => ConnectErrorKind::Tls,
+        sqlx::Error::PoolTimedOut => ConnectErrorKind::Timeout,
+        sqlx::Error::Configuration(_) => ConnectErrorKind::Configuration,
+        _ => ConnectErrorKind::Other,
+    }
+}
+
+fn is_name_resolution_failure(io: &std::io::Error) -> bool {
+    let text = io.to_string();
+    text.contains("failed to lookup address") || text.contains("Name or service not known")
+}

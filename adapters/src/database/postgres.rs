@@ -1,0 +1,178 @@
+//! PostgreSQL through sqlx: options built from a `TargetSpec`, connect with classification, ping.
+
+use std::time::Duration;
+
+use domain::{ConnectError, ConnectErrorKind, Credential, ExposeSecret, ServerInfo, TargetSpec};
+use sqlx::Connection;
+use sqlx::postgres::{PgConnectOptions, PgConnection, PgPool, PgPoolOptions, PgSslMode};
+
+use super::{classify, effective_user, password_provenance};
+
+/// What libpq waits for a connection when `connect_timeout` is unset is "forever"; we choose
+/// a bound so that `admin ping` always answers.
+const DEFAULT_CONNECT_TIMEOUT: Duration = Duration::from_secs(10);
+
+pub const SSL_MODES: &str = "disable, allow, prefer, require, verify-ca, verify-full";
+
+/// Builds sqlx options. The password is always set, to an empty string when there is none,
+/// because `new_without_pgpass` still takes `PGPASSWORD` from the environment otherwise.
+pub fn connect_options(
+    spec: &TargetSpec,
+    credential: Option<&Credential>,
+) -> Result<PgConnectOptions, ConnectError> {
+    let identity = &spec.identity;
+    let user = effective_user(identity, credential);
+    let mut options = PgConnectOptions::new_without_pgpass()
+        .username(user)
+        .password(credential.map_or("", |c| c.password.expose_secret()));
+    match identity.host.as_deref() {
+        // libpq: a host beginning with `/` is a Unix-socket directory.
+        Some(dir) if dir.starts_with('/') => options = options.socket(dir),
+        Some(host) if !host.is_empty() => options = options.host(host),
+        _ => options = options.host("localhost"),
+    }
+    if let Some(port) = identity.port {
+        options = options.port(port);
+    }
+    if let Some(database) = identity.database.as_deref() {
+        options = options.database(database);
+    }
+    let sslmode = spec.options.sslmode.as_deref().unwrap_or("prefer");
+    let mode: PgSslMode = sslmode.parse().map_err(|_| ConnectError {
+        kind: ConnectErrorKind::Configuration,
+        address: address(spec),
+        user: user.to_owned(),
+        detail: format!("unknown sslmode `{sslmode}`"),
+        hint: Some(format!("allowed: {SSL_MODES}")),
+    })?;
+    options = options.ssl_mode(mode);
+    if let Some(name) = spec.options.application_name.as_deref() {
+        options = options.application_name(name);
+    }
+    let mut server_options: Vec<(&str, String)> = Vec::new();
+    if let Some(timeout) = spec.options.statement_timeout {
+        server_options.push(("statement_timeout", timeout.as_millis().to_string()));
+    }
+    if let Some(path) = &spec.options.search_path {
+        let quoted: Vec<String> = path.iter().map(|s| quote_identifier(s)).collect();
+        server_options.push(("search_path", quoted.join(",")));
+    }
+    if !server_options.is_empty() {
+        options = options.options(server_options);
+    }
+    Ok(options)
+}
+
+/// Quotes a schema name for `search_path` (`"$user"` and plain names pass through as written
+/// by the user when they are already quoted).
+fn quote_identifier(name: &str) -> String {
+    if name.starts_with('"') || name == "$user" {
+        name.to_owned()
+    } else {
+        format!("\"{}\"", name.replace('"', "\"\""))
+    }
+}
+
+/// `host:port/database` for messages.
+pub fn address(spec: &TargetSpec) -> String {
+    let identity = &spec.identity;
+    let host = identity.host.as_deref().unwrap_or("localhost");
+    let port = identity.port.unwrap_or(5432);
+    let database = identity.database.as_deref().unwrap_or("");
+    format!("{host}:{port}/{database}")
+}
+
+pub(crate) fn connect_error(
+    spec: &TargetSpec,
+    credential: Option<&Credential>,
+    error: &sqlx::Error,
+) -> ConnectError {
+    let kind = classify(error);
+    let hint = match kind {
+        ConnectErrorKind::AuthenticationFailed => Some(password_provenance(credential)),
+        ConnectErrorKind::ConnectionRefused => {
+            Some("is the server running and listening on that address?".into())
+        }
+        ConnectErrorKind::Tls => Some("check sslmode and the server's certificate".into()),
+        _ => None,
+    };
+    ConnectError {
+        kind,
+        address: address(spec),
+        user: effective_user(&spec.identity, credential).to_owned(),
+        detail: error.to_string(),
+        hint,
+    }
+}
+
+/// Opens a pool. One connection is made first, directly and within `connect_timeout`, so a
+/// refused connection or a bad password is reported at once and classified (the pool itself
+/// would retry a refused connection until its acquire timeout).
+pub async fn connect(
+    spec: &TargetSpec,
+    credential: Option<&Credential>,
+) -> Result<PgPool, ConnectError> {
+    let options = connect_options(spec, credential)?;
+    let timeout = spec
+        .options
+        .connect_timeout
+        .unwrap_or(DEFAULT_CONNECT_TIMEOUT);
+    let probe = tokio::time::timeout(timeout, PgConnection::connect_with(&options)).await;
+    match probe {
+        Err(_) => {
+            return Err(ConnectError {
+                kind: ConnectErrorKind::Timeout,
+                address: address(spec),
+                user: effective_user(&spec.identity, credential).to_owned(),
+                detail: format!(
+                    "no answer within {}s (connect_timeout)",
+                    timeout.as_secs_f64()
+                ),
+                hint: None,
+            });
+        }
+        Ok(Err(error)) => return Err(connect_error(spec, credential, &error)),
+        Ok(Ok(connection)) => {
+            // The probe proved the settings; the pool makes its own connections.
+            let _ = connection.close().await;
+        }
+    }
+    Ok(pool_options(spec).connect_lazy_with(options))
+}
+
+fn pool_options(spec: &TargetSpec) -> PgPoolOptions {
+    let pool = &spec.options.pool;
+    let mut options = PgPoolOptions::new();
+    if let Some(n) = pool.max_connections {
+        options = options.max_connections(n);
+    }
+    if let Some(n) = pool.min_connections {
+        options = options.min_connections(n);
+    }
+    if let Some(t) = pool.acquire_timeout {
+        options = options.acquire_timeout(t);
+    }
+    if let Some(t) = pool.idle_timeout {
+        options = options.idle_timeout(t);
+    }
+    if let Some(t) = pool.max_lifetime {
+        options = options.max_lifetime(t);
+    }
+    if let Some(test) = pool.test_before_acquire {
+        options = options.test_before_acquire(test);
+    }
+    options
+}
+
+pub async fn ping(spec: &TargetSpec, pool: &PgPool) -> Result<ServerInfo, ConnectError> {
+    let row: (String, String, String) =
+        sqlx::query_as("select version(), current_user::text, current_database()::text")
+            .fetch_one(pool)
+            .await
+            .map_err(|e| connect_error(spec, None, &e))?;
+    Ok(ServerInfo {
+        version: row.0,
+        current_user: row.1,
+        database: row.2,
+    })
+}
