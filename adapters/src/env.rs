@@ -11,6 +11,11 @@ impl Env for ProcessEnv {
         std::env::var(name).ok()
     }
 
+    /// The effective user's name from the password database, as libpq's `pg_get_user_name`.
+    fn login_name(&self) -> Option<String> {
+        whoami::username().ok().filter(|n| !n.is_empty())
+    }
+
     fn home_dir(&self) -> Option<std::path::PathBuf> {
         self.var("HOME")
             .filter(|h| !h.is_empty())

@@ -16,6 +16,12 @@ pub trait Env: Send + Sync {
             .map(PathBuf::from)
     }
 
+    /// The login name, which libpq uses as the default user: `USER`, else `LOGNAME` here; the
+    /// process implementation asks the system, as libpq does.
+    fn login_name(&self) -> Option<String> {
+        self.non_empty("USER").or_else(|| self.non_empty("LOGNAME"))
+    }
+
     /// A variable, treating an empty value as unset.
     fn non_empty(&self, name: &str) -> Option<String> {
         self.var(name).filter(|v| !v.is_empty())

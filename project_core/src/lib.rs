@@ -1,1 +1,28 @@
-pub fn x() {}
+//! The project layer: layered settings, chain assembly, and one connection module per target.
+//!
+//! Design decision: apps never see a URL or a secret. Each target is a *connection module*
+//! (`db::connections::laptop`) with code defaults, overridable by a TOML file and then by
+//! environment variables with the target's own prefix; its credential comes from an ordered
+//! chain of sources assembled in exactly one place ([`chain`]). The module exposes the
+//! original pattern's standard API — `db`, `pool` (the engine), `session`, `session_scope` —
+//! and several targets can be open in one process at once.
+
+pub mod chain;
+pub mod context;
+pub mod db;
+mod error;
+pub mod registry;
+pub mod settings;
+
+pub use context::{Context, configure, context};
+pub use error::DbError;
+
+/// Re-exported for apps: the port types they see in results.
+pub use domain::{Attempt, ConnectError, ConnectErrorKind, DbKind, Outcome, ServerInfo};
+
+#[doc(hidden)]
+pub mod __private {
+    pub use domain::DbKind;
+    pub use sqlx;
+    pub use tokio::sync::OnceCell;
+}

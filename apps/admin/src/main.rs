@@ -1,1 +1,299 @@
-fn main() {}
+//! `admin`: list targets, explain where a target's credential comes from, ping a target.
+//!
+//! Design decision: admin is an app like any other — it reaches targets only through
+//! `project_core`'s registry (the connection modules and file-only targets), never by building
+//! a URL or reading a secret itself; what it prints comes from non-secret types only.
+#![allow(
+    clippy::print_stdout,
+    reason = "a command-line tool prints its results"
+)]
+
+use std::path::PathBuf;
+use std::process::ExitCode;
+use std::sync::Arc;
+use std::time::Instant;
+
+use anyhow::Result;
+use clap::{Parser, Subcommand, ValueEnum};
+use project_core::registry::{self, Explanation};
+use project_core::{Context, DbError};
+use serde_json::json;
+
+#[derive(Parser, Debug)]
+#[command(version, about = "Inspect and test dbcore targets")]
+struct Cli {
+    /// Directory holding targets/<name>.toml [default: $PROJECT_CONFIG_DIR, else ./config, else
+    /// the user config directory]
+    #[arg(long, global = true, value_name = "DIR")]
+    config_dir: Option<PathBuf>,
+
+    /// Output format.
+    #[arg(long, global = true, value_enum, default_value_t = Format::Text)]
+    format: Format,
+
+    #[command(subcommand)]
+    command: Command,
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, ValueEnum)]
+enum Format {
+    Text,
+    Json,
+}
+
+#[derive(Subcommand, Debug)]
+enum Command {
+    /// List every target: name, kind, where it lives, user and sources.
+    Targets,
+    /// Show every setting with its origin and every credential source tried, in order.
+    /// Exits 0 when a credential resolved (or none is needed), 2 when none did.
+    Explain {
+        /// Target name, e.g. `laptop`.
+        target: String,
+    },
+    /// Resolve, connect and run a query; print server version, user, database and timings.
+    Ping {
+        /// Target name, e.g. `local`.
+        target: String,
+    },
+}
+
+fn main() -> ExitCode {
+    tracing_subscriber::fmt()
+        .with_env_filter(tracing_subscriber::EnvFilter::from_default_env())
+        .with_writer(std::io::stderr)
+        .init();
+    let cli = Cli::parse();
+    let runtime = match tokio::runtime::Builder::new_multi_thread()
+        .enable_all()
+        .build()
+    {
+        Ok(runtime) => runtime,
+        Err(error) => {
+            eprintln!("error: cannot start the async runtime: {error}");
+            return ExitCode::FAILURE;
+        }
+    };
+    match runtime.block_on(run(cli)) {
+        Ok(code) => code,
+        Err(error) => {
+            eprintln!("error: {error:#}");
+            ExitCode::FAILURE
+        }
+    }
+}
+
+async fn run(cli: Cli) -> Result<ExitCode> {
+    let context = Context::new(cli.config_dir.as_deref(), Arc::new(adapters_env()));
+    project_core::configure(context.clone());
+    match cli.command {
+        Command::Targets => targets(&context, cli.format),
+        Command::Explain { target } => explain(&context, &target, cli.format).await,
+        Command::Ping { target } => ping(&context, &target, cli.format).await,
+    }
+}
+
+/// The process environment, through the project's one environment shim.
+fn adapters_env() -> project_core::context::ProcessEnv {
+    project_core::context::ProcessEnv
+}
+
+fn targets(context: &Context, format: Format) -> Result<ExitCode> {
+    let mut rows = Vec::new();
+    for name in registry::names(context) {
+        let row = match registry::settings(&name, context) {
+            Ok(s) => json!({
+                "name": name,
+                "kind": s.kind().map(|k| k.as_str()),
+                "where": s.location(),
+                "user": s.identity().user,
+                "sources": s.sources().iter().map(|x| x.as_str()).collect::<Vec<_>>(),
+                "defined_in": s.file().map_or_else(|| "code".to_owned(), |p| p.display().to_string()),
+            }),
+            Err(error) => json!({ "name": name, "error": error.to_string() }),
+        };
+        rows.push(row);
+    }
+    if format == Format::Json {
+        println!("{}", serde_json::to_string_pretty(&rows)?);
+        return Ok(ExitCode::SUCCESS);
+    }
+    println!(
+        "{:<12} {:<9} {:<36} {:<12} SOURCES",
+        "NAME", "KIND", "WHERE", "USER"
+    );
+    for row in &rows {
+        let text = |key: &str| row[key].as_str().unwrap_or("-").to_owned();
+        if let Some(error) = row["error"].as_str() {
+            println!("{:<12} error: {error}", text("name"));
+            continue;
+        }
+        let sources: Vec<&str> = row["sources"]
+            .as_array()
+            .map(|a| a.iter().filter_map(|s| s.as_str()).collect())
+            .unwrap_or_default();
+        let sources = if sources.is_empty() {
+            "-".to_owned()
+        } else {
+            sources.join(", ")
+        };
+        println!(
+            "{:<12} {:<9} {:<36} {:<12} {sources}",
+            text("name"),
+            text("kind"),
+            text("where"),
+            text("user"),
+        );
+    }
+    Ok(ExitCode::SUCCESS)
+}
+
+async fn explain(context: &Context, target: &str, format: Format) -> Result<ExitCode> {
+    let explanation = registry::explain(target, context).await?;
+    let resolved = !explanation.needs_credential || explanation.provenance.is_some();
+    if format == Format::Json {
+        println!(
+            "{}",
+            serde_json::to_string_pretty(&explain_json(target, &explanation))?
+        );
+    } else {
+        print_explanation(target, &explanation);
+    }
+    Ok(if resolved {
+        ExitCode::SUCCESS
+    } else {
+        ExitCode::from(2)
+    })
+}
+
+fn explain_json(target: &str, e: &Explanation) -> serde_json::Value {
+    let settings: serde_json::Map<String, serde_json::Value> = e
+        .settings
+        .entries()
+        .map(|(key, value, origin)| {
+            (
+                key.to_owned(),
+                json!({ "value": value, "origin": origin.to_string() }),
+            )
+        })
+        .collect();
+    json!({
+        "target": target,
+        "kind": e.settings.kind().map(|k| k.as_str()),
+        "settings": settings,
+        "attempts": e.attempts.iter().map(|a| json!({
+            "source": a.source,
+            "outcome": a.outcome.as_str(),
+            "detail": a.detail,
+        })).collect::<Vec<_>>(),
+        "credential": e.provenance.as_ref().map(|p| json!({
+            "source": p.source,
+            "username": p.username,
+        })),
+        "credential_needed": e.needs_credential,
+        "error": e.error,
+    })
+}
+
+fn print_explanation(target: &str, e: &Explanation) {
+    let kind = e.settings.kind().map_or("?", |k| k.as_str());
+    println!("target {target} ({kind})");
+    if let Some(file) = e.settings.file() {
+        println!("  settings file: {}", file.display());
+    }
+    println!("settings:");
+    for (key, value, origin) in e.settings.entries() {
+        println!("  {key:<26} {value:<32} {origin}");
+    }
+    if !e.needs_credential {
+        println!("credential: none needed for {kind}");
+        return;
+    }
+    println!("sources, in order:");
+    if e.attempts.is_empty() && e.error.is_none() {
+        println!("  (none configured)");
+    }
+    for (i, a) in e.attempts.iter().enumerate() {
+        println!("  {}. {} ({}): {}", i + 1, a.source, a.outcome, a.detail);
+    }
+    if let Some(error) = &e.error {
+        println!("error: {error}");
+    }
+    match &e.provenance {
+        Some(p) => println!(
+            "credential: user {} from {} ({})",
+            p.username, p.source, p.origin
+        ),
+        None => println!("credential: none resolved; a connection would send no password"),
+    }
+}
+
+async fn ping(context: &Context, target: &str, format: Format) -> Result<ExitCode> {
+    let started = Instant::now();
+    let connection = match registry::open(target, context).await {
+        Ok(connection) => connection,
+        Err(error) => return Ok(report_ping_error(target, format, &error)),
+    };
+    let connect_time = started.elapsed();
+    let round_trip_started = Instant::now();
+    let info = match connection.ping().await {
+        Ok(info) => info,
+        Err(error) => return Ok(report_ping_error(target, format, &error)),
+    };
+    let round_trip = round_trip_started.elapsed();
+    let where_ = connection.settings().location();
+    let provenance = connection.provenance().cloned();
+    connection.close().await;
+    let ms = |d: std::time::Duration| d.as_secs_f64() * 1000.0;
+    if format == Format::Json {
+        let out = json!({
+            "target": target,
+            "ok": true,
+            "kind": connection.kind().as_str(),
+            "where": where_,
+            "server_version": info.version,
+            "current_user": info.current_user,
+            "database": info.database,
+            "connect_ms": ms(connect_time),
+            "round_trip_ms": ms(round_trip),
+            "credential": provenance.as_ref().map(|p| json!({"source": p.source, "username": p.username})),
+        });
+        println!("{}", serde_json::to_string_pretty(&out)?);
+    } else {
+        println!("ok: {target} ({}) at {where_}", connection.kind());
+        println!("  server:     {}", info.version);
+        if !info.current_user.is_empty() {
+            println!("  user:       {}", info.current_user);
+        }
+        println!("  database:   {}", info.database);
+        match &provenance {
+            Some(p) => println!("  credential: {} ({})", p.source, p.origin),
+            None if connection.kind().uses_credentials() => {
+                println!("  credential: none (the server asked for no password)")
+            }
+            None => println!("  credential: none needed"),
+        }
+        println!(
+            "  connect:    {:.1} ms (resolve + connect)\n  round trip: {:.2} ms",
+            ms(connect_time),
+            ms(round_trip)
+        );
+    }
+    Ok(ExitCode::SUCCESS)
+}
+
+fn report_ping_error(target: &str, format: Format, error: &DbError) -> ExitCode {
+    let kind = error
+        .connect_error()
+        .map_or("configuration", |e| e.kind.as_str());
+    if format == Format::Json {
+        let out = json!({
+            "target": target,
+            "ok": false,
+            "error": { "kind": kind, "message": error.to_string() },
+        });
+        println!("{}", serde_json::to_string_pretty(&out).unwrap_or_default());
+    }
+    eprintln!("error: {error}");
+    ExitCode::FAILURE
+}

@@ -1,0 +1,55 @@
+//! The process-wide context connection modules read: the config directory and the environment.
+
+use std::path::{Path, PathBuf};
+use std::sync::{Arc, OnceLock};
+
+pub use adapters::ProcessEnv;
+use domain::Env;
+
+/// Where settings come from for this process.
+#[derive(Clone)]
+pub struct Context {
+    config_dir: Option<PathBuf>,
+    env: Arc<dyn Env>,
+}
+
+impl std::fmt::Debug for Context {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("Context")
+            .field("config_dir", &self.config_dir)
+            .finish_non_exhaustive()
+    }
+}
+
+impl Context {
+    /// The config directory from `flag` (an app's `--config-dir`), else `$PROJECT_CONFIG_DIR`,
+    /// else `./config`, else the user config directory.
+    pub fn new(flag: Option<&Path>, env: Arc<dyn Env>) -> Self {
+        Self {
+            config_dir: crate::settings::config_dir(flag, env.as_ref()),
+            env,
+        }
+    }
+
+    pub fn config_dir(&self) -> Option<&Path> {
+        self.config_dir.as_deref()
+    }
+
+    pub fn env(&self) -> &Arc<dyn Env> {
+        &self.env
+    }
+}
+
+static CONTEXT: OnceLock<Context> = OnceLock::new();
+
+/// Sets the process context; call it once at start, before the first `db()`.
+/// Returns `false` when a context was already in place (it is kept).
+pub fn configure(context: Context) -> bool {
+    CONTEXT.set(context).is_ok()
+}
+
+/// The process context: the configured one, else the process environment with the default
+/// config directory.
+pub fn context() -> &'static Context {
+    CONTEXT.get_or_init(|| Context::new(None, Arc::new(ProcessEnv)))
+}

@@ -1,0 +1,296 @@
+//! `DatabaseConnection`: one target's settings, resolved credential and pool.
+
+use std::collections::HashMap;
+use std::panic::AssertUnwindSafe;
+use std::sync::{Arc, Mutex};
+
+use adapters::database::{DbPool, SqlxTarget};
+use domain::{Attempt, ConnectErrorKind, ConnectionTarget, DbKind, Env, Resolution, ServerInfo};
+use futures::FutureExt;
+use sqlx::pool::PoolConnection;
+use sqlx::{Acquire, Pool, Transaction};
+use tracing::instrument;
+
+use crate::error::DbError;
+use crate::settings::Settings;
+
+/// A kind of database the standard API can hand out typed pools for.
+pub trait Backend: sqlx::Database {
+    const KIND: DbKind;
+    fn from_pool(pool: &DbPool) -> Option<&Pool<Self>>;
+}
+
+impl Backend for sqlx::Postgres {
+    const KIND: DbKind = DbKind::Postgres;
+    fn from_pool(pool: &DbPool) -> Option<&Pool<Self>> {
+        pool.as_postgres()
+    }
+}
+
+impl Backend for sqlx::Sqlite {
+    const KIND: DbKind = DbKind::Sqlite;
+    fn from_pool(pool: &DbPool) -> Option<&Pool<Self>> {
+        pool.as_sqlite()
+    }
+}
+
+/// Which source supplied the credential in use, for `explain` and errors. No secret.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Provenance {
+    pub source: String,
+    pub origin: String,
+    pub username: String,
+}
+
+/// An open target: its layered settings, how its credential was resolved, and its pool.
+pub struct DatabaseConnection {
+    settings: Settings,
+    target: SqlxTarget,
+    pool: DbPool,
+    attempts: Vec<Attempt>,
+    provenance: Option<Provenance>,
+}
+
+impl std::fmt::Debug for DatabaseConnection {
+    // Deliberately not the pool or the connect options: sqlx's Debug for those prints the
+    // password.
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("DatabaseConnection")
+            .field("target", &self.settings.name())
+            .field("kind", &self.pool.kind())
+            .field("provenance", &self.provenance)
+            .finish_non_exhaustive()
+    }
+}
+
+/// Prefixes of targets open in this process, so that two never share one.
+static OPEN_PREFIXES: Mutex<Option<HashMap<String, String>>> = Mutex::new(None);
+
+fn claim_prefix(target: &str, prefix: &str) -> Result<(), DbError> {
+    let mut guard = OPEN_PREFIXES.lock().unwrap_or_else(|p| p.into_inner());
+    let open = guard.get_or_insert_with(HashMap::new);
+    match open.get(prefix) {
+        Some(first) if first != target => Err(DbError::SharedPrefix {
+            first: first.clone(),
+            second: target.to_owned(),
+            prefix: prefix.to_owned(),
+        }),
+        _ => {
+            open.insert(prefix.to_owned(), target.to_owned());
+            Ok(())
+        }
+    }
+}
+
+fn release_prefix(target: &str, prefix: &str) {
+    let mut guard = OPEN_PREFIXES.lock().unwrap_or_else(|p| p.into_inner());
+    if let Some(open) = guard.as_mut()
+        && open.get(prefix).is_some_and(|t| t == target)
+    {
+        open.remove(prefix);
+    }
+}
+
+impl DatabaseConnection {
+    /// Resolves a credential through the target's chain (when its kind uses one), opens the
+    /// pool and proves it with one connection.
+    #[instrument(skip_all, fields(target = %settings.name()))]
+    pub async fn open(settings: Settings, env: Arc<dyn Env>) -> Result<Self, DbError> {
+        let name = settings.name().to_owned();
+        let prefix = settings.env_prefix().to_owned();
+        claim_prefix(&name, &prefix)?;
+        let opened = Self::open_claimed(settings, env).await;
+        if opened.is_err() {
+            // A failed creation leaves nothing behind.
+            release_prefix(&name, &prefix);
+        }
+        opened
+    }
+
+    async fn open_claimed(settings: Settings, env: Arc<dyn Env>) -> Result<Self, DbError> {
+        let name = settings.name().to_owned();
+        let resolution = resolve(&settings, env).await?;
+        let target = SqlxTarget::new(settings.spec());
+        let credential = resolution.credential.as_ref();
+        let pool = target.connect(credential).await.map_err(|mut error| {
+            if error.kind == ConnectErrorKind::AuthenticationFailed && credential.is_none() {
+                error.hint = Some(format!(
+                    "no source supplied a password ({})",
+                    resolution.summary()
+                ));
+            }
+            DbError::Connect {
+                target: name.clone(),
+                error: Box::new(error),
+            }
+        })?;
+        let provenance = credential.map(|c| Provenance {
+            source: c.source.clone(),
+            origin: c.origin.clone(),
+            username: c
+                .username
+                .clone()
+                .or_else(|| settings.identity().user)
+                .unwrap_or_default(),
+        });
+        tracing::debug!(
+            source = provenance.as_ref().map(|p| p.source.as_str()),
+            "target opened"
+        );
+        Ok(Self {
+            settings,
+            target,
+            pool,
+            attempts: resolution.attempts,
+            provenance,
+        })
+    }
+
+    pub fn name(&self) -> &str {
+        self.settings.name()
+    }
+
+    pub fn kind(&self) -> DbKind {
+        self.pool.kind()
+    }
+
+    pub fn settings(&self) -> &Settings {
+        &self.settings
+    }
+
+    /// Every source asked when the connection was opened, in order.
+    pub fn attempts(&self) -> &[Attempt] {
+        &self.attempts
+    }
+
+    /// Which source supplied the credential in use (`None` when none was needed or found).
+    pub fn provenance(&self) -> Option<&Provenance> {
+        self.provenance.as_ref()
+    }
+
+    /// The pool, whatever its kind.
+    pub fn any_pool(&self) -> &DbPool {
+        &self.pool
+    }
+
+    /// The typed pool (the seed's `engine`).
+    pub fn pool<DB: Backend>(&self) -> Result<&Pool<DB>, DbError> {
+        DB::from_pool(&self.pool).ok_or_else(|| DbError::KindMismatch {
+            target: self.name().to_owned(),
+            expected: DB::KIND,
+            actual: self.kind(),
+            origin: self
+                .settings
+                .origin("kind")
+                .map_or_else(|| "default".into(), ToString::to_string),
+        })
+    }
+
+    /// A pooled connection (the seed's `get_session()`).
+    pub async fn session<DB: Backend>(&self) -> Result<PoolConnection<DB>, DbError> {
+        self.pool::<DB>()?
+            .acquire()
+            .await
+            .map_err(|cause| self.query_error(cause))
+    }
+
+    /// Runs `f` in a transaction: commit on `Ok`, roll back on `Err` and on panic.
+    pub async fn session_scope<DB, T, E, F>(&self, f: F) -> Result<T, E>
+    where
+        DB: Backend,
+        E: From<DbError>,
+        F: for<'t> AsyncFnOnce(&'t mut Transaction<'static, DB>) -> Result<T, E>,
+    {
+        let pool = self.pool::<DB>()?;
+        scope(self.name(), pool, f).await
+    }
+
+    /// Who and where we are, as the server sees it.
+    pub async fn ping(&self) -> Result<ServerInfo, DbError> {
+        self.target
+            .ping(&self.pool)
+            .await
+            .map_err(|error| DbError::Connect {
+                target: self.name().to_owned(),
+                error: Box::new(error),
+            })
+    }
+
+    /// Closes the pool; waits for checked-out connections to come back.
+    pub async fn close(&self) {
+        self.pool.close().await;
+        release_prefix(self.name(), self.settings.env_prefix());
+    }
+
+    fn query_error(&self, cause: sqlx::Error) -> DbError {
+        DbError::Query {
+            target: self.name().to_owned(),
+            cause,
+        }
+    }
+}
+
+/// Resolves the target's credential; kinds without credentials skip the chain.
+pub(crate) async fn resolve(settings: &Settings, env: Arc<dyn Env>) -> Result<Resolution, DbError> {
+    let chain = crate::chain::build(settings, env)?;
+    let needs_credential = settings.kind().is_some_and(DbKind::uses_credentials);
+    if !needs_credential {
+        return Ok(Resolution {
+            attempts: Vec::new(),
+            credential: None,
+            error: None,
+        });
+    }
+    let mut resolution = chain.resolve(&settings.identity()).await;
+    if let Some(cause) = resolution.error.take() {
+        let source_name = resolution
+            .attempts
+            .last()
+            .map_or_else(String::new, |a| a.source.clone());
+        return Err(DbError::Credential {
+            target: settings.name().to_owned(),
+            source_name,
+            tried: resolution.summary(),
+            cause,
+        });
+    }
+    Ok(resolution)
+}
+
+/// A transaction on anything that can begin one: a pool (a top-level scope) or a transaction
+/// (a nested scope, which sqlx makes a savepoint). Commit on `Ok`; roll back on `Err` and on
+/// panic, then let the panic continue.
+pub async fn scope<'c, A, DB, T, E, F>(target: &str, conn: A, f: F) -> Result<T, E>
+where
+    A: Acquire<'c, Database = DB>,
+    DB: sqlx::Database,
+    E: From<DbError>,
+    F: for<'t> AsyncFnOnce(&'t mut Transaction<'c, DB>) -> Result<T, E>,
+{
+    let query_error = |cause| {
+        E::from(DbError::Query {
+            target: target.to_owned(),
+            cause,
+        })
+    };
+    let mut tx = conn.begin().await.map_err(query_error)?;
+    let outcome = AssertUnwindSafe(f(&mut tx)).catch_unwind().await;
+    match outcome {
+        Ok(Ok(value)) => {
+            tx.commit().await.map_err(query_error)?;
+            Ok(value)
+        }
+        Ok(Err(error)) => {
+            if let Err(rollback) = tx.rollback().await {
+                tracing::warn!(error = %rollback, "rollback after an error failed");
+            }
+            Err(error)
+        }
+        Err(panic) => {
+            if let Err(rollback) = tx.rollback().await {
+                tracing::warn!(error = %rollback, "rollback after a panic failed");
+            }
+            std::panic::resume_unwind(panic)
+        }
+    }
+}

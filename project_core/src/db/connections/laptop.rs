@@ -1,0 +1,12 @@
+//! Laptop: PostgreSQL on this machine, password from the environment or `~/.pgpass`.
+
+crate::connection_module! {
+    name: "laptop",
+    kind: Postgres,
+    host: "127.0.0.1",
+    port: 5432,
+    database: "project",
+    sources: [Env, Pgpass],
+    env_prefix: "PROJECT_DB",
+    about: "PostgreSQL on this machine; password from PROJECT_DB_PASSWORD or ~/.pgpass",
+}

@@ -1,0 +1,14 @@
+//! Production: PostgreSQL behind Vault dynamic credentials, the environment as fallback.
+//! Resolves once this build has the Vault source; until then it says so.
+
+crate::connection_module! {
+    name: "prod",
+    kind: Postgres,
+    host: "db.internal",
+    port: 5432,
+    user: "app",
+    database: "project",
+    sources: [Vault, Env],
+    env_prefix: "PROJECT_PROD_DB",
+    about: "production PostgreSQL; credentials from Vault, then PROJECT_PROD_DB_PASSWORD",
+}

@@ -1,0 +1,7 @@
+//! `DatabaseConnection`, the standard API, and the compiled connection modules.
+
+mod connection;
+pub mod connections;
+mod module;
+
+pub use connection::{Backend, DatabaseConnection, Provenance, scope};

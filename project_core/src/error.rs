@@ -1,0 +1,66 @@
+use domain::{ConnectError, DbKind, SourceError};
+
+use crate::chain::UnsupportedSource;
+use crate::settings::SettingsError;
+
+/// Everything that can go wrong between a connection module and a usable pool.
+///
+/// No variant carries a secret: settings errors name keys, credential errors name sources and
+/// files, connection errors name `host:port/database` and the user.
+#[derive(Debug, thiserror::Error)]
+#[non_exhaustive]
+pub enum DbError {
+    #[error(transparent)]
+    Settings(#[from] SettingsError),
+    #[error(transparent)]
+    UnsupportedSource(#[from] UnsupportedSource),
+    #[error(
+        "target `{target}`: credential source {source_name} failed: {cause}; sources tried: {tried}"
+    )]
+    Credential {
+        target: String,
+        source_name: String,
+        tried: String,
+        #[source]
+        cause: SourceError,
+    },
+    #[error("target `{target}`: {error}")]
+    Connect {
+        target: String,
+        #[source]
+        error: Box<ConnectError>,
+    },
+    #[error(
+        "target `{target}` is a {actual} target but was used as {expected}; the connection module's kind and its settings (kind from {origin}) disagree"
+    )]
+    KindMismatch {
+        target: String,
+        expected: DbKind,
+        actual: DbKind,
+        origin: String,
+    },
+    #[error(
+        "targets `{first}` and `{second}` both read environment variables with prefix {prefix}; give one of them its own `env_prefix`"
+    )]
+    SharedPrefix {
+        first: String,
+        second: String,
+        prefix: String,
+    },
+    #[error("target `{target}`: {cause}")]
+    Query {
+        target: String,
+        #[source]
+        cause: sqlx::Error,
+    },
+}
+
+impl DbError {
+    /// The classified connection error, when this is one.
+    pub fn connect_error(&self) -> Option<&ConnectError> {
+        match self {
+            DbError::Connect { error, .. } => Some(error),
+            _ => None,
+        }
+    }
+}

@@ -1,0 +1,115 @@
+//! The registry of targets: compiled connection modules and file-only targets, by name.
+//! Tools that take a target name (`admin ping laptop`) look it up here.
+
+use std::sync::Arc;
+
+use domain::{Attempt, DbKind};
+
+use crate::context::{Context, context};
+use crate::db::connections::{laptop, local, prod};
+use crate::db::{DatabaseConnection, Provenance};
+use crate::error::DbError;
+use crate::settings::{Settings, TargetDefaults, file_targets};
+
+/// The compiled connection modules.
+pub const COMPILED: &[&TargetDefaults] = &[&local::DEFAULTS, &laptop::DEFAULTS, &prod::DEFAULTS];
+
+pub fn compiled(name: &str) -> Option<&'static TargetDefaults> {
+    COMPILED.iter().copied().find(|d| d.name == name)
+}
+
+/// Every target name: compiled modules first, then file-only targets, sorted.
+pub fn names(context: &Context) -> Vec<String> {
+    let mut names: Vec<String> = COMPILED.iter().map(|d| d.name.to_owned()).collect();
+    if let Some(dir) = context.config_dir() {
+        for name in file_targets(dir) {
+            if !names.contains(&name) {
+                names.push(name);
+            }
+        }
+    }
+    names
+}
+
+/// A target's layered settings.
+pub fn settings(name: &str, context: &Context) -> Result<Settings, DbError> {
+    Ok(Settings::load(
+        name,
+        compiled(name),
+        context.config_dir(),
+        context.env().as_ref(),
+    )?)
+}
+
+/// Opens a target by name (for tools; apps use their connection module's `db()`).
+pub async fn open(name: &str, context: &Context) -> Result<DatabaseConnection, DbError> {
+    DatabaseConnection::open(settings(name, context)?, context.env().clone()).await
+}
+
+pub(crate) async fn open_module(defaults: &TargetDefaults) -> Result<DatabaseConnection, DbError> {
+    let context = context();
+    let settings = Settings::load(
+        defaults.name,
+        Some(defaults),
+        context.config_dir(),
+        context.env().as_ref(),
+    )?;
+    DatabaseConnection::open(settings, context.env().clone()).await
+}
+
+/// What `admin explain` shows: settings with origins, every source attempt, and the winner.
+#[derive(Debug)]
+pub struct Explanation {
+    pub settings: Settings,
+    pub attempts: Vec<Attempt>,
+    pub provenance: Option<Provenance>,
+    pub needs_credential: bool,
+    /// A hard error that stopped the chain, or a source this build lacks.
+    pub error: Option<String>,
+}
+
+/// Resolves a target's credential without connecting, and keeps only what may be shown.
+pub async fn explain(name: &str, context: &Context) -> Result<Explanation, DbError> {
+    let settings = settings(name, context)?;
+    let needs_credential = settings.kind().is_some_and(DbKind::uses_credentials);
+    let chain = match crate::chain::build(&settings, context.env().clone()) {
+        Ok(chain) => chain,
+        Err(unsupported) => {
+            return Ok(Explanation {
+                settings,
+                attempts: Vec::new(),
+                provenance: None,
+                needs_credential,
+                error: Some(unsupported.to_string()),
+            });
+        }
+    };
+    if !needs_credential {
+        return Ok(Explanation {
+            settings,
+            attempts: Vec::new(),
+            provenance: None,
+            needs_credential,
+            error: None,
+        });
+    }
+    let resolution = chain.resolve(&settings.identity()).await;
+    let identity_user = settings.identity().user.unwrap_or_default();
+    let provenance = resolution.credential.as_ref().map(|c| Provenance {
+        source: c.source.clone(),
+        origin: c.origin.clone(),
+        username: c.username.clone().unwrap_or(identity_user),
+    });
+    Ok(Explanation {
+        settings,
+        attempts: resolution.attempts,
+        provenance,
+        needs_credential,
+        error: resolution.error.map(|e| e.to_string()),
+    })
+}
+
+/// For tests: a context over a fixed environment.
+pub fn context_with(config_dir: Option<&std::path::Path>, env: Arc<dyn domain::Env>) -> Context {
+    Context::new(config_dir, env)
+}

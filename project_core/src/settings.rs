@@ -1,0 +1,1047 @@
+//! Layered target settings: code defaults < `<config dir>/targets/<name>.toml` < environment.
+//!
+//! Every value remembers where it came from (`default`, `file:<path>`, `env:<VAR>`) so that
+//! `admin explain` can say why a target goes where it goes. Files are read with `toml` rather
+//! than the `config` crate because every error must name the file, the line and the key, and
+//! because a file must be refused as a whole when any key holds a secret: both need the raw
+//! keys and their lines, which `config` does not keep.
+
+use std::collections::BTreeMap;
+use std::fmt;
+use std::path::{Path, PathBuf};
+use std::time::Duration;
+
+use domain::{DbKind, Env, PoolOptions, TargetIdentity, TargetOptions, TargetSpec};
+
+use crate::chain::SourceKind;
+
+/// Where a setting's value came from.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Origin {
+    Default,
+    File(PathBuf),
+    Env(String),
+}
+
+impl fmt::Display for Origin {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        match self {
+            Origin::Default => f.write_str("default"),
+            Origin::File(path) => write!(f, "file:{}", path.display()),
+            Origin::Env(var) => write!(f, "env:{var}"),
+        }
+    }
+}
+
+/// A validated setting value.
+#[derive(Debug, Clone, PartialEq)]
+pub enum Value {
+    Kind(DbKind),
+    Text(String),
+    Number(u32),
+    Port(u16),
+    Duration(Duration),
+    Bool(bool),
+    List(Vec<String>),
+    Sources(Vec<SourceKind>),
+    Path(PathBuf),
+}
+
+impl fmt::Display for Value {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        match self {
+            Value::Kind(kind) => write!(f, "{kind}"),
+            Value::Text(text) => f.write_str(text),
+            Value::Number(n) => write!(f, "{n}"),
+            Value::Port(n) => write!(f, "{n}"),
+            Value::Duration(d) => write!(f, "{}", humantime::format_duration(*d)),
+            Value::Bool(b) => write!(f, "{b}"),
+            Value::List(items) => f.write_str(&items.join(",")),
+            Value::Sources(items) if items.is_empty() => f.write_str("-"),
+            Value::Sources(items) => {
+                let names: Vec<&str> = items.iter().map(|s| s.as_str()).collect();
+                f.write_str(&names.join(","))
+            }
+            Value::Path(path) => write!(f, "{}", path.display()),
+        }
+    }
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+enum Ty {
+    Kind,
+    Text,
+    SslMode,
+    Port,
+    Count,
+    Duration,
+    Bool,
+    List,
+    Sources,
+    Path,
+}
+
+impl Ty {
+    fn allowed(self) -> String {
+        match self {
+            Ty::Kind => "one of postgres, mysql, sqlite".into(),
+            Ty::Text => "a string".into(),
+            Ty::SslMode => format!("one of {}", adapters::database::postgres::SSL_MODES),
+            Ty::Port => "an integer from 1 to 65535".into(),
+            Ty::Count => "a non-negative integer".into(),
+            Ty::Duration => "a duration such as \"5s\", \"250ms\", \"2m\", or whole seconds".into(),
+            Ty::Bool => "true or false".into(),
+            Ty::List => "a list of strings (comma-separated in the environment)".into(),
+            Ty::Sources => format!(
+                "a list of sources (comma-separated in the environment) from: {}",
+                SourceKind::ALL_NAMES
+            ),
+            Ty::Path => "a file path".into(),
+        }
+    }
+}
+
+/// A known setting: its TOML key (`pool.` for the `[pool]` table) and its environment suffix.
+struct Key {
+    name: &'static str,
+    env: Option<&'static str>,
+    ty: Ty,
+}
+
+const KEYS: &[Key] = &[
+    Key {
+        name: "kind",
+        env: Some("KIND"),
+        ty: Ty::Kind,
+    },
+    Key {
+        name: "host",
+        env: Some("HOST"),
+        ty: Ty::Text,
+    },
+    Key {
+        name: "port",
+        env: Some("PORT"),
+        ty: Ty::Port,
+    },
+    Key {
+        name: "database",
+        env: Some("DATABASE"),
+        ty: Ty::Text,
+    },
+    Key {
+        name: "user",
+        env: Some("USER"),
+        ty: Ty::Text,
+    },
+    Key {
+        name: "path",
+        env: Some("PATH"),
+        ty: Ty::Path,
+    },
+    Key {
+        name: "sources",
+        env: Some("SOURCES"),
+        ty: Ty::Sources,
+    },
+    // The prefix cannot come from the environment: it decides which variables are read.
+    Key {
+        name: "env_prefix",
+        env: None,
+        ty: Ty::Text,
+    },
+    Key {
+        name: "cache_name",
+        env: Some("CACHE_NAME"),
+        ty: Ty::Text,
+    },
+    Key {
+        name: "password_file",
+        env: None,
+        ty: Ty::Path,
+    },
+    Key {
+        name: "sslmode",
+        env: Some("SSLMODE"),
+        ty: Ty::SslMode,
+    },
+    Key {
+        name: "application_name",
+        env: Some("APPLICATION_NAME"),
+        ty: Ty::Text,
+    },
+    Key {
+        name: "connect_timeout",
+        env: Some("CONNECT_TIMEOUT"),
+        ty: Ty::Duration,
+    },
+    Key {
+        name: "statement_timeout",
+        env: Some("STATEMENT_TIMEOUT"),
+        ty: Ty::Duration,
+    },
+    Key {
+        name: "search_path",
+        env: Some("SEARCH_PATH"),
+        ty: Ty::List,
+    },
+    Key {
+        name: "pool.min_connections",
+        env: Some("MIN_CONNECTIONS"),
+        ty: Ty::Count,
+    },
+    Key {
+        name: "pool.max_connections",
+        env: Some("MAX_CONNECTIONS"),
+        ty: Ty::Count,
+    },
+    Key {
+        name: "pool.acquire_timeout",
+        env: Some("ACQUIRE_TIMEOUT"),
+        ty: Ty::Duration,
+    },
+    Key {
+        name: "pool.idle_timeout",
+        env: Some("IDLE_TIMEOUT"),
+        ty: Ty::Duration,
+    },
+    Key {
+        name: "pool.max_lifetime",
+        env: Some("MAX_LIFETIME"),
+        ty: Ty::Duration,
+    },
+    Key {
+        name: "pool.test_before_acquire",
+        env: Some("TEST_BEFORE_ACQUIRE"),
+        ty: Ty::Bool,
+    },
+];
+
+fn key(name: &str) -> Option<&'static Key> {
+    KEYS.iter().find(|k| k.name == name)
+}
+
+fn allowed_keys(table: Option<&str>) -> String {
+    KEYS.iter()
+        .filter_map(|k| match (table, k.name.split_once('.')) {
+            (None, None) => Some(k.name),
+            (Some(t), Some((kt, rest))) if t == kt => Some(rest),
+            _ => None,
+        })
+        .chain(if table.is_none() {
+            Some("[pool]")
+        } else {
+            None
+        })
+        .collect::<Vec<_>>()
+        .join(", ")
+}
+
+/// Key names that hold secrets: a file with one of them is refused.
+fn is_secret_key(name: &str) -> bool {
+    let name = name.to_ascii_lowercase();
+    (name.contains("password") && name != "password_file")
+        || matches!(
+            name.as_str(),
+            "passwd"
+                | "pass"
+                | "pwd"
+                | "secret"
+                | "secret_id"
+                | "token"
+                | "api_key"
+                | "apikey"
+                | "private_key"
+        )
+}
+
+/// A value that looks like `scheme://user:password@host`.
+fn has_url_password(value: &str) -> bool {
+    value
+        .split_once("://")
+        .and_then(|(_, rest)| rest.split_once('@'))
+        .is_some_and(|(userinfo, _)| userinfo.contains(':'))
+}
+
+/// Where settings are wrong; every message names the file or variable, the key, and what is
+/// allowed.
+#[derive(Debug, thiserror::Error)]
+#[non_exhaustive]
+pub enum SettingsError {
+    #[error("{}{}: {message}", path.display(), line.map(|l| format!(" line {l}")).unwrap_or_default())]
+    File {
+        path: PathBuf,
+        line: Option<usize>,
+        message: String,
+    },
+    #[error("{var}: {message}")]
+    Env { var: String, message: String },
+    #[error("cannot read {}: {source}", path.display())]
+    Read {
+        path: PathBuf,
+        #[source]
+        source: std::io::Error,
+    },
+    #[error("target `{target}`: {message}")]
+    Target { target: String, message: String },
+}
+
+/// Where a compiled connection module's SQLite file lives by default.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum DefaultPath {
+    /// A file name inside the user data directory (`~/.local/share/dbcore/` on Linux).
+    UserData(&'static str),
+}
+
+/// The code defaults of a connection module (the seed's `_DEFAULT_DB_CONFIG`).
+#[derive(Debug, Clone, Copy)]
+pub struct TargetDefaults {
+    pub name: &'static str,
+    pub kind: DbKind,
+    pub host: Option<&'static str>,
+    pub port: Option<u16>,
+    pub user: Option<&'static str>,
+    pub database: Option<&'static str>,
+    pub path: Option<DefaultPath>,
+    pub sources: &'static [SourceKind],
+    pub env_prefix: &'static str,
+    /// One line saying what the target is, for `admin targets`.
+    pub about: &'static str,
+}
+
+/// The default environment prefix of a file-only target: `PROJECT_DB_<NAME>`, so that two
+/// targets open in one process never read each other's variables.
+pub fn default_prefix_for(name: &str) -> String {
+    let upper: String = name
+        .chars()
+        .map(|c| {
+            if c.is_ascii_alphanumeric() {
+                c.to_ascii_uppercase()
+            } else {
+                '_'
+            }
+        })
+        .collect();
+    format!("PROJECT_DB_{upper}")
+}
+
+/// A target's settings after layering, each with its origin.
+#[derive(Debug, Clone)]
+pub struct Settings {
+    name: String,
+    values: BTreeMap<&'static str, (Value, Origin)>,
+    file: Option<PathBuf>,
+}
+
+/// The config directory: the flag, else `$PROJECT_CONFIG_DIR`, else `./config` when it exists,
+/// else the user config directory (`~/.config/dbcore`).
+pub fn config_dir(flag: Option<&Path>, env: &dyn Env) -> Option<PathBuf> {
+    if let Some(dir) = flag {
+        return Some(dir.to_owned());
+    }
+    if let Some(dir) = env.non_empty("PROJECT_CONFIG_DIR") {
+        return Some(PathBuf::from(dir));
+    }
+    let local = PathBuf::from("config");
+    if local.is_dir() {
+        return Some(local);
+    }
+    dirs::config_dir().map(|d| d.join("dbcore"))
+}
+
+/// The target file for `name` in `config_dir`.
+pub fn target_file(config_dir: &Path, name: &str) -> PathBuf {
+    config_dir.join("targets").join(format!("{name}.toml"))
+}
+
+/// Names of the targets defined by files in `<config_dir>/targets/`.
+pub fn file_targets(config_dir: &Path) -> Vec<String> {
+    let Ok(entries) = std::fs::read_dir(config_dir.join("targets")) else {
+        return Vec::new();
+    };
+    let mut names: Vec<String> = entries
+        .filter_map(Result::ok)
+        .filter_map(|e| {
+            let path = e.path();
+            (path.extension().is_some_and(|x| x == "toml"))
+                .then(|| path.file_stem()?.to_str().map(str::to_owned))
+                .flatten()
+        })
+        .collect();
+    names.sort();
+    names
+}
+
+impl Settings {
+    /// Layers code defaults (when the target is a compiled module), the target file (when it
+    /// exists) and the environment.
+    pub fn load(
+        name: &str,
+        defaults: Option<&TargetDefaults>,
+        config_dir: Option<&Path>,
+        env: &dyn Env,
+    ) -> Result<Self, SettingsError> {
+        let mut settings = Settings {
+            name: name.to_owned(),
+            values: BTreeMap::new(),
+            file: None,
+        };
+        if let Some(d) = defaults {
+            settings.apply_defaults(d);
+        }
+        if let Some(dir) = config_dir {
+            let path = target_file(dir, name);
+            if path.exists() {
+                let text =
+                    std::fs::read_to_string(&path).map_err(|source| SettingsError::Read {
+                        path: path.clone(),
+                        source,
+                    })?;
+                settings.apply_file(&path, &text)?;
+                settings.file = Some(path);
+            }
+        }
+        if defaults.is_none() && settings.file.is_none() {
+            return Err(SettingsError::Target {
+                target: name.to_owned(),
+                message: match config_dir {
+                    Some(dir) => format!(
+                        "no such target: it is not a compiled connection module and {} does not exist",
+                        target_file(dir, name).display()
+                    ),
+                    None => "no such target: it is not a compiled connection module and there is no config directory".into(),
+                },
+            });
+        }
+        if !settings.values.contains_key("env_prefix") {
+            settings.set(
+                "env_prefix",
+                Value::Text(default_prefix_for(name)),
+                Origin::Default,
+            );
+        }
+        settings.apply_env(env)?;
+        settings.fill_derived_defaults(env);
+        settings.check()?;
+        Ok(settings)
+    }
+
+    fn set(&mut self, key: &'static str, value: Value, origin: Origin) {
+        self.values.insert(key, (value, origin));
+    }
+
+    fn apply_defaults(&mut self, d: &TargetDefaults) {
+        let o = || Origin::Default;
+        self.set("kind", Value::Kind(d.kind), o());
+        if let Some(h) = d.host {
+            self.set("host", Value::Text(h.into()), o());
+        }
+        if let Some(p) = d.port {
+            self.set("port", Value::Port(p), o());
+        }
+        if let Some(u) = d.user {
+            self.set("user", Value::Text(u.into()), o());
+        }
+        if let Some(db) = d.database {
+            self.set("database", Value::Text(db.into()), o());
+        }
+        if let Some(DefaultPath::UserData(file)) = d.path {
+            let dir = dirs::data_dir().unwrap_or_else(|| PathBuf::from("."));
+            self.set("path", Value::Path(dir.join("dbcore").join(file)), o());
+        }
+        self.set("sources", Value::Sources(d.sources.to_vec()), o());
+        self.set("env_prefix", Value::Text(d.env_prefix.into()), o());
+    }
+
+    fn apply_file(&mut self, path: &Path, text: &str) -> Result<(), SettingsError> {
+        let file_error = |line: Option<usize>, message: String| SettingsError::File {
+            path: path.to_owned(),
+            line,
+            message,
+        };
+        let table: toml::Table = text.parse().map_err(|e: toml::de::Error| {
+            let line = e.span().map(|s| text[..s.start].matches('\n').count() + 1);
+            file_error(line, e.message().trim_end().to_owned())
+        })?;
+        // Refuse the whole file before taking anything from it when it holds a secret.
+        for (name, table_name, value) in flatten(&table) {
+            let line = line_of(text, table_name, name);
+            if is_secret_key(name) {
+                return Err(file_error(
+                    line,
+                    format!(
+                        "key `{name}` would hold a secret, and target files never hold secrets; \
+                         use a credential source instead (env, pgpass, mycnf, file, keyring, vault)"
+                    ),
+                ));
+            }
+            if let toml::Value::String(s) = value
+                && has_url_password(s)
+            {
+                return Err(file_error(
+                    line,
+                    format!(
+                        "key `{name}` holds a URL with a password; target files never hold secrets"
+                    ),
+                ));
+            }
+        }
+        for (name, table_name, value) in flatten(&table) {
+            let line = line_of(text, table_name, name);
+            let full = match table_name {
+                Some(t) => format!("{t}.{name}"),
+                None => name.to_owned(),
+            };
+            let Some(spec) = key(&full) else {
+                return Err(file_error(
+                    line,
+                    format!(
+                        "unknown key `{full}`; allowed here: {}",
+                        allowed_keys(table_name)
+                    ),
+                ));
+            };
+            let parsed = from_toml(spec.ty, value).map_err(|message| {
+                file_error(
+                    line,
+                    format!("key `{full}`: {message}; allowed: {}", spec.ty.allowed()),
+                )
+            })?;
+            self.set(spec.name, parsed, Origin::File(path.to_owned()));
+        }
+        Ok(())
+    }
+
+    fn apply_env(&mut self, env: &dyn Env) -> Result<(), SettingsError> {
+        let prefix = self.text("env_prefix").unwrap_or("PROJECT_DB").to_owned();
+        for spec in KEYS {
+            let Some(suffix) = spec.env else { continue };
+            let var = format!("{prefix}_{suffix}");
+            // Empty counts as unset, as in the original pattern.
+            let Some(raw) = env.non_empty(&var) else {
+                continue;
+            };
+            let parsed = from_env(spec.ty, &raw).map_err(|message| SettingsError::Env {
+                var: var.clone(),
+                message: format!("{message}; allowed: {}", spec.ty.allowed()),
+            })?;
+            self.set(spec.name, parsed, Origin::Env(var));
+        }
+        Ok(())
+    }
+
+    /// Defaults that depend on the run: the login name as user (as libpq), the binary's name as
+    /// application_name, and each kind's usual sources.
+    fn fill_derived_defaults(&mut self, env: &dyn Env) {
+        let kind = self.kind();
+        if kind.is_some_and(DbKind::uses_credentials)
+            && !self.values.contains_key("user")
+            && let Some(login) = env.login_name()
+        {
+            self.set("user", Value::Text(login), Origin::Default);
+        }
+        if !self.values.contains_key("application_name")
+            && let Some(name) = binary_name()
+        {
+            self.set("application_name", Value::Text(name), Origin::Default);
+        }
+        if !self.values.contains_key("sources") {
+            let sources = match kind {
+                Some(DbKind::Postgres) => vec![SourceKind::Env, SourceKind::Pgpass],
+                Some(DbKind::MySql) => vec![SourceKind::Env, SourceKind::MyCnf],
+                _ => Vec::new(),
+            };
+            self.set("sources", Value::Sources(sources), Origin::Default);
+        }
+    }
+
+    fn check(&self) -> Result<(), SettingsError> {
+        let err = |message: String| SettingsError::Target {
+            target: self.name.clone(),
+            message,
+        };
+        match self.kind() {
+            None => Err(err(
+                "no kind: set `kind` in the target file to one of postgres, mysql, sqlite".into(),
+            )),
+            Some(DbKind::Sqlite) if self.path().is_none() => Err(err(
+                "kind sqlite needs `path` (a database file, or \":memory:\")".into(),
+            )),
+            _ => Ok(()),
+        }
+    }
+
+    // ---- typed access ----
+
+    pub fn name(&self) -> &str {
+        &self.name
+    }
+
+    /// The target file that was read, if any.
+    pub fn file(&self) -> Option<&Path> {
+        self.file.as_deref()
+    }
+
+    fn get(&self, key: &str) -> Option<&Value> {
+        self.values.get(key).map(|(v, _)| v)
+    }
+
+    fn text(&self, key: &str) -> Option<&str> {
+        match self.get(key) {
+            Some(Value::Text(t)) => Some(t),
+            _ => None,
+        }
+    }
+
+    fn duration(&self, key: &str) -> Option<Duration> {
+        match self.get(key) {
+            Some(Value::Duration(d)) => Some(*d),
+            _ => None,
+        }
+    }
+
+    fn number(&self, key: &str) -> Option<u32> {
+        match self.get(key) {
+            Some(Value::Number(n)) => Some(*n),
+            _ => None,
+        }
+    }
+
+    fn path_value(&self, key: &str) -> Option<&Path> {
+        match self.get(key) {
+            Some(Value::Path(p)) => Some(p),
+            _ => None,
+        }
+    }
+
+    pub fn kind(&self) -> Option<DbKind> {
+        match self.get("kind") {
+            Some(Value::Kind(k)) => Some(*k),
+            _ => None,
+        }
+    }
+
+    pub fn env_prefix(&self) -> &str {
+        self.text("env_prefix").unwrap_or("PROJECT_DB")
+    }
+
+    pub fn sources(&self) -> &[SourceKind] {
+        match self.get("sources") {
+            Some(Value::Sources(s)) => s,
+            _ => &[],
+        }
+    }
+
+    pub fn path(&self) -> Option<&Path> {
+        self.path_value("path")
+    }
+
+    pub fn password_file(&self) -> Option<&Path> {
+        self.path_value("password_file")
+    }
+
+    pub fn cache_name(&self) -> String {
+        self.text("cache_name")
+            .map_or_else(|| format!("{}_metadata", self.name), str::to_owned)
+    }
+
+    /// Every setting as (key, value, origin), in key order.
+    pub fn entries(&self) -> impl Iterator<Item = (&'static str, String, &Origin)> {
+        self.values.iter().map(|(k, (v, o))| (*k, v.to_string(), o))
+    }
+
+    pub fn origin(&self, key: &str) -> Option<&Origin> {
+        self.values.get(key).map(|(_, o)| o)
+    }
+
+    /// The non-secret identity credential sources match against.
+    pub fn identity(&self) -> TargetIdentity {
+        TargetIdentity {
+            name: self.name.clone(),
+            kind: self.kind().unwrap_or(DbKind::Sqlite),
+            host: self.text("host").map(str::to_owned),
+            port: match self.get("port") {
+                Some(Value::Port(p)) => Some(*p),
+                _ => None,
+            },
+            database: self.text("database").map(str::to_owned),
+            user: self.text("user").map(str::to_owned),
+        }
+    }
+
+    /// Everything the database adapter needs, except the secret.
+    pub fn spec(&self) -> TargetSpec {
+        TargetSpec {
+            identity: self.identity(),
+            path: self.path().map(Path::to_owned),
+            options: TargetOptions {
+                sslmode: self.text("sslmode").map(str::to_owned),
+                application_name: self.text("application_name").map(str::to_owned),
+                connect_timeout: self.duration("connect_timeout"),
+                statement_timeout: self.duration("statement_timeout"),
+                search_path: match self.get("search_path") {
+                    Some(Value::List(l)) => Some(l.clone()),
+                    _ => None,
+                },
+                pool: PoolOptions {
+                    min_connections: self.number("pool.min_connections"),
+                    max_connections: self.number("pool.max_connections"),
+                    acquire_timeout: self.duration("pool.acquire_timeout"),
+                    idle_timeout: self.duration("pool.idle_timeout"),
+                    max_lifetime: self.duration("pool.max_lifetime"),
+                    test_before_acquire: match self.get("pool.test_before_acquire") {
+                        Some(Value::Bool(b)) => Some(*b),
+                        _ => None,
+                    },
+                },
+            },
+        }
+    }
+
+    /// `where` for `admin targets`: `host:port/database` or the SQLite path.
+    pub fn location(&self) -> String {
+        match self.kind() {
+            Some(DbKind::Sqlite) => self
+                .path()
+                .map_or_else(String::new, |p| p.display().to_string()),
+            _ => {
+                let id = self.identity();
+                format!(
+                    "{}:{}/{}",
+                    id.host.as_deref().unwrap_or("localhost"),
+                    id.port.map_or_else(|| "default".into(), |p| p.to_string()),
+                    id.database.as_deref().unwrap_or("")
+                )
+            }
+        }
+    }
+}
+
+/// The running program's file name, used as the default `application_name`.
+fn binary_name() -> Option<String> {
+    std::env::current_exe()
+        .ok()?
+        .file_stem()?
+        .to_str()
+        .map(str::to_owned)
+}
+
+/// (key, table, value) for the top level and the `[pool]` table; other tables are reported as
+/// unknown keys by their name.
+fn flatten(table: &toml::Table) -> Vec<(&str, Option<&'static str>, &toml::Value)> {
+    let mut out = Vec::new();
+    for (name, value) in table {
+        match (name.as_str(), value) {
+            ("pool", toml::Value::Table(pool)) => {
+                for (k, v) in pool {
+                    out.push((k.as_str(), Some("pool"), v));
+                }
+            }
+            _ => out.push((name.as_str(), None, value)),
+        }
+    }
+    out
+}
+
+/// The 1-based line where `key` is assigned in `table` (or at the top level).
+fn line_of(text: &str, table: Option<&str>, key: &str) -> Option<usize> {
+    let mut current: Option<String> = None;
+    for (i, line) in text.lines().enumerate() {
+        let trimmed = line.trim();
+        if let Some(header) = trimmed.strip_prefix('[') {
+            current = header.split(']').next().map(|h| h.trim().to_owned());
+            continue;
+        }
+        let Some((lhs, _)) = trimmed.split_once('=') else {
+            continue;
+        };
+        let lhs = lhs.trim().trim_matches('"');
+        let in_table = current.as_deref() == table;
+        let dotted =
+            table.is_none() && current.is_none() && lhs.split('.').next_back() == Some(key);
+        if (in_table && lhs == key) || (dotted && lhs.starts_with("pool.")) {
+            return Some(i + 1);
+        }
+    }
+    None
+}
+
+fn from_toml(ty: Ty, value: &toml::Value) -> Result<Value, String> {
+    use toml::Value as T;
+    let got = |v: &T| match v {
+        T::String(s) => format!("got {s:?}"),
+        other => format!("got {}", other.type_str()),
+    };
+    match (ty, value) {
+        (Ty::Port | Ty::Count | Ty::Duration, T::Integer(i)) => from_env(ty, &i.to_string()),
+        (Ty::Kind | Ty::Text | Ty::SslMode | Ty::Duration | Ty::Path, T::String(s)) => {
+            from_env(ty, s)
+        }
+        (Ty::Bool, T::Boolean(b)) => Ok(Value::Bool(*b)),
+        (Ty::List | Ty::Sources, T::Array(items)) => {
+            let strings: Result<Vec<&str>, String> = items
+                .iter()
+                .map(|i| i.as_str().ok_or_else(|| format!("list item {}", got(i))))
+                .collect();
+            let strings = strings?;
+            if ty == Ty::Sources {
+                parse_sources(strings.iter().copied())
+            } else {
+                Ok(Value::List(
+                    strings.into_iter().map(str::to_owned).collect(),
+                ))
+            }
+        }
+        (_, other) => Err(got(other)),
+    }
+}
+
+fn from_env(ty: Ty, raw: &str) -> Result<Value, String> {
+    let raw_t = raw.trim();
+    let bad = || format!("got {raw_t:?}");
+    match ty {
+        Ty::Kind => raw_t.parse().map(Value::Kind).map_err(|_| bad()),
+        Ty::Text => Ok(Value::Text(raw.to_owned())),
+        Ty::SslMode => {
+            let mode = raw_t.to_ascii_lowercase();
+            if adapters::database::postgres::SSL_MODES
+                .split(", ")
+                .any(|m| m == mode)
+            {
+                Ok(Value::Text(mode))
+            } else {
+                Err(bad())
+            }
+        }
+        Ty::Port => match raw_t.parse::<u16>() {
+            Ok(p) if p > 0 => Ok(Value::Port(p)),
+            _ => Err(bad()),
+        },
+        Ty::Count => raw_t.parse::<u32>().map(Value::Number).map_err(|_| bad()),
+        Ty::Duration => match raw_t.parse::<u64>() {
+            Ok(secs) => Ok(Value::Duration(Duration::from_secs(secs))),
+            Err(_) => humantime::parse_duration(raw_t)
+                .map(Value::Duration)
+                .map_err(|_| bad()),
+        },
+        Ty::Bool => match raw_t.to_ascii_lowercase().as_str() {
+            "true" | "1" | "yes" | "on" => Ok(Value::Bool(true)),
+            "false" | "0" | "no" | "off" => Ok(Value::Bool(false)),
+            _ => Err(bad()),
+        },
+        Ty::List => Ok(Value::List(
+            raw.split(',')
+                .map(str::trim)
+                .filter(|s| !s.is_empty())
+                .map(str::to_owned)
+                .collect(),
+        )),
+        Ty::Sources => parse_sources(raw.split(',').map(str::trim).filter(|s| !s.is_empty())),
+        Ty::Path => Ok(Value::Path(PathBuf::from(raw))),
+    }
+}
+
+fn parse_sources<'a>(names: impl Iterator<Item = &'a str>) -> Result<Value, String> {
+    let mut sources = Vec::new();
+    for name in names {
+        let source: SourceKind = name
+            .parse()
+            .map_err(|_| format!("unknown source `{name}`"))?;
+        if sources.contains(&source) {
+            return Err(format!("source `{name}` is listed twice"));
+        }
+        sources.push(source);
+    }
+    Ok(Value::Sources(sources))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use domain::MapEnv;
+
+    const LAPTOP: TargetDefaults = TargetDefaults {
+        name: "laptop",
+        kind: DbKind::Postgres,
+        host: Some("127.0.0.1"),
+        port: Some(5432),
+        user: Some("app"),
+        database: Some("project"),
+        path: None,
+        sources: &[SourceKind::Env, SourceKind::Pgpass],
+        env_prefix: "PROJECT_DB",
+        about: "test",
+    };
+
+    fn dir_with(name: &str, text: &str) -> tempfile::TempDir {
+        let dir = tempfile::tempdir().unwrap();
+        std::fs::create_dir_all(dir.path().join("targets")).unwrap();
+        std::fs::write(target_file(dir.path(), name), text).unwrap();
+        dir
+    }
+
+    fn value_and_origin(s: &Settings, key: &str) -> (String, String) {
+        let (v, o) = &s.values[key];
+        (v.to_string(), o.to_string())
+    }
+
+    #[test]
+    fn layers_defaults_then_file_then_environment_with_origins() {
+        let dir = dir_with(
+            "laptop",
+            "host = \"db.local\"\nport = 6543\n[pool]\nmax_connections = 7\n",
+        );
+        let env = MapEnv::new()
+            .with("PROJECT_DB_PORT", "7000")
+            .with("PROJECT_DB_DATABASE", "")
+            .with("PROJECT_DB_STATEMENT_TIMEOUT", "250ms");
+        let s = Settings::load("laptop", Some(&LAPTOP), Some(dir.path()), &env).unwrap();
+        let file = format!("file:{}", target_file(dir.path(), "laptop").display());
+        assert_eq!(
+            value_and_origin(&s, "host"),
+            ("db.local".into(), file.clone())
+        );
+        assert_eq!(
+            value_and_origin(&s, "port"),
+            ("7000".into(), "env:PROJECT_DB_PORT".into())
+        );
+        assert_eq!(
+            value_and_origin(&s, "user"),
+            ("app".into(), "default".into())
+        );
+        assert_eq!(
+            value_and_origin(&s, "database"),
+            ("project".into(), "default".into()),
+            "an empty variable counts as unset"
+        );
+        assert_eq!(
+            value_and_origin(&s, "pool.max_connections"),
+            ("7".into(), file)
+        );
+        assert_eq!(
+            value_and_origin(&s, "statement_timeout"),
+            ("250ms".into(), "env:PROJECT_DB_STATEMENT_TIMEOUT".into())
+        );
+        let spec = s.spec();
+        assert_eq!(spec.identity.port, Some(7000));
+        assert_eq!(spec.options.pool.max_connections, Some(7));
+        assert_eq!(
+            spec.options.statement_timeout,
+            Some(Duration::from_millis(250))
+        );
+    }
+
+    #[test]
+    fn another_prefix_is_not_moved_by_project_db_variables() {
+        let dir = dir_with("laptop", "env_prefix = \"OTHER_DB\"\n");
+        let env = MapEnv::new()
+            .with("PROJECT_DB_HOST", "moved")
+            .with("OTHER_DB_HOST", "other");
+        let s = Settings::load("laptop", Some(&LAPTOP), Some(dir.path()), &env).unwrap();
+        assert_eq!(s.identity().host.as_deref(), Some("other"));
+    }
+
+    #[test]
+    fn file_only_targets_need_a_kind_and_get_their_own_prefix() {
+        let dir = dir_with("reports", "kind = \"sqlite\"\npath = \"/tmp/r.db\"\n");
+        let env = MapEnv::new().with("PROJECT_DB_REPORTS_PATH", "/tmp/other.db");
+        let s = Settings::load("reports", None, Some(dir.path()), &env).unwrap();
+        assert_eq!(s.env_prefix(), "PROJECT_DB_REPORTS");
+        assert_eq!(s.path(), Some(Path::new("/tmp/other.db")));
+
+        let dir = dir_with("nokind", "host = \"x\"\n");
+        let err = Settings::load("nokind", None, Some(dir.path()), &MapEnv::new()).unwrap_err();
+        assert_eq!(
+            err.to_string(),
+            "target `nokind`: no kind: set `kind` in the target file to one of postgres, mysql, sqlite"
+        );
+        let err = Settings::load("ghost", None, Some(dir.path()), &MapEnv::new()).unwrap_err();
+        assert!(err.to_string().contains("no such target"), "{err}");
+    }
+
+    fn file_error(text: &str) -> String {
+        let dir = dir_with("t", text);
+        let err = Settings::load("t", Some(&LAPTOP), Some(dir.path()), &MapEnv::new()).unwrap_err();
+        let path = target_file(dir.path(), "t").display().to_string();
+        err.to_string().replace(&path, "t.toml")
+    }
+
+    #[test]
+    fn bad_files_name_file_line_key_and_what_is_allowed() {
+        assert_eq!(
+            file_error("host = \"h\"\nprot = 5432\n"),
+            "t.toml line 2: unknown key `prot`; allowed here: kind, host, port, database, user, path, sources, env_prefix, cache_name, password_file, sslmode, application_name, connect_timeout, statement_timeout, search_path, [pool]"
+        );
+        assert_eq!(
+            file_error("port = \"abc\"\n"),
+            "t.toml line 1: key `port`: got \"abc\"; allowed: an integer from 1 to 65535"
+        );
+        assert_eq!(
+            file_error("\n[pool]\nmax_connections = -1\n"),
+            "t.toml line 3: key `pool.max_connections`: got \"-1\"; allowed: a non-negative integer"
+        );
+        assert_eq!(
+            file_error("[pool]\nsize = 3\n"),
+            "t.toml line 2: unknown key `pool.size`; allowed here: min_connections, max_connections, acquire_timeout, idle_timeout, max_lifetime, test_before_acquire"
+        );
+        assert!(file_error("sources = [\"env\", \"ldap\"]\n").starts_with(
+            "t.toml line 1: key `sources`: unknown source `ldap`; allowed: a list of sources"
+        ));
+        assert!(
+            file_error("kind = \"oracle\"\n").contains("allowed: one of postgres, mysql, sqlite")
+        );
+        assert!(
+            file_error("sslmode = \"maybe\"\n").contains("allowed: one of disable, allow, prefer")
+        );
+        assert!(
+            file_error("port = 5432\nport = 1\n").starts_with("t.toml line 2:"),
+            "{}",
+            file_error("port = 5432\nport = 1\n")
+        );
+    }
+
+    #[test]
+    fn files_with_secrets_are_refused_whole() {
+        for text in [
+            "host = \"h\"\npassword = \"canary-1\"\n",
+            "host = \"h\"\n[pool]\nPassword = \"canary-1\"\n",
+            "host = \"h\"\ntoken = \"canary-1\"\n",
+            "host = \"postgres://app:canary-1@db/x\"\n",
+        ] {
+            let message = file_error(text);
+            assert!(message.contains("never hold secrets"), "{message}");
+            assert!(message.starts_with("t.toml line "), "{message}");
+            assert!(!message.contains("canary"), "{message}");
+        }
+        // `password_file` is a path, not a secret
+        let dir = dir_with("t", "password_file = \"/run/secrets/db\"\n");
+        let s = Settings::load("t", Some(&LAPTOP), Some(dir.path()), &MapEnv::new()).unwrap();
+        assert_eq!(s.password_file(), Some(Path::new("/run/secrets/db")));
+    }
+
+    #[test]
+    fn bad_environment_values_name_the_variable() {
+        let env = MapEnv::new().with("PROJECT_DB_PORT", "99999");
+        let err = Settings::load("laptop", Some(&LAPTOP), None, &env).unwrap_err();
+        assert_eq!(
+            err.to_string(),
+            "PROJECT_DB_PORT: got \"99999\"; allowed: an integer from 1 to 65535"
+        );
+        let env = MapEnv::new().with("PROJECT_DB_SOURCES", "env, vault ,pgpass");
+        let s = Settings::load("laptop", Some(&LAPTOP), None, &env).unwrap();
+        assert_eq!(
+            s.sources(),
+            &[SourceKind::Env, SourceKind::Vault, SourceKind::Pgpass]
+        );
+    }
+
+    #[test]
+    fn the_login_name_is_the_default_user_as_in_libpq() {
+        let mut no_user = LAPTOP;
+        no_user.user = None;
+        let env = MapEnv::new().with("USER", "alice");
+        let s = Settings::load("laptop", Some(&no_user), None, &env).unwrap();
+        assert_eq!(s.identity().user.as_deref(), Some("alice"));
+        assert_eq!(s.origin("user"), Some(&Origin::Default));
+    }
+}
