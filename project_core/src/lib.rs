@@ -16,6 +16,7 @@ pub mod settings;
 
 pub use context::{Context, configure, context};
 pub use error::DbError;
+pub use registry::context_with;
 
 /// Re-exported for apps: the port types they see in results.
 pub use domain::{Attempt, ConnectError, ConnectErrorKind, DbKind, Outcome, ServerInfo};

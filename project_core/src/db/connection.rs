@@ -8,7 +8,8 @@ use adapters::database::{DbPool, SqlxTarget};
 use domain::{Attempt, ConnectErrorKind, ConnectionTarget, DbKind, Env, Resolution, ServerInfo};
 use futures::FutureExt;
 use sqlx::pool::PoolConnection;
-use sqlx::{Acquire, Pool, Transaction};
+use sqlx::{Pool, Transaction};
+use sqlx_core::transaction::TransactionManager;
 use tracing::instrument;
 
 use crate::error::DbError;
@@ -199,7 +200,7 @@ impl DatabaseConnection {
     where
         DB: Backend,
         E: From<DbError>,
-        F: for<'t> AsyncFnOnce(&'t mut Transaction<'static, DB>) -> Result<T, E>,
+        F: for<'t> AsyncFnOnce(&'t mut Tx<DB>) -> Result<T, E>,
     {
         let pool = self.pool::<DB>()?;
         scope(self.name(), pool, f).await
@@ -257,37 +258,124 @@ pub(crate) async fn resolve(settings: &Settings, env: Arc<dyn Env>) -> Result<Re
     Ok(resolution)
 }
 
-/// A transaction on anything that can begin one: a pool (a top-level scope) or a transaction
-/// (a nested scope, which sqlx makes a savepoint). Commit on `Ok`; roll back on `Err` and on
-/// panic, then let the panic continue.
-pub async fn scope<'c, A, DB, T, E, F>(target: &str, conn: A, f: F) -> Result<T, E>
+/// The transaction a `session_scope` closure gets. It derefs to the driver's connection, so
+/// queries run on `&mut **tx`; `tx.scope(…)` opens a nested scope (a savepoint).
+///
+/// Why not sqlx's `Transaction<'static, DB>` directly: a closure over a type with its own
+/// lifetime parameter makes rustc reject `tokio::spawn` of the calling future ("implementation
+/// of `AsyncFnOnce` is not general enough"), and apps (web handlers above all) run scopes in
+/// spawned tasks. A lifetime-free handle avoids that.
+pub struct Tx<DB: sqlx::Database> {
+    transaction: Transaction<'static, DB>,
+    target: Arc<str>,
+}
+
+impl<DB: sqlx::Database> std::fmt::Debug for Tx<DB> {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("Tx")
+            .field("target", &self.target)
+            .finish_non_exhaustive()
+    }
+}
+
+impl<DB: sqlx::Database> std::ops::Deref for Tx<DB> {
+    type Target = DB::Connection;
+    fn deref(&self) -> &DB::Connection {
+        &self.transaction
+    }
+}
+
+impl<DB: sqlx::Database> std::ops::DerefMut for Tx<DB> {
+    fn deref_mut(&mut self) -> &mut DB::Connection {
+        &mut self.transaction
+    }
+}
+
+impl<DB: sqlx::Database> Tx<DB> {
+    fn query_error(&self, cause: sqlx::Error) -> DbError {
+        DbError::Query {
+            target: self.target.to_string(),
+            cause,
+        }
+    }
+
+    /// A nested scope: a savepoint, released on `Ok`, rolled back to on `Err` and on panic;
+    /// the outer transaction goes on either way.
+    pub async fn scope<T, E, F>(&mut self, f: F) -> Result<T, E>
+    where
+        E: From<DbError>,
+        F: for<'t> AsyncFnOnce(&'t mut Tx<DB>) -> Result<T, E>,
+    {
+        type Manager<DB> = <DB as sqlx::Database>::TransactionManager;
+        Manager::<DB>::begin(&mut self.transaction, None)
+            .await
+            .map_err(|e| E::from(self.query_error(e)))?;
+        let outcome = AssertUnwindSafe(f(self)).catch_unwind().await;
+        match outcome {
+            Ok(Ok(value)) => {
+                Manager::<DB>::commit(&mut self.transaction)
+                    .await
+                    .map_err(|e| E::from(self.query_error(e)))?;
+                Ok(value)
+            }
+            Ok(Err(error)) => {
+                if let Err(rollback) = Manager::<DB>::rollback(&mut self.transaction).await {
+                    tracing::warn!(error = %rollback, "rollback to savepoint failed");
+                }
+                Err(error)
+            }
+            Err(panic) => {
+                if let Err(rollback) = Manager::<DB>::rollback(&mut self.transaction).await {
+                    tracing::warn!(error = %rollback, "rollback to savepoint after a panic failed");
+                }
+                std::panic::resume_unwind(panic)
+            }
+        }
+    }
+}
+
+/// A top-level scope on `pool`: commit on `Ok`; roll back on `Err` and on panic, then let the
+/// panic continue.
+pub async fn scope<DB, T, E, F>(target: &str, pool: &Pool<DB>, f: F) -> Result<T, E>
 where
-    A: Acquire<'c, Database = DB>,
     DB: sqlx::Database,
     E: From<DbError>,
-    F: for<'t> AsyncFnOnce(&'t mut Transaction<'c, DB>) -> Result<T, E>,
+    F: for<'t> AsyncFnOnce(&'t mut Tx<DB>) -> Result<T, E>,
 {
-    let query_error = |cause| {
+    let target: Arc<str> = Arc::from(target);
+    let transaction = pool.begin().await.map_err(|cause| {
         E::from(DbError::Query {
-            target: target.to_owned(),
+            target: target.to_string(),
             cause,
         })
+    })?;
+    let mut tx = Tx {
+        transaction,
+        target,
     };
-    let mut tx = conn.begin().await.map_err(query_error)?;
     let outcome = AssertUnwindSafe(f(&mut tx)).catch_unwind().await;
     match outcome {
         Ok(Ok(value)) => {
-            tx.commit().await.map_err(query_error)?;
+            let Tx {
+                transaction,
+                target,
+            } = tx;
+            transaction.commit().await.map_err(|cause| {
+                E::from(DbError::Query {
+                    target: target.to_string(),
+                    cause,
+                })
+            })?;
             Ok(value)
         }
         Ok(Err(error)) => {
-            if let Err(rollback) = tx.rollback().await {
+            if let Err(rollback) = tx.transaction.rollback().await {
                 tracing::warn!(error = %rollback, "rollback after an error failed");
             }
             Err(error)
         }
         Err(panic) => {
-            if let Err(rollback) = tx.rollback().await {
+            if let Err(rollback) = tx.transaction.rollback().await {
                 tracing::warn!(error = %rollback, "rollback after a panic failed");
             }
             std::panic::resume_unwind(panic)

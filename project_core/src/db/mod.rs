@@ -4,4 +4,4 @@ mod connection;
 pub mod connections;
 mod module;
 
-pub use connection::{Backend, DatabaseConnection, Provenance, scope};
+pub use connection::{Backend, DatabaseConnection, Provenance, Tx, scope};

@@ -63,12 +63,12 @@ macro_rules! connection_module {
         }
 
         /// Runs `f` in a transaction: commit on `Ok`, roll back on `Err` or panic. Inside, use
-        /// `project_core::db::scope(name, &mut *tx, …)` for a nested scope (a savepoint).
+        /// `tx.scope(async |tx| …)` for a nested scope (a savepoint).
         pub async fn session_scope<T, E, F>(f: F) -> ::std::result::Result<T, E>
         where
             E: ::std::convert::From<$crate::DbError>,
             F: for<'t> ::std::ops::AsyncFnOnce(
-                &'t mut $crate::__private::sqlx::Transaction<'static, Db>,
+                &'t mut $crate::db::Tx<Db>,
             ) -> ::std::result::Result<T, E>,
         {
             db().await?.session_scope::<Db, T, E, F>(f).await

@@ -1,0 +1,226 @@
+//! A throwaway PostgreSQL cluster: `initdb` with scram-sha-256 everywhere, started on a free
+//! port on 127.0.0.1 and in a private socket directory, stopped by a watchdog when the test
+//! process ends.
+
+use std::path::{Path, PathBuf};
+use std::process::Command;
+use std::sync::OnceLock;
+
+use sqlx::postgres::{PgConnectOptions, PgPool, PgPoolOptions};
+
+use crate::servers::{free_port, is_root, random_token, spawn_watchdog, unavailable};
+
+#[derive(Debug)]
+pub struct PgCluster {
+    dir: PathBuf,
+    bin: PathBuf,
+    port: u16,
+    superuser_password: String,
+}
+
+static SHARED: OnceLock<Result<PgCluster, String>> = OnceLock::new();
+
+/// The cluster shared by this test process, started on first use; `None` (after a visible
+/// skip) when PostgreSQL is not installed and servers are not required.
+pub fn cluster() -> Option<&'static PgCluster> {
+    match SHARED.get_or_init(PgCluster::start) {
+        Ok(cluster) => Some(cluster),
+        Err(why) => unavailable("PostgreSQL", why),
+    }
+}
+
+fn find_bin_dir() -> Option<PathBuf> {
+    if let Ok(out) = Command::new("pg_config").arg("--bindir").output() {
+        let dir = PathBuf::from(String::from_utf8_lossy(&out.stdout).trim());
+        if dir.join("initdb").exists() {
+            return Some(dir);
+        }
+    }
+    let mut versions: Vec<PathBuf> = std::fs::read_dir("/usr/lib/postgresql")
+        .ok()?
+        .filter_map(|e| e.ok().map(|e| e.path().join("bin")))
+        .filter(|p| p.join("initdb").exists())
+        .collect();
+    versions.sort();
+    versions.pop()
+}
+
+/// Runs a PostgreSQL program, as the `postgres` user when we are root (initdb refuses root).
+fn run_pg(bin: &Path, program: &str, args: &[&str]) -> Result<String, String> {
+    let exe = bin.join(program);
+    let output = if is_root() {
+        Command::new("runuser")
+            .args(["-u", "postgres", "--"])
+            .arg(&exe)
+            .args(args)
+            .output()
+    } else {
+        Command::new(&exe).args(args).output()
+    }
+    .map_err(|e| format!("cannot run {}: {e}", exe.display()))?;
+    if output.status.success() {
+        Ok(String::from_utf8_lossy(&output.stdout).into_owned())
+    } else {
+        Err(format!(
+            "{program} failed: {}{}",
+            String::from_utf8_lossy(&output.stdout),
+            String::from_utf8_lossy(&output.stderr)
+        ))
+    }
+}
+
+impl PgCluster {
+    fn start() -> Result<Self, String> {
+        let bin = find_bin_dir()
+            .ok_or("no initdb found (pg_config --bindir, /usr/lib/postgresql/*/bin)")?;
+        let dir = std::env::temp_dir().join(format!("dbcore-pg-{}", random_token(10)));
+        std::fs::create_dir_all(&dir).map_err(|e| format!("mkdir {}: {e}", dir.display()))?;
+        let superuser_password = random_token(24);
+        let pwfile = dir.join("pwfile");
+        std::fs::write(&pwfile, &superuser_password).map_err(|e| e.to_string())?;
+        if is_root() {
+            let status = Command::new("chown")
+                .args(["-R", "postgres:postgres"])
+                .arg(&dir)
+                .status()
+                .map_err(|e| e.to_string())?;
+            if !status.success() {
+                return Err(format!("chown postgres {} failed", dir.display()));
+            }
+        }
+        let data = dir.join("data");
+        let dir_s = dir.display().to_string();
+        let data_s = data.display().to_string();
+        // The watchdog first, so that even a failed start is cleaned up.
+        let pid = std::process::id();
+        spawn_watchdog(&format!(
+            "while kill -0 {pid} 2>/dev/null; do sleep 0.3; done; \
+             {runas}{pg_ctl} -D '{data_s}' -m immediate stop >/dev/null 2>&1; rm -rf '{dir_s}'",
+            runas = if is_root() {
+                "runuser -u postgres -- "
+            } else {
+                ""
+            },
+            pg_ctl = bin.join("pg_ctl").display(),
+        ))
+        .map_err(|e| format!("cannot start the cleanup watchdog: {e}"))?;
+        run_pg(
+            &bin,
+            "initdb",
+            &[
+                "-D",
+                &data_s,
+                "-U",
+                "postgres",
+                "--auth=scram-sha-256",
+                &format!("--pwfile={}", pwfile.display()),
+                "-E",
+                "UTF8",
+                "--no-locale",
+                "--no-sync",
+            ],
+        )?;
+        let mut last_error = String::new();
+        for _ in 0..3 {
+            let port = free_port().map_err(|e| e.to_string())?;
+            let options = format!(
+                "-p {port} -k {dir_s} -c listen_addresses=127.0.0.1 -c fsync=off -c max_connections=200"
+            );
+            let log = dir.join("log");
+            match run_pg(
+                &bin,
+                "pg_ctl",
+                &[
+                    "-D",
+                    &data_s,
+                    "-l",
+                    &log.display().to_string(),
+                    "-o",
+                    &options,
+                    "-w",
+                    "start",
+                ],
+            ) {
+                Ok(_) => {
+                    return Ok(Self {
+                        dir,
+                        bin,
+                        port,
+                        superuser_password,
+                    });
+                }
+                Err(e) => last_error = e,
+            }
+        }
+        Err(last_error)
+    }
+
+    pub fn port(&self) -> u16 {
+        self.port
+    }
+
+    /// The Unix-socket directory (also a `host` value, as in libpq).
+    pub fn socket_dir(&self) -> &Path {
+        &self.dir
+    }
+
+    pub fn bin(&self, program: &str) -> PathBuf {
+        self.bin.join(program)
+    }
+
+    /// A pool logged in as the superuser, for setting tests up.
+    pub async fn superuser(&self) -> PgPool {
+        let options = PgConnectOptions::new_without_pgpass()
+            .host("127.0.0.1")
+            .port(self.port)
+            .username("postgres")
+            .password(&self.superuser_password)
+            .database("postgres");
+        PgPoolOptions::new()
+            .max_connections(2)
+            .connect_with(options)
+            .await
+            .expect("superuser connects to the test cluster")
+    }
+
+    /// A fresh role with `password` and a database it owns, both named `name`.
+    pub async fn create_role_and_database(&self, name: &str, password: &str) {
+        let pool = self.superuser().await;
+        let ident = quote_ident(name);
+        sqlx::query(sqlx::AssertSqlSafe(format!(
+            "create role {ident} login password {}",
+            quote_literal(password)
+        )))
+        .execute(&pool)
+        .await
+        .expect("create role");
+        sqlx::query(sqlx::AssertSqlSafe(format!(
+            "create database {ident} owner {ident}"
+        )))
+        .execute(&pool)
+        .await
+        .expect("create database");
+        pool.close().await;
+    }
+
+    pub async fn set_password(&self, role: &str, password: &str) {
+        let pool = self.superuser().await;
+        sqlx::query(sqlx::AssertSqlSafe(format!(
+            "alter role {} password {}",
+            quote_ident(role),
+            quote_literal(password)
+        )))
+        .execute(&pool)
+        .await
+        .expect("alter role");
+        pool.close().await;
+    }
+}
+
+pub fn quote_ident(name: &str) -> String {
+    format!("\"{}\"", name.replace('"', "\"\""))
+}
+
+pub fn quote_literal(value: &str) -> String {
+    format!("'{}'", value.replace('\'', "''"))
+}

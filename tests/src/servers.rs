@@ -1,0 +1,64 @@
+//! Required-or-skip policy shared by every server harness.
+
+use std::net::TcpListener;
+use std::process::Command;
+
+/// Whether servers are required (set by `scripts/test`).
+pub fn required() -> bool {
+    std::env::var("DBCORE_REQUIRE_SERVERS").is_ok_and(|v| v == "1")
+}
+
+/// Called when a server could not be started: fails under `scripts/test`, skips visibly
+/// otherwise. Returns `None` so that callers can `let Some(server) = … else { return }`.
+pub fn unavailable<T>(server: &str, why: &str) -> Option<T> {
+    if required() {
+        panic!("{server} is required (DBCORE_REQUIRE_SERVERS=1) but could not be started: {why}");
+    }
+    eprintln!("SKIP: {server} is not available ({why}); run scripts/test to run this test");
+    None
+}
+
+/// A TCP port on 127.0.0.1 that was free a moment ago.
+pub fn free_port() -> std::io::Result<u16> {
+    Ok(TcpListener::bind("127.0.0.1:0")?.local_addr()?.port())
+}
+
+pub fn is_root() -> bool {
+    Command::new("id")
+        .arg("-u")
+        .output()
+        .is_ok_and(|o| String::from_utf8_lossy(&o.stdout).trim() == "0")
+}
+
+/// Starts `sh -c script` detached from the test process's lifetime: it keeps running after
+/// the test process exits, which is what a cleanup watchdog needs.
+pub fn spawn_watchdog(script: &str) -> std::io::Result<()> {
+    Command::new("setsid")
+        .args(["sh", "-c", script])
+        .stdin(std::process::Stdio::null())
+        .stdout(std::process::Stdio::null())
+        .stderr(std::process::Stdio::null())
+        .spawn()
+        .map(|_| ())
+}
+
+/// A random alphanumeric string (for passwords and names).
+pub fn random_token(len: usize) -> String {
+    use std::collections::hash_map::RandomState;
+    use std::hash::{BuildHasher, Hasher};
+    let mut out = String::with_capacity(len);
+    let alphabet = b"abcdefghijklmnopqrstuvwxyz0123456789";
+    while out.len() < len {
+        let mut h = RandomState::new().build_hasher();
+        h.write_usize(out.len());
+        let mut x = h.finish();
+        for _ in 0..8 {
+            if out.len() == len {
+                break;
+            }
+            out.push(alphabet[(x % alphabet.len() as u64) as usize] as char);
+            x /= alphabet.len() as u64;
+        }
+    }
+    out
+}

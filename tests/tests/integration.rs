@@ -1,0 +1,16 @@
+//! dbcore's integration tests: one binary, real SQLite files and a throwaway PostgreSQL.
+//! Server-backed tests skip visibly without their server, and fail under `scripts/test`.
+
+#![allow(
+    clippy::expect_used,
+    clippy::unwrap_used,
+    reason = "tests and their helpers stop at the first failed step, with its message"
+)]
+
+mod integration {
+    mod admin_sqlite;
+    mod leak;
+    mod pgpass_libpq;
+    mod postgres;
+    mod standard_api;
+}
