@@ -231,6 +231,13 @@ impl DatabaseConnection {
     }
 }
 
+impl Drop for DatabaseConnection {
+    // The pool closes itself when its last handle goes; the prefix must be freed with it.
+    fn drop(&mut self) {
+        release_prefix(self.settings.name(), self.settings.env_prefix());
+    }
+}
+
 /// Resolves the target's credential; kinds without credentials skip the chain.
 pub(crate) async fn resolve(settings: &Settings, env: Arc<dyn Env>) -> Result<Resolution, DbError> {
     let chain = crate::chain::build(settings, env)?;

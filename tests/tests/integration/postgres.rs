@@ -1,1 +1,371 @@
+//! `admin` and the standard API against a real, throwaway PostgreSQL.
 
+use std::sync::Arc;
+
+use domain::MapEnv;
+use project_core::db::DatabaseConnection;
+use project_core::{DbError, context_with, registry};
+use sqlx::Postgres;
+use tests::bin::{ConfigDir, run};
+use tests::pg::{PgCluster, cluster};
+
+/// Each target its own environment prefix: several are open in this process at once.
+fn prefix(name: &str) -> String {
+    format!("T_{}", name.to_uppercase())
+}
+
+/// A target file for a role/database of the same name, reached over TCP.
+fn target_toml(pg: &PgCluster, name: &str, sources: &str) -> String {
+    format!(
+        "kind = \"postgres\"\nhost = \"127.0.0.1\"\nport = {}\ndatabase = \"{name}\"\nuser = \"{name}\"\nsources = [{sources}]\nenv_prefix = \"{}\"\n",
+        pg.port(),
+        prefix(name)
+    )
+}
+
+#[tokio::test]
+async fn ping_and_explain_with_a_pgpass_file() {
+    let Some(pg) = cluster() else { return };
+    pg.create_role_and_database("ping_ok", "right-pw").await;
+    let config = ConfigDir::new();
+    config.target("t", &target_toml(pg, "ping_ok", "\"env\", \"pgpass\""));
+    let pgpass = config.secret_file(
+        "pgpass",
+        &format!(
+            "# comment\n127.0.0.1:{}:ping_ok:ping_ok:right-pw\n",
+            pg.port()
+        ),
+    );
+    let env = [
+        ("T_PING_OK_PGPASS", pgpass.as_str()),
+        ("HOME", config.path_str()),
+    ];
+
+    let ping = run(
+        "admin",
+        &[
+            "--config-dir",
+            config.path_str(),
+            "ping",
+            "t",
+            "--format",
+            "json",
+        ],
+        &env,
+    );
+    assert_eq!(ping.code, Some(0), "{ping:?}");
+    let json = ping.json();
+    assert_eq!(json["ok"], true);
+    assert_eq!(json["current_user"], "ping_ok");
+    assert_eq!(json["database"], "ping_ok");
+    assert!(
+        json["server_version"]
+            .as_str()
+            .unwrap()
+            .starts_with("PostgreSQL ")
+    );
+    assert_eq!(json["credential"]["source"], "pgpass");
+    assert!(json["round_trip_ms"].as_f64().unwrap() > 0.0);
+
+    let text = run(
+        "admin",
+        &["--config-dir", config.path_str(), "ping", "t"],
+        &env,
+    );
+    assert_eq!(text.code, Some(0), "{text:?}");
+    assert!(
+        text.stdout.contains("user:       ping_ok"),
+        "{}",
+        text.stdout
+    );
+    assert!(
+        text.stdout
+            .contains(&format!("credential: pgpass ({pgpass} line 2)")),
+        "{}",
+        text.stdout
+    );
+
+    let explain = run(
+        "admin",
+        &[
+            "--config-dir",
+            config.path_str(),
+            "explain",
+            "t",
+            "--format",
+            "json",
+        ],
+        &env,
+    );
+    assert_eq!(explain.code, Some(0), "{explain:?}");
+    let json = explain.json();
+    assert_eq!(json["target"], "t");
+    assert_eq!(json["kind"], "postgres");
+    assert_eq!(json["settings"]["port"]["value"], pg.port().to_string());
+    assert_eq!(
+        json["attempts"],
+        serde_json::json!([
+            {"source": "env", "outcome": "not_found", "detail": "T_PING_OK_PASSWORD is not set"},
+            {"source": "pgpass", "outcome": "found", "detail": format!("found in {pgpass} line 2")},
+        ])
+    );
+    assert_eq!(
+        json["credential"],
+        serde_json::json!({"source": "pgpass", "username": "ping_ok"})
+    );
+
+    let text = run(
+        "admin",
+        &["--config-dir", config.path_str(), "explain", "t"],
+        &env,
+    );
+    assert!(
+        text.stdout
+            .contains(&format!("2. pgpass (found): found in {pgpass} line 2")),
+        "{}",
+        text.stdout
+    );
+    assert!(
+        text.stdout
+            .contains("1. env (not found): T_PING_OK_PASSWORD is not set"),
+        "{}",
+        text.stdout
+    );
+}
+
+#[tokio::test]
+async fn a_wrong_password_names_the_source_file_and_line() {
+    let Some(pg) = cluster() else { return };
+    pg.create_role_and_database("wrong_pw", "the-real-one")
+        .await;
+    let config = ConfigDir::new();
+    config.target("t", &target_toml(pg, "wrong_pw", "\"pgpass\""));
+    let pgpass = config.secret_file("pgpass", "*:*:*:wrong_pw:not-the-real-one\n");
+    let run = run(
+        "admin",
+        &["--config-dir", config.path_str(), "ping", "t"],
+        &[("T_WRONG_PW_PGPASS", pgpass.as_str())],
+    );
+    assert_eq!(run.code, Some(1), "{run:?}");
+    assert!(
+        run.stderr
+            .contains("authentication failed connecting to 127.0.0.1:"),
+        "{}",
+        run.stderr
+    );
+    assert!(
+        run.stderr.contains("as user \"wrong_pw\""),
+        "{}",
+        run.stderr
+    );
+    assert!(
+        run.stderr
+            .contains(&format!("password from pgpass ({pgpass} line 1)")),
+        "{}",
+        run.stderr
+    );
+    assert!(!run.all_output().contains("not-the-real-one"));
+}
+
+#[tokio::test]
+async fn an_unknown_database_is_classified() {
+    let Some(pg) = cluster() else { return };
+    pg.create_role_and_database("no_db_user", "pw").await;
+    let config = ConfigDir::new();
+    config.target(
+        "t",
+        &format!(
+            "kind = \"postgres\"\nhost = \"127.0.0.1\"\nport = {}\ndatabase = \"missing_db\"\nuser = \"no_db_user\"\nsources = [\"env\"]\nenv_prefix = \"T\"\n",
+            pg.port()
+        ),
+    );
+    let run = run(
+        "admin",
+        &[
+            "--config-dir",
+            config.path_str(),
+            "ping",
+            "t",
+            "--format",
+            "json",
+        ],
+        &[("T_PASSWORD", "pw")],
+    );
+    assert_eq!(run.code, Some(1), "{run:?}");
+    let json = run.json();
+    assert_eq!(json["error"]["kind"], "database_does_not_exist");
+    assert!(
+        json["error"]["message"]
+            .as_str()
+            .unwrap()
+            .contains("missing_db")
+    );
+}
+
+#[tokio::test]
+async fn a_unix_socket_directory_as_host() {
+    let Some(pg) = cluster() else { return };
+    pg.create_role_and_database("sock_user", "sock-pw").await;
+    let socket = pg.socket_dir().display().to_string();
+    let config = ConfigDir::new();
+    config.target(
+        "t",
+        &format!(
+            "kind = \"postgres\"\nhost = \"{socket}\"\nport = {}\ndatabase = \"sock_user\"\nuser = \"sock_user\"\nsources = [\"pgpass\"]\nenv_prefix = \"T\"\n",
+            pg.port()
+        ),
+    );
+    // A socket path that is not the default directory is matched literally, as in libpq.
+    let pgpass = config.secret_file(
+        "pgpass",
+        &format!(
+            "localhost:*:*:*:wrong\n{socket}:{}:sock_user:sock_user:sock-pw\n",
+            pg.port()
+        ),
+    );
+    let run = run(
+        "admin",
+        &["--config-dir", config.path_str(), "ping", "t"],
+        &[("T_PGPASS", pgpass.as_str())],
+    );
+    assert_eq!(run.code, Some(0), "{run:?}");
+    assert!(run.stdout.contains("line 2)"), "{}", run.stdout);
+}
+
+#[tokio::test]
+async fn sqlx_never_reads_pgpassword_or_the_home_pgpass_behind_the_chain() {
+    let Some(pg) = cluster() else { return };
+    pg.create_role_and_database("no_fallback", "known-pw").await;
+    let config = ConfigDir::new();
+    config.target("t", &target_toml(pg, "no_fallback", "\"env\""));
+    config.secret_file(".pgpass", "*:*:*:*:known-pw\n");
+    let run = run(
+        "admin",
+        &["--config-dir", config.path_str(), "ping", "t"],
+        &[
+            ("PGPASSWORD", "known-pw"),
+            ("HOME", config.path_str()),
+            ("PGPASSFILE", ""),
+        ],
+    );
+    assert_eq!(
+        run.code,
+        Some(1),
+        "the chain found nothing, so no password is sent: {run:?}"
+    );
+    assert!(
+        run.stderr.contains("authentication failed"),
+        "{}",
+        run.stderr
+    );
+    assert!(
+        run.stderr.contains(
+            "no source supplied a password (env (not found): T_NO_FALLBACK_PASSWORD is not set)"
+        ),
+        "{}",
+        run.stderr
+    );
+}
+
+async fn open(pg: &PgCluster, name: &str, extra: &str) -> DatabaseConnection {
+    pg.create_role_and_database(name, "lib-pw").await;
+    let config = ConfigDir::new();
+    config.target(
+        name,
+        &format!("{}{extra}", target_toml(pg, name, "\"env\"")),
+    );
+    let ctx = context_with(
+        Some(config.path()),
+        Arc::new(MapEnv::new().with(format!("{}_PASSWORD", prefix(name)), "lib-pw")),
+    );
+    registry::open(name, &ctx).await.expect("opens")
+}
+
+#[tokio::test]
+async fn connection_options_reach_the_server() {
+    let Some(pg) = cluster() else { return };
+    let db = open(
+        pg,
+        "opts",
+        "application_name = \"dbcore-test\"\nsearch_path = [\"app schema\", \"public\"]\nstatement_timeout = \"300ms\"\n[pool]\nmax_connections = 3\n",
+    )
+    .await;
+    let pool = db.pool::<Postgres>().unwrap();
+    let (app, path, timeout): (String, String, String) =
+        sqlx::query_as("select current_setting('application_name'), current_setting('search_path'), current_setting('statement_timeout')")
+            .fetch_one(pool)
+            .await
+            .unwrap();
+    assert_eq!(app, "dbcore-test");
+    assert_eq!(path, "\"app schema\",\"public\"");
+    assert_eq!(timeout, "300ms");
+    let slow = sqlx::query("select pg_sleep(2)")
+        .execute(pool)
+        .await
+        .unwrap_err();
+    assert!(slow.to_string().contains("statement timeout"), "{slow}");
+    assert_eq!(pool.options().get_max_connections(), 3);
+}
+
+#[tokio::test]
+async fn the_default_application_name_is_the_binary_name() {
+    let Some(pg) = cluster() else { return };
+    let db = open(pg, "appname", "").await;
+    let name: String = sqlx::query_scalar("select current_setting('application_name')")
+        .fetch_one(db.pool::<Postgres>().unwrap())
+        .await
+        .unwrap();
+    let exe = std::env::current_exe().unwrap();
+    assert_eq!(name, exe.file_stem().unwrap().to_str().unwrap());
+}
+
+#[derive(Debug)]
+struct Rejected;
+
+impl From<DbError> for Rejected {
+    fn from(_: DbError) -> Self {
+        Rejected
+    }
+}
+
+#[tokio::test]
+async fn session_scope_on_postgres_commits_rolls_back_and_nests() {
+    let Some(pg) = cluster() else { return };
+    let db = open(pg, "scopes", "").await;
+    sqlx::query("create table items(name text)")
+        .execute(db.pool::<Postgres>().unwrap())
+        .await
+        .unwrap();
+    let insert = async |tx: &mut project_core::db::Tx<Postgres>, name: &str| {
+        sqlx::query("insert into items values ($1)")
+            .bind(name.to_owned())
+            .execute(&mut **tx)
+            .await
+            .map(|_| ())
+            .map_err(|_| Rejected)
+    };
+    db.session_scope::<Postgres, _, Rejected, _>(async |tx| {
+        insert(tx, "outer").await?;
+        let _ = tx
+            .scope::<(), Rejected, _>(async |tx| {
+                insert(tx, "inner rolled back").await?;
+                Err(Rejected)
+            })
+            .await;
+        tx.scope::<(), Rejected, _>(async |tx| insert(tx, "inner kept").await)
+            .await
+    })
+    .await
+    .unwrap();
+    let _ = db
+        .session_scope::<Postgres, (), Rejected, _>(async |tx| {
+            insert(tx, "all rolled back").await?;
+            Err(Rejected)
+        })
+        .await;
+    let names: Vec<String> = sqlx::query_scalar("select name from items order by name")
+        .fetch_all(db.pool::<Postgres>().unwrap())
+        .await
+        .unwrap();
+    assert_eq!(names, vec!["inner kept", "outer"]);
+}
