@@ -6,6 +6,25 @@
 //! chain of sources assembled in exactly one place ([`chain`]). The module exposes the
 //! original pattern's standard API — `db`, `pool` (the engine), `session`, `session_scope` —
 //! and several targets can be open in one process at once.
+//!
+//! ```no_run
+//! use project_core::db::connections::laptop;
+//!
+//! # async fn example() -> anyhow::Result<()> {
+//! let count: i64 = sqlx::query_scalar("select count(*) from items")
+//!     .fetch_one(laptop::pool().await?)
+//!     .await?;
+//! laptop::session_scope(async |tx| {
+//!     sqlx::query("insert into items(name) values ('a')").execute(&mut **tx).await?;
+//!     tx.scope(async |_savepoint| Ok::<_, anyhow::Error>(())).await?;
+//!     Ok::<_, anyhow::Error>(())
+//! })
+//! .await?;
+//! # let _ = count;
+//! laptop::close().await;
+//! # Ok(())
+//! # }
+//! ```
 
 pub mod chain;
 pub mod context;
