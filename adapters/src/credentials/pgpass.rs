@@ -15,7 +15,8 @@
 //!   the user name. Matching is byte for byte (no case folding, `05432` is not `5432`).
 //! - On Unix a file with any group or world permission bit, or that is not a regular file, is
 //!   ignored with a warning naming the path and the mode ("not here"). A missing file is "not
-//!   here". A file that exists but cannot be read, or a matching password that is not UTF-8,
+//!   here". A matching line with an empty password ends the search without a password, as
+//!   in libpq ("not here", naming the line). A file that exists but cannot be read, or a matching password that is not UTF-8,
 //!   is a hard error (libpq would silently ignore the first; we would rather say so).
 //! - Even libpq's reading quirks are kept: lines are read through the same growing buffer
 //!   with `fgets`, so a NUL byte truncates a line exactly where libpq truncates it.
@@ -321,6 +322,12 @@ fn lookup_in_file(path: &Path, chosen_by: &str, key: &PgpassKey) -> Result<Looku
             "no line in {shown} matches {}:{}:{}:{}",
             key.host, key.port, key.database, key.user
         ))),
+        // libpq takes the first match even when its password is empty, and then treats an
+        // empty password as none: the lookup ends here without a password.
+        Some(found) if found.password.is_empty() => Ok(Lookup::not_found(format!(
+            "{shown} line {} matches but its password is empty (libpq sends no password then)",
+            found.line
+        ))),
         Some(found) => {
             let password =
                 String::from_utf8(found.password).map_err(|_| SourceError::Malformed {
@@ -606,6 +613,22 @@ mod tests {
             lookup(env, "u").await.unwrap(),
             Lookup::NotFound { reason } if reason.contains("not a plain file")
         ));
+    }
+
+    #[tokio::test]
+    async fn an_empty_password_on_the_first_match_ends_the_search_without_one() {
+        let dir = tempfile::tempdir().expect("tempdir");
+        write(dir.path(), ".pgpass", "*:*:app:u:\n*:*:*:*:later\n", 0o600);
+        let env = MapEnv::new().with("HOME", dir.path().to_str().unwrap());
+        match lookup(env, "u").await.unwrap() {
+            Lookup::NotFound { reason } => {
+                assert!(
+                    reason.contains("line 1 matches but its password is empty"),
+                    "{reason}"
+                )
+            }
+            other => panic!("expected not found, got {other:?}"),
+        }
     }
 
     #[tokio::test]

@@ -36,3 +36,47 @@ fn is_name_resolution_failure(io: &std::io::Error) -> bool {
     let text = io.to_string();
     text.contains("failed to lookup address") || text.contains("Name or service not known")
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn io(kind: Io, text: &str) -> sqlx::Error {
+        sqlx::Error::Io(std::io::Error::new(kind, text.to_owned()))
+    }
+
+    #[test]
+    fn transport_errors_are_classified() {
+        assert_eq!(
+            classify(&io(Io::ConnectionRefused, "refused")),
+            ConnectErrorKind::ConnectionRefused
+        );
+        assert_eq!(
+            classify(&io(Io::TimedOut, "slow")),
+            ConnectErrorKind::Timeout
+        );
+        assert_eq!(
+            classify(&io(Io::HostUnreachable, "no route")),
+            ConnectErrorKind::Unreachable
+        );
+        assert_eq!(
+            classify(&io(
+                Io::Other,
+                "failed to lookup address information: Name or service not known"
+            )),
+            ConnectErrorKind::Unreachable
+        );
+        assert_eq!(
+            classify(&sqlx::Error::PoolTimedOut),
+            ConnectErrorKind::Timeout
+        );
+        assert_eq!(
+            classify(&sqlx::Error::Tls("bad certificate".into())),
+            ConnectErrorKind::Tls
+        );
+        assert_eq!(
+            classify(&io(Io::BrokenPipe, "pipe")),
+            ConnectErrorKind::Other
+        );
+    }
+}

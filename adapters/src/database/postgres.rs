@@ -22,14 +22,18 @@ pub fn connect_options(
 ) -> Result<PgConnectOptions, ConnectError> {
     let identity = &spec.identity;
     let user = effective_user(identity, credential);
-    let mut options = PgConnectOptions::new_without_pgpass()
-        .username(user)
-        .password(credential.map_or("", |c| c.password.expose_secret()));
+    let mut options = PgConnectOptions::new_without_pgpass();
+    // An empty user leaves sqlx's default, the login name, as libpq does.
+    if !user.is_empty() {
+        options = options.username(user);
+    }
+    options = options.password(credential.map_or("", |c| c.password.expose_secret()));
     match identity.host.as_deref() {
-        // libpq: a host beginning with `/` is a Unix-socket directory.
+        // libpq: a host beginning with `/` is a Unix-socket directory, and no host at all
+        // means the default socket directory.
         Some(dir) if dir.starts_with('/') => options = options.socket(dir),
         Some(host) if !host.is_empty() => options = options.host(host),
-        _ => options = options.host("localhost"),
+        _ => options = options.socket(crate::credentials::pgpass::DEFAULT_SOCKET_DIR),
     }
     if let Some(port) = identity.port {
         options = options.port(port);
@@ -76,7 +80,11 @@ fn quote_identifier(name: &str) -> String {
 /// `host:port/database` for messages.
 pub fn address(spec: &TargetSpec) -> String {
     let identity = &spec.identity;
-    let host = identity.host.as_deref().unwrap_or("localhost");
+    let host = identity
+        .host
+        .as_deref()
+        .filter(|h| !h.is_empty())
+        .unwrap_or(crate::credentials::pgpass::DEFAULT_SOCKET_DIR);
     let port = identity.port.unwrap_or(5432);
     let database = identity.database.as_deref().unwrap_or("");
     format!("{host}:{port}/{database}")

@@ -369,3 +369,56 @@ async fn session_scope_on_postgres_commits_rolls_back_and_nests() {
         .unwrap();
     assert_eq!(names, vec!["inner kept", "outer"]);
 }
+
+#[tokio::test]
+async fn tls_required_by_the_target_but_not_offered_by_the_server_is_a_tls_error() {
+    let Some(pg) = cluster() else { return };
+    pg.create_role_and_database("tls_user", "pw").await;
+    let config = ConfigDir::new();
+    config.target(
+        "t",
+        &format!(
+            "{}sslmode = \"require\"\n",
+            target_toml(pg, "tls_user", "\"env\"")
+        ),
+    );
+    let run = run(
+        "admin",
+        &[
+            "--config-dir",
+            config.path_str(),
+            "ping",
+            "t",
+            "--format",
+            "json",
+        ],
+        &[("T_TLS_USER_PASSWORD", "pw")],
+    );
+    assert_eq!(run.code, Some(1), "{run:?}");
+    assert_eq!(run.json()["error"]["kind"], "tls", "{run:?}");
+}
+
+#[tokio::test]
+async fn an_unknown_host_is_unreachable() {
+    let config = ConfigDir::new();
+    config.target(
+        "t",
+        "kind = \"postgres\"\nhost = \"no-such-host.invalid\"\nuser = \"u\"\ndatabase = \"d\"\nsources = []\n",
+    );
+    let run = run(
+        "admin",
+        &[
+            "--config-dir",
+            config.path_str(),
+            "ping",
+            "t",
+            "--format",
+            "json",
+        ],
+        &[],
+    );
+    assert_eq!(run.code, Some(1), "{run:?}");
+    assert_eq!(run.json()["error"]["kind"], "unreachable", "{run:?}");
+    let message = run.json()["error"]["message"].as_str().unwrap().to_owned();
+    assert!(message.contains("no-such-host.invalid:5432/d"), "{message}");
+}
