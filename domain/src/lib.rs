@@ -13,6 +13,7 @@ mod env;
 mod error;
 mod identity;
 mod kind;
+pub mod metadata;
 mod source;
 mod target;
 
@@ -22,6 +23,7 @@ pub use env::{Env, MapEnv};
 pub use error::{ConnectError, ConnectErrorKind, SourceError};
 pub use identity::{PoolOptions, TargetIdentity, TargetOptions, TargetSpec};
 pub use kind::{DbKind, UnknownKind};
+pub use metadata::Metadata;
 pub use source::{CredentialSource, Lookup};
 pub use target::{ConnectionTarget, ServerInfo};
 

@@ -10,6 +10,7 @@ use domain::Env;
 #[derive(Clone)]
 pub struct Context {
     config_dir: Option<PathBuf>,
+    cache_dir: Option<PathBuf>,
     env: Arc<dyn Env>,
 }
 
@@ -17,6 +18,7 @@ impl std::fmt::Debug for Context {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
         f.debug_struct("Context")
             .field("config_dir", &self.config_dir)
+            .field("cache_dir", &self.cache_dir)
             .finish_non_exhaustive()
     }
 }
@@ -25,14 +27,25 @@ impl Context {
     /// The config directory from `flag` (an app's `--config-dir`), else `$PROJECT_CONFIG_DIR`,
     /// else `./config`, else the user config directory.
     pub fn new(flag: Option<&Path>, env: Arc<dyn Env>) -> Self {
+        let cache_dir = env
+            .non_empty("PROJECT_CACHE_DIR")
+            .map(PathBuf::from)
+            .or_else(|| dirs::cache_dir().map(|d| d.join("dbcore")));
         Self {
             config_dir: crate::settings::config_dir(flag, env.as_ref()),
+            cache_dir,
             env,
         }
     }
 
     pub fn config_dir(&self) -> Option<&Path> {
         self.config_dir.as_deref()
+    }
+
+    /// Where metadata caches live: `$PROJECT_CACHE_DIR`, else the user cache directory
+    /// (`~/.cache/dbcore`).
+    pub fn cache_dir(&self) -> Option<&Path> {
+        self.cache_dir.as_deref()
     }
 
     pub fn env(&self) -> &Arc<dyn Env> {

@@ -30,6 +30,7 @@ pub mod chain;
 pub mod context;
 pub mod db;
 mod error;
+pub mod metadata;
 pub mod registry;
 pub mod settings;
 
@@ -38,7 +39,10 @@ pub use error::DbError;
 pub use registry::context_with;
 
 /// Re-exported for apps: the port types they see in results.
-pub use domain::{Attempt, ConnectError, ConnectErrorKind, DbKind, Outcome, ServerInfo};
+pub use domain::{Attempt, ConnectError, ConnectErrorKind, DbKind, Metadata, Outcome, ServerInfo};
+
+/// The reflected-schema model, for apps that read `metadata()`.
+pub use domain::metadata as metadata_model;
 
 #[doc(hidden)]
 pub mod __private {

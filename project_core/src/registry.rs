@@ -43,7 +43,7 @@ pub fn settings(name: &str, context: &Context) -> Result<Settings, DbError> {
 
 /// Opens a target by name (for tools; apps use their connection module's `db()`).
 pub async fn open(name: &str, context: &Context) -> Result<DatabaseConnection, DbError> {
-    DatabaseConnection::open(settings(name, context)?, context.env().clone()).await
+    DatabaseConnection::open(settings(name, context)?, context).await
 }
 
 pub(crate) async fn open_module(defaults: &TargetDefaults) -> Result<DatabaseConnection, DbError> {
@@ -54,7 +54,7 @@ pub(crate) async fn open_module(defaults: &TargetDefaults) -> Result<DatabaseCon
         context.config_dir(),
         context.env().as_ref(),
     )?;
-    DatabaseConnection::open(settings, context.env().clone()).await
+    DatabaseConnection::open(settings, context).await
 }
 
 /// What `admin explain` shows: settings with origins, every source attempt, and the winner.

@@ -108,113 +108,31 @@ struct Key {
     ty: Ty,
 }
 
+#[rustfmt::skip]
 const KEYS: &[Key] = &[
-    Key {
-        name: "kind",
-        env: Some("KIND"),
-        ty: Ty::Kind,
-    },
-    Key {
-        name: "host",
-        env: Some("HOST"),
-        ty: Ty::Text,
-    },
-    Key {
-        name: "port",
-        env: Some("PORT"),
-        ty: Ty::Port,
-    },
-    Key {
-        name: "database",
-        env: Some("DATABASE"),
-        ty: Ty::Text,
-    },
-    Key {
-        name: "user",
-        env: Some("USER"),
-        ty: Ty::Text,
-    },
-    Key {
-        name: "path",
-        env: Some("PATH"),
-        ty: Ty::Path,
-    },
-    Key {
-        name: "sources",
-        env: Some("SOURCES"),
-        ty: Ty::Sources,
-    },
+    Key { name: "kind", env: Some("KIND"), ty: Ty::Kind },
+    Key { name: "host", env: Some("HOST"), ty: Ty::Text },
+    Key { name: "port", env: Some("PORT"), ty: Ty::Port },
+    Key { name: "database", env: Some("DATABASE"), ty: Ty::Text },
+    Key { name: "user", env: Some("USER"), ty: Ty::Text },
+    Key { name: "path", env: Some("PATH"), ty: Ty::Path },
+    Key { name: "sources", env: Some("SOURCES"), ty: Ty::Sources },
     // The prefix cannot come from the environment: it decides which variables are read.
-    Key {
-        name: "env_prefix",
-        env: None,
-        ty: Ty::Text,
-    },
-    Key {
-        name: "cache_name",
-        env: Some("CACHE_NAME"),
-        ty: Ty::Text,
-    },
-    Key {
-        name: "password_file",
-        env: None,
-        ty: Ty::Path,
-    },
-    Key {
-        name: "sslmode",
-        env: Some("SSLMODE"),
-        ty: Ty::SslMode,
-    },
-    Key {
-        name: "application_name",
-        env: Some("APPLICATION_NAME"),
-        ty: Ty::Text,
-    },
-    Key {
-        name: "connect_timeout",
-        env: Some("CONNECT_TIMEOUT"),
-        ty: Ty::Duration,
-    },
-    Key {
-        name: "statement_timeout",
-        env: Some("STATEMENT_TIMEOUT"),
-        ty: Ty::Duration,
-    },
-    Key {
-        name: "search_path",
-        env: Some("SEARCH_PATH"),
-        ty: Ty::List,
-    },
-    Key {
-        name: "pool.min_connections",
-        env: Some("MIN_CONNECTIONS"),
-        ty: Ty::Count,
-    },
-    Key {
-        name: "pool.max_connections",
-        env: Some("MAX_CONNECTIONS"),
-        ty: Ty::Count,
-    },
-    Key {
-        name: "pool.acquire_timeout",
-        env: Some("ACQUIRE_TIMEOUT"),
-        ty: Ty::Duration,
-    },
-    Key {
-        name: "pool.idle_timeout",
-        env: Some("IDLE_TIMEOUT"),
-        ty: Ty::Duration,
-    },
-    Key {
-        name: "pool.max_lifetime",
-        env: Some("MAX_LIFETIME"),
-        ty: Ty::Duration,
-    },
-    Key {
-        name: "pool.test_before_acquire",
-        env: Some("TEST_BEFORE_ACQUIRE"),
-        ty: Ty::Bool,
-    },
+    Key { name: "env_prefix", env: None, ty: Ty::Text },
+    Key { name: "cache_name", env: Some("CACHE_NAME"), ty: Ty::Text },
+    Key { name: "password_file", env: None, ty: Ty::Path },
+    Key { name: "sslmode", env: Some("SSLMODE"), ty: Ty::SslMode },
+    Key { name: "application_name", env: Some("APPLICATION_NAME"), ty: Ty::Text },
+    Key { name: "connect_timeout", env: Some("CONNECT_TIMEOUT"), ty: Ty::Duration },
+    Key { name: "statement_timeout", env: Some("STATEMENT_TIMEOUT"), ty: Ty::Duration },
+    Key { name: "search_path", env: Some("SEARCH_PATH"), ty: Ty::List },
+    Key { name: "schemas", env: Some("SCHEMAS"), ty: Ty::List },
+    Key { name: "pool.min_connections", env: Some("MIN_CONNECTIONS"), ty: Ty::Count },
+    Key { name: "pool.max_connections", env: Some("MAX_CONNECTIONS"), ty: Ty::Count },
+    Key { name: "pool.acquire_timeout", env: Some("ACQUIRE_TIMEOUT"), ty: Ty::Duration },
+    Key { name: "pool.idle_timeout", env: Some("IDLE_TIMEOUT"), ty: Ty::Duration },
+    Key { name: "pool.max_lifetime", env: Some("MAX_LIFETIME"), ty: Ty::Duration },
+    Key { name: "pool.test_before_acquire", env: Some("TEST_BEFORE_ACQUIRE"), ty: Ty::Bool },
 ];
 
 fn key(name: &str) -> Option<&'static Key> {
@@ -640,6 +558,24 @@ impl Settings {
         self.path_value("password_file")
     }
 
+    /// The schemas `metadata()` reflects: the `schemas` setting, else PostgreSQL `public`,
+    /// MySQL the connection's database, SQLite `main`. Never whatever `search_path` says.
+    pub fn schemas(&self) -> Vec<String> {
+        if let Some(Value::List(list)) = self.get("schemas")
+            && !list.is_empty()
+        {
+            return list.clone();
+        }
+        match self.kind() {
+            Some(DbKind::Postgres) => vec!["public".into()],
+            Some(DbKind::MySql) => self
+                .text("database")
+                .map(|d| vec![d.to_owned()])
+                .unwrap_or_default(),
+            _ => vec!["main".into()],
+        }
+    }
+
     pub fn cache_name(&self) -> String {
         self.text("cache_name")
             .map_or_else(|| format!("{}_metadata", self.name), str::to_owned)
@@ -970,7 +906,7 @@ mod tests {
     fn bad_files_name_file_line_key_and_what_is_allowed() {
         assert_eq!(
             file_error("host = \"h\"\nprot = 5432\n"),
-            "t.toml line 2: unknown key `prot`; allowed here: kind, host, port, database, user, path, sources, env_prefix, cache_name, password_file, sslmode, application_name, connect_timeout, statement_timeout, search_path, [pool]"
+            "t.toml line 2: unknown key `prot`; allowed here: kind, host, port, database, user, path, sources, env_prefix, cache_name, password_file, sslmode, application_name, connect_timeout, statement_timeout, search_path, schemas, [pool]"
         );
         assert_eq!(
             file_error("port = \"abc\"\n"),

@@ -16,5 +16,6 @@
 )]
 
 pub mod bin;
+pub mod mariadb;
 pub mod pg;
 pub mod servers;

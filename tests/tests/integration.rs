@@ -10,6 +10,7 @@
 mod integration {
     mod admin_sqlite;
     mod leak;
+    mod metadata;
     mod pgpass_libpq;
     mod postgres;
     mod standard_api;

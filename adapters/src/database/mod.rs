@@ -8,13 +8,14 @@
 //! derived `Debug` prints the password.
 
 mod classify;
+pub mod mysql;
 pub mod postgres;
+pub mod reflect;
 pub mod sqlite;
 
 use async_trait::async_trait;
 use domain::{
-    ConnectError, ConnectErrorKind, ConnectionTarget, Credential, DbKind, ServerInfo,
-    TargetIdentity, TargetSpec,
+    ConnectError, ConnectionTarget, Credential, DbKind, ServerInfo, TargetIdentity, TargetSpec,
 };
 
 pub use classify::classify;
@@ -23,6 +24,7 @@ pub use classify::classify;
 #[derive(Debug, Clone)]
 pub enum DbPool {
     Postgres(sqlx::PgPool),
+    MySql(sqlx::MySqlPool),
     Sqlite(sqlx::SqlitePool),
 }
 
@@ -30,6 +32,7 @@ impl DbPool {
     pub fn kind(&self) -> DbKind {
         match self {
             DbPool::Postgres(_) => DbKind::Postgres,
+            DbPool::MySql(_) => DbKind::MySql,
             DbPool::Sqlite(_) => DbKind::Sqlite,
         }
     }
@@ -37,6 +40,7 @@ impl DbPool {
     pub async fn close(&self) {
         match self {
             DbPool::Postgres(pool) => pool.close().await,
+            DbPool::MySql(pool) => pool.close().await,
             DbPool::Sqlite(pool) => pool.close().await,
         }
     }
@@ -44,6 +48,13 @@ impl DbPool {
     pub fn as_postgres(&self) -> Option<&sqlx::PgPool> {
         match self {
             DbPool::Postgres(pool) => Some(pool),
+            _ => None,
+        }
+    }
+
+    pub fn as_mysql(&self) -> Option<&sqlx::MySqlPool> {
+        match self {
+            DbPool::MySql(pool) => Some(pool),
             _ => None,
         }
     }
@@ -105,19 +116,16 @@ impl ConnectionTarget for SqlxTarget {
                 .await
                 .map(DbPool::Postgres),
             DbKind::Sqlite => sqlite::connect(&self.spec).await.map(DbPool::Sqlite),
-            DbKind::MySql => Err(ConnectError {
-                kind: ConnectErrorKind::Configuration,
-                address: self.spec.identity.display_address(),
-                user: self.spec.identity.user.clone().unwrap_or_default(),
-                detail: "mysql targets are not supported by this build yet".into(),
-                hint: Some("use a postgres or sqlite target".into()),
-            }),
+            DbKind::MySql => mysql::connect(&self.spec, credential)
+                .await
+                .map(DbPool::MySql),
         }
     }
 
     async fn ping(&self, pool: &DbPool) -> Result<ServerInfo, ConnectError> {
         match pool {
             DbPool::Postgres(pool) => postgres::ping(&self.spec, pool).await,
+            DbPool::MySql(pool) => mysql::ping(&self.spec, pool).await,
             DbPool::Sqlite(pool) => sqlite::ping(&self.spec, pool).await,
         }
     }

@@ -1,4 +1,4 @@
-//! `admin`: list targets, explain where a target's credential comes from, ping a target.
+//! `admin`: list targets, explain where a credential comes from, ping a target, show metadata.
 //!
 //! Design decision: admin is an app like any other — it reaches targets only through
 //! `project_core`'s registry (the connection modules and file-only targets), never by building
@@ -16,6 +16,8 @@ use std::time::Instant;
 
 use anyhow::Result;
 use clap::{Parser, Subcommand, ValueEnum};
+use project_core::metadata::CacheStatus;
+use project_core::metadata_model::{Schema, Table};
 use project_core::registry::{self, Explanation};
 use project_core::{Context, DbError};
 use serde_json::json;
@@ -57,6 +59,18 @@ enum Command {
         /// Target name, e.g. `local`.
         target: String,
     },
+    /// Show the reflected schema: tables, columns, types and keys, and whether the on-disk
+    /// cache was used or rebuilt, with the time each step took.
+    Metadata {
+        /// Target name, e.g. `local`.
+        target: String,
+        /// Reflect now and rewrite the cache, whatever it holds.
+        #[arg(long)]
+        refresh: bool,
+        /// Show only this table.
+        #[arg(long, value_name = "NAME")]
+        table: Option<String>,
+    },
 }
 
 fn main() -> ExitCode {
@@ -92,6 +106,11 @@ async fn run(cli: Cli) -> Result<ExitCode> {
         Command::Targets => targets(&context, cli.format),
         Command::Explain { target } => explain(&context, &target, cli.format).await,
         Command::Ping { target } => ping(&context, &target, cli.format).await,
+        Command::Metadata {
+            target,
+            refresh,
+            table,
+        } => metadata(&context, &target, refresh, table.as_deref(), cli.format).await,
     }
 }
 
@@ -298,4 +317,127 @@ fn report_ping_error(target: &str, format: Format, error: &DbError) -> ExitCode 
     }
     eprintln!("error: {error}");
     ExitCode::FAILURE
+}
+
+async fn metadata(
+    context: &Context,
+    target: &str,
+    refresh: bool,
+    only: Option<&str>,
+    format: Format,
+) -> Result<ExitCode> {
+    let connection = match registry::open(target, context).await {
+        Ok(connection) => connection,
+        Err(error) => return Ok(report_ping_error(target, format, &error)),
+    };
+    let (model, report) = connection.metadata_with_report(refresh).await?;
+    connection.close().await;
+    let schemas: Vec<&Schema> = model.schemas.iter().collect();
+    let wanted = |t: &&Table| only.is_none_or(|name| t.name == name);
+    if let Some(name) = only
+        && !schemas
+            .iter()
+            .any(|s| s.tables.iter().any(|t| t.name == name))
+    {
+        anyhow::bail!(
+            "target `{target}` has no table `{name}` in schemas {}",
+            connection.settings().schemas().join(", ")
+        );
+    }
+    let path = report.path.as_ref().map(|p| p.display().to_string());
+    if format == Format::Json {
+        let out = json!({
+            "target": target,
+            "cache": {
+                "path": path,
+                "status": report.status.as_str(),
+                "reason": match &report.status { CacheStatus::Rebuilt(r) => Some(r.as_str()), _ => None },
+            },
+            "timings_ms": report.steps.iter().map(|(step, d)| (step.to_string(), json!(d.as_secs_f64() * 1000.0))).collect::<serde_json::Map<_, _>>(),
+            "schemas": schemas.iter().map(|s| json!({
+                "name": s.name,
+                "tables": s.tables.iter().filter(wanted).map(table_json).collect::<Vec<_>>(),
+            })).collect::<Vec<_>>(),
+        });
+        println!("{}", serde_json::to_string_pretty(&out)?);
+        return Ok(ExitCode::SUCCESS);
+    }
+    for schema in &schemas {
+        println!("schema {} ({} tables)", schema.name, schema.tables.len());
+        for table in schema.tables.iter().filter(wanted) {
+            println!("  {} {}", table.kind.as_str(), table.name);
+            for c in &table.columns {
+                let key = if table.primary_key.contains(&c.name) {
+                    " [pk]"
+                } else {
+                    ""
+                };
+                let null = if c.nullable { "null" } else { "not null" };
+                let default = c
+                    .default
+                    .as_deref()
+                    .map(|d| format!(" default {d}"))
+                    .unwrap_or_default();
+                println!("    {:<24} {} {null}{default}{key}", c.name, c.data_type);
+            }
+            for fk in &table.foreign_keys {
+                println!(
+                    "    foreign key ({}) references {}.{} ({})",
+                    fk.columns.join(", "),
+                    fk.referenced_schema,
+                    fk.referenced_table,
+                    fk.referenced_columns.join(", ")
+                );
+            }
+            for ix in &table.indexes {
+                let unique = if ix.unique { "unique " } else { "" };
+                println!("    {unique}index {} ({})", ix.name, ix.columns.join(", "));
+            }
+        }
+    }
+    let status = match &report.status {
+        CacheStatus::Memory => "current in memory".to_owned(),
+        CacheStatus::Used => "used (fingerprint matched)".to_owned(),
+        CacheStatus::Rebuilt(reason) => format!("rebuilt: {reason}"),
+    };
+    println!(
+        "cache: {} — {status}",
+        path.as_deref().unwrap_or("(no cache directory)")
+    );
+    let steps: Vec<String> = report
+        .steps
+        .iter()
+        .map(|(step, d)| format!("{step} {:.1} ms", d.as_secs_f64() * 1000.0))
+        .collect();
+    println!("timings: {}", steps.join(", "));
+    Ok(ExitCode::SUCCESS)
+}
+
+fn table_json(table: &Table) -> serde_json::Value {
+    json!({
+        "name": table.name,
+        "kind": table.kind.as_str(),
+        "columns": table.columns.iter().map(|c| json!({
+            "name": c.name,
+            "type": c.data_type,
+            "nullable": c.nullable,
+            "default": c.default,
+        })).collect::<Vec<_>>(),
+        "primary_key": table.primary_key,
+        "foreign_keys": table.foreign_keys.iter().map(|fk| json!({
+            "name": fk.name,
+            "columns": fk.columns,
+            "references": {
+                "schema": fk.referenced_schema,
+                "table": fk.referenced_table,
+                "columns": fk.referenced_columns,
+            },
+        })).collect::<Vec<_>>(),
+        "unique_constraints": table.unique_constraints.iter().map(|u| json!({"name": u.name, "columns": u.columns})).collect::<Vec<_>>(),
+        "indexes": table.indexes.iter().map(|ix| json!({
+            "name": ix.name,
+            "columns": ix.columns,
+            "unique": ix.unique,
+        })).collect::<Vec<_>>(),
+    })
 }

@@ -4,7 +4,11 @@ use std::collections::HashMap;
 use std::panic::AssertUnwindSafe;
 use std::sync::{Arc, Mutex};
 
-use adapters::database::{DbPool, SqlxTarget};
+use std::path::PathBuf;
+use std::time::Instant;
+
+use adapters::database::{DbPool, SqlxTarget, reflect};
+use domain::Metadata;
 use domain::{Attempt, ConnectErrorKind, ConnectionTarget, DbKind, Env, Resolution, ServerInfo};
 use futures::FutureExt;
 use sqlx::pool::PoolConnection;
@@ -12,7 +16,9 @@ use sqlx::{Pool, Transaction};
 use sqlx_core::transaction::TransactionManager;
 use tracing::instrument;
 
+use crate::context::Context;
 use crate::error::DbError;
+use crate::metadata::{self, CacheHeader, CacheStatus, MetadataReport, Read};
 use crate::settings::Settings;
 
 /// A kind of database the standard API can hand out typed pools for.
@@ -25,6 +31,13 @@ impl Backend for sqlx::Postgres {
     const KIND: DbKind = DbKind::Postgres;
     fn from_pool(pool: &DbPool) -> Option<&Pool<Self>> {
         pool.as_postgres()
+    }
+}
+
+impl Backend for sqlx::MySql {
+    const KIND: DbKind = DbKind::MySql;
+    fn from_pool(pool: &DbPool) -> Option<&Pool<Self>> {
+        pool.as_mysql()
     }
 }
 
@@ -50,6 +63,9 @@ pub struct DatabaseConnection {
     pool: DbPool,
     attempts: Vec<Attempt>,
     provenance: Option<Provenance>,
+    cache_path: Option<PathBuf>,
+    /// The fingerprint and model last seen; shared by every caller in this process.
+    metadata: tokio::sync::Mutex<Option<(String, Arc<Metadata>)>>,
 }
 
 impl std::fmt::Debug for DatabaseConnection {
@@ -96,11 +112,11 @@ impl DatabaseConnection {
     /// Resolves a credential through the target's chain (when its kind uses one), opens the
     /// pool and proves it with one connection.
     #[instrument(skip_all, fields(target = %settings.name()))]
-    pub async fn open(settings: Settings, env: Arc<dyn Env>) -> Result<Self, DbError> {
+    pub async fn open(settings: Settings, context: &Context) -> Result<Self, DbError> {
         let name = settings.name().to_owned();
         let prefix = settings.env_prefix().to_owned();
         claim_prefix(&name, &prefix)?;
-        let opened = Self::open_claimed(settings, env).await;
+        let opened = Self::open_claimed(settings, context).await;
         if opened.is_err() {
             // A failed creation leaves nothing behind.
             release_prefix(&name, &prefix);
@@ -108,9 +124,9 @@ impl DatabaseConnection {
         opened
     }
 
-    async fn open_claimed(settings: Settings, env: Arc<dyn Env>) -> Result<Self, DbError> {
+    async fn open_claimed(settings: Settings, context: &Context) -> Result<Self, DbError> {
         let name = settings.name().to_owned();
-        let resolution = resolve(&settings, env).await?;
+        let resolution = resolve(&settings, context.env().clone()).await?;
         let target = SqlxTarget::new(settings.spec());
         let credential = resolution.credential.as_ref();
         let pool = target.connect(credential).await.map_err(|mut error| {
@@ -138,12 +154,17 @@ impl DatabaseConnection {
             source = provenance.as_ref().map(|p| p.source.as_str()),
             "target opened"
         );
+        let cache_path = context
+            .cache_dir()
+            .map(|dir| metadata::path_for(dir, &settings.cache_name()));
         Ok(Self {
             settings,
             target,
             pool,
             attempts: resolution.attempts,
             provenance,
+            cache_path,
+            metadata: tokio::sync::Mutex::new(None),
         })
     }
 
@@ -215,6 +236,97 @@ impl DatabaseConnection {
                 target: self.name().to_owned(),
                 error: Box::new(error),
             })
+    }
+
+    /// The reflected schema (the original's `metadata`): from memory or the on-disk cache while
+    /// the server's schema fingerprint matches, reflected again when it does not.
+    pub async fn metadata(&self) -> Result<Arc<Metadata>, DbError> {
+        self.metadata_with_report(false).await.map(|(m, _)| m)
+    }
+
+    /// Reflects now, whatever the cache says, and rewrites the cache.
+    pub async fn refresh_metadata(&self) -> Result<Arc<Metadata>, DbError> {
+        self.metadata_with_report(true).await.map(|(m, _)| m)
+    }
+
+    /// `metadata()` plus what it did: cache path, status and how long each step took.
+    #[instrument(skip_all, fields(target = %self.name(), refresh))]
+    pub async fn metadata_with_report(
+        &self,
+        refresh: bool,
+    ) -> Result<(Arc<Metadata>, MetadataReport), DbError> {
+        let mut shared = self.metadata.lock().await;
+        let schemas = self.settings.schemas();
+        let mut steps = Vec::new();
+        let started = Instant::now();
+        let fingerprint = reflect::fingerprint(&self.pool, &schemas)
+            .await
+            .map_err(|cause| self.query_error(cause))?;
+        steps.push(("fingerprint", started.elapsed()));
+        let report = |status, steps| MetadataReport {
+            path: self.cache_path.clone(),
+            status,
+            steps,
+        };
+        if !refresh
+            && let Some((known, model)) = shared.as_ref()
+            && *known == fingerprint
+        {
+            return Ok((model.clone(), report(CacheStatus::Memory, steps)));
+        }
+        let header = self.cache_header(&schemas, fingerprint.clone());
+        let reason = if refresh {
+            "refresh requested".to_owned()
+        } else if let Some(path) = &self.cache_path {
+            let started = Instant::now();
+            let read = metadata::read(path, &header);
+            steps.push(("read cache", started.elapsed()));
+            match read {
+                Read::Current(model) => {
+                    let model = Arc::new(model);
+                    *shared = Some((fingerprint, model.clone()));
+                    return Ok((model, report(CacheStatus::Used, steps)));
+                }
+                Read::Unusable { reason, warn } => {
+                    if warn {
+                        tracing::warn!(path = %path.display(), %reason, "metadata cache is unusable; rebuilding it");
+                    }
+                    reason
+                }
+            }
+        } else {
+            "no cache directory".to_owned()
+        };
+        let started = Instant::now();
+        let model = reflect::reflect(&self.pool, &schemas)
+            .await
+            .map_err(|cause| self.query_error(cause))?;
+        steps.push(("reflect", started.elapsed()));
+        if let Some(path) = &self.cache_path {
+            let started = Instant::now();
+            if let Err(error) = metadata::write(path, &header, &model) {
+                tracing::warn!(path = %path.display(), %error, "cannot write the metadata cache");
+            }
+            steps.push(("write cache", started.elapsed()));
+        }
+        let model = Arc::new(model);
+        *shared = Some((fingerprint, model.clone()));
+        Ok((model, report(CacheStatus::Rebuilt(reason), steps)))
+    }
+
+    fn cache_header(&self, schemas: &[String], fingerprint: String) -> CacheHeader {
+        let identity = self.settings.identity();
+        CacheHeader {
+            kind: self.kind().as_str().to_owned(),
+            host: identity.host,
+            port: identity.port,
+            database: match self.kind() {
+                DbKind::Sqlite => self.settings.path().map(|p| p.display().to_string()),
+                _ => identity.database,
+            },
+            schemas: schemas.to_vec(),
+            fingerprint,
+        }
     }
 
     /// Closes the pool; waits for checked-out connections to come back.

@@ -1,7 +1,7 @@
 //! `connection_module!`: the few lines that make a file a connection module.
 
 /// Declares a connection module: its code defaults and the standard API
-/// (`db`, `pool`, `session`, `session_scope`, `close`).
+/// (`db`, `pool`, `metadata`, `session`, `session_scope`, `close`).
 ///
 /// ```ignore
 /// connection_module! {
@@ -10,7 +10,7 @@
 ///     about: "PostgreSQL on this machine; password from the environment or ~/.pgpass",
 /// }
 /// ```
-/// `kind` is `Postgres` or `Sqlite`; `host`, `port`, `user`, `database` and `path` are optional
+/// `kind` is `Postgres`, `MySql` or `Sqlite`; `host`, `port`, `user`, `database` and `path` are optional
 /// and, when given, come in that order.
 #[macro_export]
 macro_rules! connection_module {
@@ -74,6 +74,17 @@ macro_rules! connection_module {
             db().await?.session_scope::<Db, T, E, F>(f).await
         }
 
+        /// The reflected schema, shared in this process and cached on disk while the
+        /// server's schema fingerprint matches.
+        pub async fn metadata() -> ::std::result::Result<::std::sync::Arc<$crate::Metadata>, $crate::DbError> {
+            db().await?.metadata().await
+        }
+
+        /// Reflects now and rewrites the cache.
+        pub async fn refresh_metadata() -> ::std::result::Result<::std::sync::Arc<$crate::Metadata>, $crate::DbError> {
+            db().await?.refresh_metadata().await
+        }
+
         /// Closes the pool, if it was opened.
         pub async fn close() {
             if let Some(db) = DB.get() {
@@ -102,5 +113,8 @@ macro_rules! __backend {
     };
     (Sqlite) => {
         $crate::__private::sqlx::Sqlite
+    };
+    (MySql) => {
+        $crate::__private::sqlx::MySql
     };
 }

@@ -1,0 +1,280 @@
+//! The metadata cache: reflected schemas on disk, trusted only while the server's schema
+//! fingerprint matches.
+//!
+//! Design decision: the file is data, never code (the original pickles, so whoever can write
+//! the cache can run code in every app). Layout: the magic bytes `DBCOREMD`, a little-endian
+//! `u32` format version, then a postcard-encoded [`CacheHeader`] and the postcard-encoded
+//! model. The header names the target (kind, host, port, database or path, schemas) and the
+//! fingerprint, so a cache from another target or an older format is recognised before the
+//! body is decoded. Files are written to a temporary file in the same directory (mode 0600)
+//! and renamed into place, so a reader never sees half a file.
+
+use std::path::{Path, PathBuf};
+use std::time::Duration;
+
+use domain::Metadata;
+use serde::{Deserialize, Serialize};
+
+pub const FORMAT_VERSION: u32 = 1;
+const MAGIC: &[u8; 8] = b"DBCOREMD";
+
+/// What identifies the reflected schemas, and the fingerprint they had.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct CacheHeader {
+    pub kind: String,
+    pub host: Option<String>,
+    pub port: Option<u16>,
+    /// The database name, or the SQLite file path.
+    pub database: Option<String>,
+    pub schemas: Vec<String>,
+    pub fingerprint: String,
+}
+
+impl CacheHeader {
+    fn same_target(&self, other: &CacheHeader) -> bool {
+        (
+            &self.kind,
+            &self.host,
+            self.port,
+            &self.database,
+            &self.schemas,
+        ) == (
+            &other.kind,
+            &other.host,
+            other.port,
+            &other.database,
+            &other.schemas,
+        )
+    }
+}
+
+/// How `metadata()` got its answer.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum CacheStatus {
+    /// The in-process copy was current.
+    Memory,
+    /// The file was current and was loaded.
+    Used,
+    /// Reflected and written, for this reason (missing, stale, corrupt, another target, …).
+    Rebuilt(String),
+}
+
+impl CacheStatus {
+    /// `memory`, `used` or `rebuilt`, for JSON.
+    pub fn as_str(&self) -> &'static str {
+        match self {
+            CacheStatus::Memory => "memory",
+            CacheStatus::Used => "used",
+            CacheStatus::Rebuilt(_) => "rebuilt",
+        }
+    }
+}
+
+/// What one `metadata()` call did and how long each step took.
+#[derive(Debug, Clone)]
+pub struct MetadataReport {
+    pub path: Option<PathBuf>,
+    pub status: CacheStatus,
+    pub steps: Vec<(&'static str, Duration)>,
+}
+
+/// What reading the cache file found.
+#[derive(Debug)]
+pub enum Read {
+    Current(Metadata),
+    /// Not usable; the reason, and whether it deserves a warning (damage, not staleness).
+    Unusable {
+        reason: String,
+        warn: bool,
+    },
+}
+
+pub fn read(path: &Path, expected: &CacheHeader) -> Read {
+    let bytes = match std::fs::read(path) {
+        Ok(bytes) => bytes,
+        Err(e) if e.kind() == std::io::ErrorKind::NotFound => {
+            return Read::Unusable {
+                reason: "no cache file yet".into(),
+                warn: false,
+            };
+        }
+        Err(e) => {
+            return Read::Unusable {
+                reason: format!("cannot read it: {e}"),
+                warn: true,
+            };
+        }
+    };
+    let unusable = |reason: &str| Read::Unusable {
+        reason: reason.to_owned(),
+        warn: true,
+    };
+    let Some(rest) = bytes.strip_prefix(MAGIC.as_slice()) else {
+        return unusable("not a dbcore metadata cache (corrupt or foreign file)");
+    };
+    let Some((version, rest)) = rest.split_first_chunk::<4>() else {
+        return unusable("truncated cache file");
+    };
+    let version = u32::from_le_bytes(*version);
+    if version != FORMAT_VERSION {
+        return unusable(&format!(
+            "cache format {version}, this build reads format {FORMAT_VERSION}"
+        ));
+    }
+    let Ok((header, body)) = postcard::take_from_bytes::<CacheHeader>(rest) else {
+        return unusable("corrupt cache header");
+    };
+    if !header.same_target(expected) {
+        return unusable(&format!(
+            "the cache belongs to another target ({} {}:{} {}, schemas {})",
+            header.kind,
+            header.host.as_deref().unwrap_or("-"),
+            header.port.map_or_else(|| "-".into(), |p| p.to_string()),
+            header.database.as_deref().unwrap_or("-"),
+            header.schemas.join(",")
+        ));
+    }
+    if header.fingerprint != expected.fingerprint {
+        return Read::Unusable {
+            reason: "the schema changed since it was written".into(),
+            warn: false,
+        };
+    }
+    match postcard::from_bytes::<Metadata>(body) {
+        Ok(metadata) => Read::Current(metadata),
+        Err(_) => unusable("corrupt cache body"),
+    }
+}
+
+/// Writes the cache atomically with mode 0600.
+pub fn write(path: &Path, header: &CacheHeader, metadata: &Metadata) -> std::io::Result<()> {
+    use std::io::Write;
+    let dir = path.parent().unwrap_or(Path::new("."));
+    std::fs::create_dir_all(dir)?;
+    let mut bytes = Vec::with_capacity(64 * 1024);
+    bytes.extend_from_slice(MAGIC);
+    bytes.extend_from_slice(&FORMAT_VERSION.to_le_bytes());
+    let encode = |e: postcard::Error| std::io::Error::other(e.to_string());
+    bytes.extend_from_slice(&postcard::to_stdvec(header).map_err(encode)?);
+    bytes.extend_from_slice(&postcard::to_stdvec(metadata).map_err(encode)?);
+    // tempfile creates the file with mode 0600 in the target directory.
+    let mut file = tempfile::NamedTempFile::new_in(dir)?;
+    file.write_all(&bytes)?;
+    file.as_file().sync_data()?;
+    file.persist(path).map_err(|e| e.error)?;
+    Ok(())
+}
+
+/// `<cache dir>/<cache_name>.dbmeta`; the name may not climb out of the directory.
+pub fn path_for(cache_dir: &Path, cache_name: &str) -> PathBuf {
+    let safe: String = cache_name
+        .chars()
+        .map(|c| {
+            if c.is_ascii_alphanumeric() || c == '_' || c == '-' || c == '.' {
+                c
+            } else {
+                '_'
+            }
+        })
+        .collect();
+    let safe = safe.trim_start_matches('.');
+    cache_dir.join(format!("{safe}.dbmeta"))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use domain::metadata::{Schema, Table, TableKind};
+
+    fn header(fingerprint: &str) -> CacheHeader {
+        CacheHeader {
+            kind: "postgres".into(),
+            host: Some("h".into()),
+            port: Some(5432),
+            database: Some("d".into()),
+            schemas: vec!["public".into()],
+            fingerprint: fingerprint.into(),
+        }
+    }
+
+    fn model() -> Metadata {
+        Metadata {
+            schemas: vec![Schema {
+                name: "public".into(),
+                tables: vec![Table {
+                    name: "t".into(),
+                    kind: TableKind::Table,
+                    columns: vec![],
+                    primary_key: vec![],
+                    foreign_keys: vec![],
+                    unique_constraints: vec![],
+                    indexes: vec![],
+                }],
+            }],
+        }
+    }
+
+    fn reason(read: Read) -> String {
+        match read {
+            Read::Unusable { reason, .. } => reason,
+            Read::Current(_) => panic!("expected unusable"),
+        }
+    }
+
+    #[test]
+    fn round_trips_and_checks_target_and_fingerprint() {
+        let dir = tempfile::tempdir().unwrap();
+        let path = path_for(dir.path(), "prod_metadata");
+        write(&path, &header("fp1"), &model()).unwrap();
+        assert!(matches!(read(&path, &header("fp1")), Read::Current(m) if m == model()));
+        assert_eq!(
+            reason(read(&path, &header("fp2"))),
+            "the schema changed since it was written"
+        );
+        let mut other = header("fp1");
+        other.database = Some("elsewhere".into());
+        assert!(reason(read(&path, &other)).starts_with("the cache belongs to another target"));
+        #[cfg(unix)]
+        {
+            use std::os::unix::fs::PermissionsExt;
+            let mode = std::fs::metadata(&path).unwrap().permissions().mode() & 0o777;
+            assert_eq!(mode, 0o600);
+        }
+    }
+
+    #[test]
+    fn damaged_files_are_unusable_not_errors() {
+        let dir = tempfile::tempdir().unwrap();
+        let path = path_for(dir.path(), "x");
+        write(&path, &header("fp"), &model()).unwrap();
+        let full = std::fs::read(&path).unwrap();
+        for cut in [0, 4, 10, full.len() - 1] {
+            std::fs::write(&path, &full[..cut]).unwrap();
+            let Read::Unusable { warn, .. } = read(&path, &header("fp")) else {
+                panic!("a file truncated at {cut} must not be used")
+            };
+            assert!(warn);
+        }
+        std::fs::write(&path, b"\x80\x04\x95 a pickle, perhaps").unwrap();
+        assert!(reason(read(&path, &header("fp"))).contains("not a dbcore metadata cache"));
+        let mut old = full.clone();
+        old[8..12].copy_from_slice(&0u32.to_le_bytes());
+        std::fs::write(&path, &old).unwrap();
+        assert_eq!(
+            reason(read(&path, &header("fp"))),
+            "cache format 0, this build reads format 1"
+        );
+        assert_eq!(
+            reason(read(&dir.path().join("none"), &header("fp"))),
+            "no cache file yet"
+        );
+    }
+
+    #[test]
+    fn cache_names_cannot_leave_the_directory() {
+        assert_eq!(
+            path_for(Path::new("/c"), "../../etc/x"),
+            PathBuf::from("/c/_.._etc_x.dbmeta")
+        );
+    }
+}
