@@ -2,17 +2,44 @@
 
 use std::path::PathBuf;
 
-/// `target/<profile>/<name>`, next to the running test binary's `deps/` directory.
+/// `target/<profile>/<name>`, next to the running test binary's `deps/` directory, built (or
+/// found fresh) by cargo once per test process: `cargo test --test integration` alone does
+/// not rebuild another package's binary, and a stale one would test old code.
 pub fn path(name: &str) -> PathBuf {
+    static BUILT: std::sync::Mutex<Vec<String>> = std::sync::Mutex::new(Vec::new());
     let exe = std::env::current_exe().expect("the test binary has a path");
     let profile_dir = exe
         .parent()
         .and_then(|deps| deps.parent())
         .expect("test binaries live in target/<profile>/deps");
+    let mut built = BUILT.lock().unwrap_or_else(|p| p.into_inner());
+    if !built.iter().any(|b| b == name) {
+        let cargo = std::env::var("CARGO").unwrap_or_else(|_| "cargo".into());
+        let target_dir = profile_dir.parent().expect("target/<profile> has a parent");
+        let mut command = std::process::Command::new(cargo);
+        command
+            .args([
+                "build",
+                "--quiet",
+                "--package",
+                name,
+                "--bin",
+                name,
+                "--target-dir",
+            ])
+            .arg(target_dir)
+            .current_dir(env!("CARGO_MANIFEST_DIR"));
+        if profile_dir.file_name().is_some_and(|p| p == "release") {
+            command.arg("--release");
+        }
+        let status = command.status().expect("cargo runs");
+        assert!(status.success(), "cargo build --bin {name} failed");
+        built.push(name.to_owned());
+    }
     let path = profile_dir.join(name);
     assert!(
         path.exists(),
-        "{} is missing: run the tests with `cargo test --workspace` (or scripts/test) so that it is built",
+        "{} is missing after cargo build",
         path.display()
     );
     path

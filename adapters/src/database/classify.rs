@@ -8,14 +8,21 @@ use domain::ConnectErrorKind;
 /// authorization (pg_hba rejections, no password supplied), `3D000` unknown database.
 pub fn classify(error: &sqlx::Error) -> ConnectErrorKind {
     match error {
-        sqlx::Error::Database(db) => match db.code().as_deref() {
-            Some("28P01" | "28000") => ConnectErrorKind::AuthenticationFailed,
-            Some("3D000") => ConnectErrorKind::DatabaseDoesNotExist,
-            // MySQL: access denied; unknown database.
-            Some("1045" | "1698") => ConnectErrorKind::AuthenticationFailed,
-            Some("1049") => ConnectErrorKind::DatabaseDoesNotExist,
-            _ => ConnectErrorKind::Other,
-        },
+        sqlx::Error::Database(db) => {
+            // MySQL's own error numbers say more than its SQLSTATEs (1049 is a generic 42000).
+            if let Some(my) = db.try_downcast_ref::<sqlx::mysql::MySqlDatabaseError>() {
+                return match my.number() {
+                    1045 | 1698 => ConnectErrorKind::AuthenticationFailed,
+                    1044 | 1049 => ConnectErrorKind::DatabaseDoesNotExist,
+                    _ => ConnectErrorKind::Other,
+                };
+            }
+            match db.code().as_deref() {
+                Some("28P01" | "28000") => ConnectErrorKind::AuthenticationFailed,
+                Some("3D000") => ConnectErrorKind::DatabaseDoesNotExist,
+                _ => ConnectErrorKind::Other,
+            }
+        }
         sqlx::Error::Io(io) => match io.kind() {
             Io::ConnectionRefused => ConnectErrorKind::ConnectionRefused,
             Io::TimedOut => ConnectErrorKind::Timeout,

@@ -681,3 +681,52 @@ async fn mariadb_ping_with_a_my_cnf() {
         explain.stdout
     );
 }
+
+#[tokio::test]
+async fn mariadb_connection_errors_are_classified() {
+    let Some(server) = tests::mariadb::server() else {
+        return;
+    };
+    server.create_user_and_database("my_errors", "right").await;
+    let config = ConfigDir::new();
+    let target = |database: &str| {
+        format!(
+            "kind = \"mysql\"\nhost = \"127.0.0.1\"\nport = {}\ndatabase = \"{database}\"\nuser = \"my_errors\"\nsources = [\"env\"]\nenv_prefix = \"E\"\n",
+            server.port()
+        )
+    };
+    config.target("bad_pw", &target("my_errors"));
+    config.target("no_db", &target("no_such_db"));
+    let dir = config.path_str();
+    let wrong = run(
+        "admin",
+        &["--config-dir", dir, "ping", "bad_pw", "--format", "json"],
+        &[("E_PASSWORD", "wrong")],
+    );
+    assert_eq!(
+        wrong.json()["error"]["kind"],
+        "authentication_failed",
+        "{wrong:?}"
+    );
+    assert!(
+        wrong.stderr.contains("password from env (E_PASSWORD)"),
+        "{}",
+        wrong.stderr
+    );
+    let missing = run(
+        "admin",
+        &["--config-dir", dir, "ping", "no_db", "--format", "json"],
+        &[("E_PASSWORD", "right")],
+    );
+    assert_eq!(
+        missing.json()["error"]["kind"],
+        "database_does_not_exist",
+        "{missing:?}"
+    );
+    let ok = run(
+        "admin",
+        &["--config-dir", dir, "ping", "bad_pw"],
+        &[("E_PASSWORD", "right")],
+    );
+    assert_eq!(ok.code, Some(0), "{ok:?}");
+}
