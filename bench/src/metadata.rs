@@ -105,12 +105,16 @@ pub async fn run(tables: usize, reflect_runs: usize, hit_runs: usize) -> Result<
     db.refresh_metadata().await?;
     drop(db);
     let mut hits = Vec::new();
+    let mut steps: std::collections::BTreeMap<&'static str, Vec<Duration>> = Default::default();
     for _ in 0..hit_runs {
         let fresh = registry::open("bench", &context).await?;
         fresh.ping().await?; // a warm pool connection, as in the Python side
         let started = Instant::now();
         let (model, report) = fresh.metadata_with_report(false).await?;
         hits.push(started.elapsed());
+        for (step, took) in &report.steps {
+            steps.entry(step).or_default().push(*took);
+        }
         if report.status != CacheStatus::Used || model.table_count() != tables {
             bail!("expected a cache hit, got {:?}", report.status);
         }
@@ -174,6 +178,11 @@ pub async fn run(tables: usize, reflect_runs: usize, hit_runs: usize) -> Result<
         py_hit,
         "dbcore < 15 ms",
     );
+    let profile: Vec<String> = steps
+        .iter_mut()
+        .map(|(step, times)| format!("{step} {:.2} ms", ms(median(times))))
+        .collect();
+    println!("dbcore cache hit, median per step: {}", profile.join(", "));
     println!();
     let reflect_ok = py_reflect.as_secs_f64() / ours_reflect.as_secs_f64() >= 10.0;
     let hit_ok = ms(ours_hit) < 15.0;

@@ -89,50 +89,38 @@ pub enum Read {
     },
 }
 
+/// A cache file read and decoded, not yet checked against the target.
+#[derive(Debug)]
+pub struct Loaded(Result<(CacheHeader, Metadata), Read>);
+
+/// Reads and decodes the file without deciding whether it is current (see [`check`]).
+pub fn read_unchecked(path: &Path) -> Loaded {
+    Loaded(decode(path))
+}
+
+/// Reads the cache file and says whether it is current for `expected`.
 pub fn read(path: &Path, expected: &CacheHeader) -> Read {
-    let bytes = match std::fs::read(path) {
-        Ok(bytes) => bytes,
-        Err(e) if e.kind() == std::io::ErrorKind::NotFound => {
-            return Read::Unusable {
-                reason: "no cache file yet".into(),
-                warn: false,
-            };
-        }
-        Err(e) => {
-            return Read::Unusable {
-                reason: format!("cannot read it: {e}"),
-                warn: true,
-            };
-        }
-    };
-    let unusable = |reason: &str| Read::Unusable {
-        reason: reason.to_owned(),
-        warn: true,
-    };
-    let Some(rest) = bytes.strip_prefix(MAGIC.as_slice()) else {
-        return unusable("not a dbcore metadata cache (corrupt or foreign file)");
-    };
-    let Some((version, rest)) = rest.split_first_chunk::<4>() else {
-        return unusable("truncated cache file");
-    };
-    let version = u32::from_le_bytes(*version);
-    if version != FORMAT_VERSION {
-        return unusable(&format!(
-            "cache format {version}, this build reads format {FORMAT_VERSION}"
-        ));
-    }
-    let Ok((header, body)) = postcard::take_from_bytes::<CacheHeader>(rest) else {
-        return unusable("corrupt cache header");
+    check(read_unchecked(path), expected)
+}
+
+/// Decides whether a loaded file is current for `expected`.
+pub fn check(loaded: Loaded, expected: &CacheHeader) -> Read {
+    let (header, metadata) = match loaded.0 {
+        Ok(decoded) => decoded,
+        Err(unusable) => return unusable,
     };
     if !header.same_target(expected) {
-        return unusable(&format!(
-            "the cache belongs to another target ({} {}:{} {}, schemas {})",
-            header.kind,
-            header.host.as_deref().unwrap_or("-"),
-            header.port.map_or_else(|| "-".into(), |p| p.to_string()),
-            header.database.as_deref().unwrap_or("-"),
-            header.schemas.join(",")
-        ));
+        return Read::Unusable {
+            reason: format!(
+                "the cache belongs to another target ({} {}:{} {}, schemas {})",
+                header.kind,
+                header.host.as_deref().unwrap_or("-"),
+                header.port.map_or_else(|| "-".into(), |p| p.to_string()),
+                header.database.as_deref().unwrap_or("-"),
+                header.schemas.join(",")
+            ),
+            warn: true,
+        };
     }
     if header.fingerprint != expected.fingerprint {
         return Read::Unusable {
@@ -140,9 +128,49 @@ pub fn read(path: &Path, expected: &CacheHeader) -> Read {
             warn: false,
         };
     }
+    Read::Current(metadata)
+}
+
+fn decode(path: &Path) -> Result<(CacheHeader, Metadata), Read> {
+    let bytes = match std::fs::read(path) {
+        Ok(bytes) => bytes,
+        Err(e) if e.kind() == std::io::ErrorKind::NotFound => {
+            return Err(Read::Unusable {
+                reason: "no cache file yet".into(),
+                warn: false,
+            });
+        }
+        Err(e) => {
+            return Err(Read::Unusable {
+                reason: format!("cannot read it: {e}"),
+                warn: true,
+            });
+        }
+    };
+    let unusable = |reason: &str| Read::Unusable {
+        reason: reason.to_owned(),
+        warn: true,
+    };
+    let Some(rest) = bytes.strip_prefix(MAGIC.as_slice()) else {
+        return Err(unusable(
+            "not a dbcore metadata cache (corrupt or foreign file)",
+        ));
+    };
+    let Some((version, rest)) = rest.split_first_chunk::<4>() else {
+        return Err(unusable("truncated cache file"));
+    };
+    let version = u32::from_le_bytes(*version);
+    if version != FORMAT_VERSION {
+        return Err(unusable(&format!(
+            "cache format {version}, this build reads format {FORMAT_VERSION}"
+        )));
+    }
+    let Ok((header, body)) = postcard::take_from_bytes::<CacheHeader>(rest) else {
+        return Err(unusable("corrupt cache header"));
+    };
     match postcard::from_bytes::<Metadata>(body) {
-        Ok(metadata) => Read::Current(metadata),
-        Err(_) => unusable("corrupt cache body"),
+        Ok(metadata) => Ok((header, metadata)),
+        Err(_) => Err(unusable("corrupt cache body")),
     }
 }
 

@@ -259,6 +259,17 @@ impl DatabaseConnection {
         let schemas = self.settings.schemas();
         let mut steps = Vec::new();
         let started = Instant::now();
+        // The cache file is read and decoded while the server computes the fingerprint; it is
+        // trusted only if its header then matches.
+        let prefetch = match (&self.cache_path, refresh || shared.is_some()) {
+            (Some(path), false) => {
+                let path = path.clone();
+                Some(tokio::task::spawn_blocking(move || {
+                    metadata::read_unchecked(&path)
+                }))
+            }
+            _ => None,
+        };
         let fingerprint = reflect::fingerprint(&self.pool, &schemas)
             .await
             .map_err(|cause| self.query_error(cause))?;
@@ -279,8 +290,14 @@ impl DatabaseConnection {
             "refresh requested".to_owned()
         } else if let Some(path) = &self.cache_path {
             let started = Instant::now();
-            let read = metadata::read(path, &header);
-            steps.push(("read cache", started.elapsed()));
+            let read = match prefetch {
+                Some(task) => match task.await {
+                    Ok(file) => metadata::check(file, &header),
+                    Err(_) => metadata::read(path, &header),
+                },
+                None => metadata::read(path, &header),
+            };
+            steps.push(("read cache (after the fingerprint)", started.elapsed()));
             match read {
                 Read::Current(model) => {
                     let model = Arc::new(model);
