@@ -47,6 +47,7 @@ create table "Order Lines" ("Line ID" integer primary key, sku text not null, re
     "Qty" numeric(10,2) default 1, foreign key (sku, region) references products (sku, region),
     unique (sku, "Line ID"));
 create table refs_implicit (id integer primary key, p_sku text, p_region integer,
+    doubled integer generated always as (p_region * 2) virtual,
     foreign key (p_sku, p_region) references products);
 create index "Idx Region" on "Order Lines" (region, sku);
 create view "Big Lines" as select "Line ID", "Qty" from "Order Lines" where "Qty" > 10;
@@ -125,6 +126,11 @@ async fn sqlite_reflection_is_exact() {
     );
 
     let implicit = table(&m, "main", "refs_implicit");
+    assert_eq!(
+        column_names(implicit),
+        vec!["id", "p_sku", "p_region", "doubled"],
+        "generated columns too"
+    );
     assert_eq!(
         implicit.foreign_keys[0].referenced_columns,
         strings(&["sku", "region"]),

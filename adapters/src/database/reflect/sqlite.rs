@@ -1,4 +1,6 @@
 //! SQLite: `sqlite_schema` joined with the table-valued pragmas, one query per part and schema.
+//! Columns come from `table_xinfo`, so generated columns are reflected too (`hidden` 2 and 3);
+//! only a virtual table's hidden columns are left out.
 
 use domain::metadata::{Column, ForeignKey, Index, Metadata, TableKind, UniqueConstraint};
 use sqlx::SqlitePool;
@@ -39,7 +41,8 @@ pub async fn reflect(pool: &SqlitePool, schemas: &[String]) -> Result<Metadata, 
         let columns: Vec<(String, String, String, bool, Option<String>, i64, i64)> =
             sqlx::query_as(sqlx::AssertSqlSafe(format!(
                 "select m.name, p.name, p.type, p.\"notnull\" = 0, p.dflt_value, p.cid, p.pk
-                   from {master} join pragma_table_info(m.name, {lit}) p where {user_objects}"
+                   from {master} join pragma_table_xinfo(m.name, {lit}) p
+                  where {user_objects} and p.hidden <> 1"
             )))
             .fetch_all(&mut *conn)
             .await?;
