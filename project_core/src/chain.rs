@@ -4,7 +4,7 @@ use std::fmt;
 use std::str::FromStr;
 use std::sync::Arc;
 
-use adapters::credentials::{EnvSource, FileSource, MyCnfSource, PgpassSource};
+use adapters::credentials::{EnvSource, FileSource, KeyringSource, MyCnfSource, PgpassSource};
 use domain::{CredentialChain, CredentialSource, Env};
 
 use crate::settings::Settings;
@@ -61,7 +61,7 @@ impl FromStr for SourceKind {
 #[derive(Debug, thiserror::Error)]
 #[error(
     "target `{target}` lists source `{source_name}` (from {origin}), which this build of dbcore does not have yet; \
-     available: env, pgpass, mycnf, file"
+     available: env, pgpass, mycnf, file, keyring"
 )]
 pub struct UnsupportedSource {
     pub target: String,
@@ -83,7 +83,12 @@ pub fn build(settings: &Settings, env: Arc<dyn Env>) -> Result<CredentialChain, 
                 settings.password_file().map(ToOwned::to_owned),
                 env.clone(),
             )),
-            SourceKind::Keyring | SourceKind::Vault => {
+            SourceKind::Keyring => Arc::new(KeyringSource::new(
+                settings.keyring_service().map(ToOwned::to_owned),
+                settings.keyring_store(),
+                env.clone(),
+            )),
+            SourceKind::Vault => {
                 return Err(UnsupportedSource {
                     target: settings.name().to_owned(),
                     source_name: kind.as_str(),
@@ -137,7 +142,7 @@ mod tests {
         let err = build(&settings, Arc::new(env)).unwrap_err();
         assert_eq!(
             err.to_string(),
-            "target `t` lists source `vault` (from default), which this build of dbcore does not have yet; available: env, pgpass, mycnf, file"
+            "target `t` lists source `vault` (from default), which this build of dbcore does not have yet; available: env, pgpass, mycnf, file, keyring"
         );
     }
 }

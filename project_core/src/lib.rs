@@ -32,6 +32,7 @@ pub mod db;
 mod error;
 pub mod metadata;
 pub mod registry;
+pub mod secrets;
 pub mod settings;
 
 pub use context::{Context, configure, context};

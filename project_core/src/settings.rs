@@ -13,6 +13,8 @@ use std::time::Duration;
 
 use domain::{DbKind, Env, PoolOptions, TargetIdentity, TargetOptions, TargetSpec};
 
+use adapters::credentials::keyring::StoreChoice;
+
 use crate::chain::SourceKind;
 
 /// Where a setting's value came from.
@@ -79,6 +81,7 @@ enum Ty {
     List,
     Sources,
     Path,
+    KeyringStore,
 }
 
 impl Ty {
@@ -97,6 +100,7 @@ impl Ty {
                 SourceKind::ALL_NAMES
             ),
             Ty::Path => "a file path".into(),
+            Ty::KeyringStore => format!("one of {}", StoreChoice::ALLOWED),
         }
     }
 }
@@ -133,6 +137,8 @@ const KEYS: &[Key] = &[
     Key { name: "pool.idle_timeout", env: Some("IDLE_TIMEOUT"), ty: Ty::Duration },
     Key { name: "pool.max_lifetime", env: Some("MAX_LIFETIME"), ty: Ty::Duration },
     Key { name: "pool.test_before_acquire", env: Some("TEST_BEFORE_ACQUIRE"), ty: Ty::Bool },
+    Key { name: "keyring.service", env: Some("KEYRING_SERVICE"), ty: Ty::Text },
+    Key { name: "keyring.store", env: Some("KEYRING_STORE"), ty: Ty::KeyringStore },
 ];
 
 fn key(name: &str) -> Option<&'static Key> {
@@ -147,9 +153,9 @@ fn allowed_keys(table: Option<&str>) -> String {
             _ => None,
         })
         .chain(if table.is_none() {
-            Some("[pool]")
+            vec!["[pool]", "[keyring]"]
         } else {
-            None
+            Vec::new()
         })
         .collect::<Vec<_>>()
         .join(", ")
@@ -554,6 +560,18 @@ impl Settings {
         self.path_value("path")
     }
 
+    /// `keyring.service`, when set.
+    pub fn keyring_service(&self) -> Option<&str> {
+        self.text("keyring.service")
+    }
+
+    /// `keyring.store` (default `auto`).
+    pub fn keyring_store(&self) -> StoreChoice {
+        self.text("keyring.store")
+            .and_then(StoreChoice::parse)
+            .unwrap_or(StoreChoice::Auto)
+    }
+
     pub fn password_file(&self) -> Option<&Path> {
         self.path_value("password_file")
     }
@@ -662,15 +680,18 @@ fn binary_name() -> Option<String> {
         .map(str::to_owned)
 }
 
-/// (key, table, value) for the top level and the `[pool]` table; other tables are reported as
+/// The tables a target file may have.
+const TABLES: &[&str] = &["pool", "keyring"];
+
+/// (key, table, value) for the top level and the known tables; other tables are reported as
 /// unknown keys by their name.
 fn flatten(table: &toml::Table) -> Vec<(&str, Option<&'static str>, &toml::Value)> {
     let mut out = Vec::new();
     for (name, value) in table {
-        match (name.as_str(), value) {
-            ("pool", toml::Value::Table(pool)) => {
-                for (k, v) in pool {
-                    out.push((k.as_str(), Some("pool"), v));
+        match (TABLES.iter().find(|t| **t == name.as_str()), value) {
+            (Some(table), toml::Value::Table(inner)) => {
+                for (k, v) in inner {
+                    out.push((k.as_str(), Some(*table), v));
                 }
             }
             _ => out.push((name.as_str(), None, value)),
@@ -710,9 +731,10 @@ fn from_toml(ty: Ty, value: &toml::Value) -> Result<Value, String> {
     };
     match (ty, value) {
         (Ty::Port | Ty::Count | Ty::Duration, T::Integer(i)) => from_env(ty, &i.to_string()),
-        (Ty::Kind | Ty::Text | Ty::SslMode | Ty::Duration | Ty::Path, T::String(s)) => {
-            from_env(ty, s)
-        }
+        (
+            Ty::Kind | Ty::Text | Ty::SslMode | Ty::Duration | Ty::Path | Ty::KeyringStore,
+            T::String(s),
+        ) => from_env(ty, s),
         (Ty::Bool, T::Boolean(b)) => Ok(Value::Bool(*b)),
         (Ty::List | Ty::Sources, T::Array(items)) => {
             let strings: Result<Vec<&str>, String> = items
@@ -774,6 +796,10 @@ fn from_env(ty: Ty, raw: &str) -> Result<Value, String> {
         )),
         Ty::Sources => parse_sources(raw.split(',').map(str::trim).filter(|s| !s.is_empty())),
         Ty::Path => Ok(Value::Path(PathBuf::from(raw))),
+        Ty::KeyringStore => match StoreChoice::parse(raw_t) {
+            Some(_) => Ok(Value::Text(raw_t.to_owned())),
+            None => Err(bad()),
+        },
     }
 }
 
@@ -906,7 +932,7 @@ mod tests {
     fn bad_files_name_file_line_key_and_what_is_allowed() {
         assert_eq!(
             file_error("host = \"h\"\nprot = 5432\n"),
-            "t.toml line 2: unknown key `prot`; allowed here: kind, host, port, database, user, path, sources, env_prefix, cache_name, password_file, sslmode, application_name, connect_timeout, statement_timeout, search_path, schemas, [pool]"
+            "t.toml line 2: unknown key `prot`; allowed here: kind, host, port, database, user, path, sources, env_prefix, cache_name, password_file, sslmode, application_name, connect_timeout, statement_timeout, search_path, schemas, [pool], [keyring]"
         );
         assert_eq!(
             file_error("port = \"abc\"\n"),

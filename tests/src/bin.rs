@@ -132,3 +132,31 @@ impl Default for ConfigDir {
         Self::new()
     }
 }
+
+/// Runs `sh -c script` with exactly `env` (plus `PATH`) and `$ADMIN` naming the admin binary:
+/// for flows that need a wrapper such as `keyctl session` or `dbus-run-session`.
+pub fn run_shell(script: &str, env: &[(&str, &str)]) -> Run {
+    let admin = path("admin");
+    let mut command = std::process::Command::new("sh");
+    command.args(["-c", script]).env_clear().env("ADMIN", admin);
+    if let Some(path) = std::env::var_os("PATH") {
+        command.env("PATH", path);
+    }
+    for (k, v) in env {
+        command.env(k, v);
+    }
+    let output = command.output().expect("sh runs");
+    Run {
+        code: output.status.code(),
+        stdout: String::from_utf8_lossy(&output.stdout).into_owned(),
+        stderr: String::from_utf8_lossy(&output.stderr).into_owned(),
+    }
+}
+
+/// Whether a program is on `PATH`.
+pub fn have(program: &str) -> bool {
+    std::process::Command::new("sh")
+        .args(["-c", &format!("command -v {program}")])
+        .output()
+        .is_ok_and(|o| o.status.success())
+}

@@ -9,6 +9,7 @@
 
 mod integration {
     mod admin_sqlite;
+    mod keyring;
     mod leak;
     mod metadata;
     mod pgpass_libpq;

@@ -5,12 +5,14 @@
 
 pub mod env;
 pub mod file;
+pub mod keyring;
 pub mod mock;
 pub mod mycnf;
 pub mod pgpass;
 
 pub use env::EnvSource;
 pub use file::FileSource;
+pub use keyring::KeyringSource;
 pub use mock::{MockAnswer, MockSource};
 pub use mycnf::MyCnfSource;
 pub use pgpass::PgpassSource;

@@ -1,4 +1,5 @@
-//! `admin`: list targets, explain where a credential comes from, ping a target, show metadata.
+//! `admin`: list targets, explain where a credential comes from, ping a target, show metadata,
+//! manage a target's password in the OS keyring.
 //!
 //! Design decision: admin is an app like any other — it reaches targets only through
 //! `project_core`'s registry (the connection modules and file-only targets), never by building
@@ -20,6 +21,7 @@ use project_core::metadata::CacheStatus;
 use project_core::metadata_model::{Schema, Table};
 use project_core::registry::{self, Explanation};
 use project_core::{Context, DbError};
+use secrecy::{ExposeSecret, SecretString};
 use serde_json::json;
 
 #[derive(Parser, Debug)]
@@ -45,6 +47,22 @@ enum Format {
 }
 
 #[derive(Subcommand, Debug)]
+enum SecretAction {
+    /// Store the password (prompted without echo, or one line from standard input), then read
+    /// it back to confirm it was stored. The password is never printed.
+    Set {
+        target: String,
+        /// Read one line from standard input instead of prompting.
+        #[arg(long)]
+        stdin: bool,
+    },
+    /// Say whether an entry exists, and in which store.
+    Status { target: String },
+    /// Delete the entry.
+    Delete { target: String },
+}
+
+#[derive(Subcommand, Debug)]
 enum Command {
     /// List every target: name, kind, where it lives, user and sources.
     Targets,
@@ -58,6 +76,11 @@ enum Command {
     Ping {
         /// Target name, e.g. `local`.
         target: String,
+    },
+    /// Store, check or delete a target's password in the OS keyring.
+    Secret {
+        #[command(subcommand)]
+        action: SecretAction,
     },
     /// Show the reflected schema: tables, columns, types and keys, and whether the on-disk
     /// cache was used or rebuilt, with the time each step took.
@@ -110,6 +133,7 @@ async fn run(cli: Cli) -> Result<ExitCode> {
         Command::Targets => targets(&context, cli.format),
         Command::Explain { target } => explain(&context, &target, cli.format).await,
         Command::Ping { target } => ping(&context, &target, cli.format).await,
+        Command::Secret { action } => secret(&context, action, cli.format).await,
         Command::Metadata {
             target,
             refresh,
@@ -444,4 +468,84 @@ fn table_json(table: &Table) -> serde_json::Value {
             "unique": ix.unique,
         })).collect::<Vec<_>>(),
     })
+}
+
+/// Reads the new password: one line from standard input, or a prompt without echo.
+fn read_password(target: &str, user: &str, from_stdin: bool) -> Result<SecretString> {
+    let line = if from_stdin {
+        let mut line = String::new();
+        std::io::stdin().read_line(&mut line)?;
+        line
+    } else {
+        rpassword::prompt_password(format!("password for {user} on target {target}: "))?
+    };
+    let secret = SecretString::from(line.trim_end_matches(['\n', '\r']).to_owned());
+    if secret.expose_secret().is_empty() {
+        anyhow::bail!("the password is empty; nothing was stored");
+    }
+    Ok(secret)
+}
+
+async fn secret(context: &Context, action: SecretAction, format: Format) -> Result<ExitCode> {
+    let target = match &action {
+        SecretAction::Set { target, .. }
+        | SecretAction::Status { target }
+        | SecretAction::Delete { target } => target.clone(),
+    };
+    let account = project_core::secrets::keyring_account(&target, context).await?;
+    let store = format!("{} ({})", account.store.name, account.store.why);
+    let where_ = format!("service {}, account {}", account.service, account.user);
+    let (done, exists) = match action {
+        SecretAction::Set { stdin, .. } => {
+            let password = read_password(&target, &account.user, stdin)?;
+            let verified =
+                tokio::task::spawn_blocking(move || account.set_and_verify(&password)).await??;
+            if !verified {
+                anyhow::bail!(
+                    "stored the password in {store}, but reading it back gave something else"
+                );
+            }
+            (
+                format!(
+                    "stored the password for target {target} in {store}, {where_}; read back and verified"
+                ),
+                true,
+            )
+        }
+        SecretAction::Status { .. } => {
+            let exists = tokio::task::spawn_blocking(move || account.exists()).await??;
+            let said = if exists {
+                "an entry exists"
+            } else {
+                "no entry"
+            };
+            (
+                format!("{said} for target {target} in {store}, {where_}"),
+                exists,
+            )
+        }
+        SecretAction::Delete { .. } => {
+            let deleted = tokio::task::spawn_blocking(move || account.delete()).await??;
+            let said = if deleted {
+                "deleted the entry"
+            } else {
+                "there was no entry to delete"
+            };
+            (
+                format!("{said} for target {target} in {store}, {where_}"),
+                false,
+            )
+        }
+    };
+    if format == Format::Json {
+        println!(
+            "{}",
+            serde_json::to_string_pretty(
+                &json!({"target": target, "message": done, "exists": exists})
+            )?
+        );
+    } else {
+        println!("{done}");
+    }
+    Ok(ExitCode::SUCCESS)
 }

@@ -1,4 +1,5 @@
-//! Laptop: PostgreSQL on this machine, password from the environment or `~/.pgpass`.
+//! Laptop: PostgreSQL on this machine; password from the environment, the OS keyring or
+//! `~/.pgpass`, in that order.
 
 crate::connection_module! {
     name: "laptop",
@@ -6,7 +7,7 @@ crate::connection_module! {
     host: "127.0.0.1",
     port: 5432,
     database: "project",
-    sources: [Env, Pgpass],
+    sources: [Env, Keyring, Pgpass],
     env_prefix: "PROJECT_DB",
-    about: "PostgreSQL on this machine; password from PROJECT_DB_PASSWORD or ~/.pgpass",
+    about: "PostgreSQL on this machine; password from PROJECT_DB_PASSWORD, the OS keyring or ~/.pgpass",
 }
