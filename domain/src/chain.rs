@@ -89,6 +89,15 @@ impl CredentialChain {
         self.sources.iter().map(|s| s.name()).collect()
     }
 
+    /// The source of this name, to renew or revoke the leases it handed out.
+    pub fn source(&self, name: &str) -> Option<Arc<dyn CredentialSource>> {
+        self.sources.iter().find(|s| s.name() == name).cloned()
+    }
+
+    pub fn sources(&self) -> &[Arc<dyn CredentialSource>] {
+        &self.sources
+    }
+
     pub fn is_empty(&self) -> bool {
         self.sources.is_empty()
     }

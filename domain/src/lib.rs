@@ -24,7 +24,7 @@ pub use error::{ConnectError, ConnectErrorKind, SourceError};
 pub use identity::{PoolOptions, TargetIdentity, TargetOptions, TargetSpec};
 pub use kind::{DbKind, UnknownKind};
 pub use metadata::Metadata;
-pub use source::{CredentialSource, Lookup};
+pub use source::{CredentialSource, Lookup, Renewal};
 pub use target::{ConnectionTarget, ServerInfo};
 
 /// Re-exported so that every crate names the same secret type.

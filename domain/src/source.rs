@@ -1,6 +1,15 @@
 use async_trait::async_trait;
 
-use crate::{Credential, SourceError, TargetIdentity};
+use std::time::Duration;
+
+use crate::{Credential, Lease, SourceError, TargetIdentity};
+
+/// What renewing a lease gave: its new duration from now, and whether it can be renewed again.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct Renewal {
+    pub duration: Duration,
+    pub renewable: bool,
+}
 
 /// What a source answered for one target.
 #[derive(Debug)]
@@ -40,4 +49,22 @@ pub trait CredentialSource: Send + Sync {
     fn name(&self) -> &str;
 
     async fn lookup(&self, target: &TargetIdentity) -> Result<Lookup, SourceError>;
+
+    /// Renews a lease this source handed out. Sources without leases never get asked.
+    async fn renew(&self, _lease: &Lease) -> Result<Renewal, SourceError> {
+        Err(SourceError::Other(format!(
+            "source `{}` has no leases to renew",
+            self.name()
+        )))
+    }
+
+    /// Revokes a lease this source handed out (on close), so the credential dies with us.
+    async fn revoke(&self, _lease: &Lease) -> Result<(), SourceError> {
+        Ok(())
+    }
+
+    /// Non-secret facts for `admin explain` (address, auth method, mount and path …).
+    fn details(&self) -> Vec<(&'static str, String)> {
+        Vec::new()
+    }
 }

@@ -4,7 +4,12 @@ use std::fmt;
 use std::str::FromStr;
 use std::sync::Arc;
 
-use adapters::credentials::{EnvSource, FileSource, KeyringSource, MyCnfSource, PgpassSource};
+use std::path::PathBuf;
+
+use adapters::credentials::vault::{VaultAuth, VaultConfig, VaultSecret};
+use adapters::credentials::{
+    EnvSource, FileSource, KeyringSource, MyCnfSource, PgpassSource, VaultSource,
+};
 use domain::{CredentialChain, CredentialSource, Env};
 
 use crate::settings::Settings;
@@ -57,20 +62,101 @@ impl FromStr for SourceKind {
     }
 }
 
-/// A target names a source that this build does not have.
+/// A source's settings do not make sense (named keys, and what is allowed).
 #[derive(Debug, thiserror::Error)]
-#[error(
-    "target `{target}` lists source `{source_name}` (from {origin}), which this build of dbcore does not have yet; \
-     available: env, pgpass, mycnf, file, keyring"
-)]
-pub struct UnsupportedSource {
+#[error("target `{target}`: {message}")]
+pub struct InvalidSource {
     pub target: String,
-    pub source_name: &'static str,
-    pub origin: String,
+    pub message: String,
+}
+
+/// The Vault source's configuration from the target's `[vault]` table.
+pub fn vault_config(settings: &Settings) -> Result<VaultConfig, InvalidSource> {
+    let invalid = |message: String| InvalidSource {
+        target: settings.name().to_owned(),
+        message,
+    };
+    let text = |key: &str| settings.text_setting(key).map(str::to_owned);
+    let path = |key: &str| settings.path_setting(key).map(ToOwned::to_owned);
+    let method = text("vault.auth").unwrap_or_else(|| "token".to_owned());
+    let mount = text("vault.auth_mount").unwrap_or_else(|| method.clone());
+    let role = || {
+        text("vault.role")
+            .ok_or_else(|| invalid(format!("vault.auth = \"{method}\" needs vault.role")))
+    };
+    let auth = match method.as_str() {
+        "approle" => VaultAuth::AppRole {
+            mount,
+            role_id_file: path("vault.role_id_file"),
+            secret_id_file: path("vault.secret_id_file"),
+        },
+        "kubernetes" => VaultAuth::Kubernetes {
+            mount,
+            role: role()?,
+            jwt_file: path("vault.jwt_file").unwrap_or_else(|| {
+                PathBuf::from("/var/run/secrets/kubernetes.io/serviceaccount/token")
+            }),
+        },
+        "jwt" => VaultAuth::Jwt {
+            mount,
+            role: role()?,
+            jwt_file: path("vault.jwt_file")
+                .ok_or_else(|| invalid("vault.auth = \"jwt\" needs vault.jwt_file".into()))?,
+        },
+        _ => VaultAuth::Token {
+            token_file: path("vault.token_file"),
+        },
+    };
+    let kv_path = text("vault.kv.path");
+    let db_role = text("vault.database.role");
+    let db_static = text("vault.database.static_role");
+    let secret = match (kv_path, db_role, db_static) {
+        (Some(path), None, None) => VaultSecret::Kv {
+            mount: text("vault.kv.mount").unwrap_or_else(|| "secret".into()),
+            path,
+            version: if text("vault.kv.version").as_deref() == Some("1") {
+                1
+            } else {
+                2
+            },
+            username_key: text("vault.kv.username_key").unwrap_or_else(|| "username".into()),
+            password_key: text("vault.kv.password_key").unwrap_or_else(|| "password".into()),
+        },
+        (None, Some(role), None) => VaultSecret::Dynamic {
+            mount: text("vault.database.mount").unwrap_or_else(|| "database".into()),
+            role,
+        },
+        (None, None, Some(role)) => VaultSecret::Static {
+            mount: text("vault.database.mount").unwrap_or_else(|| "database".into()),
+            role,
+        },
+        (None, None, None) => {
+            return Err(invalid(format!(
+                "source vault needs a secret: vault.kv = {{ path = … }} or vault.database = {{ role = … }} (or static_role) in {}",
+                settings.file().map_or_else(
+                    || format!("targets/{}.toml", settings.name()),
+                    |p| p.display().to_string()
+                )
+            )));
+        }
+        _ => {
+            return Err(invalid(
+                "vault: give exactly one of vault.kv.path, vault.database.role, vault.database.static_role".into(),
+            ));
+        }
+    };
+    Ok(VaultConfig {
+        address: text("vault.address"),
+        ca_cert: path("vault.ca_cert"),
+        namespace: text("vault.namespace"),
+        auth,
+        secret,
+        env_prefix: settings.env_prefix().to_owned(),
+    })
 }
 
 /// Builds the chain for `settings`, in the order its `sources` setting gives.
-pub fn build(settings: &Settings, env: Arc<dyn Env>) -> Result<CredentialChain, UnsupportedSource> {
+pub fn build(settings: &Settings, env: Arc<dyn Env>) -> Result<CredentialChain, InvalidSource> {
     let prefix = settings.env_prefix().to_owned();
     let mut sources: Vec<Arc<dyn CredentialSource>> = Vec::new();
     for kind in settings.sources() {
@@ -88,15 +174,7 @@ pub fn build(settings: &Settings, env: Arc<dyn Env>) -> Result<CredentialChain, 
                 settings.keyring_store(),
                 env.clone(),
             )),
-            SourceKind::Vault => {
-                return Err(UnsupportedSource {
-                    target: settings.name().to_owned(),
-                    source_name: kind.as_str(),
-                    origin: settings
-                        .origin("sources")
-                        .map_or_else(|| "default".into(), ToString::to_string),
-                });
-            }
+            SourceKind::Vault => Arc::new(VaultSource::new(vault_config(settings)?, env.clone())),
         };
         sources.push(source);
     }
@@ -135,14 +213,14 @@ mod tests {
     }
 
     #[test]
-    fn a_source_not_in_this_build_is_a_clear_error() {
+    fn a_vault_source_without_a_secret_is_a_clear_error() {
         let d = defaults(&[SourceKind::Vault, SourceKind::Env]);
         let env = MapEnv::new();
         let settings = Settings::load("t", Some(&d), None, &env).unwrap();
         let err = build(&settings, Arc::new(env)).unwrap_err();
         assert_eq!(
             err.to_string(),
-            "target `t` lists source `vault` (from default), which this build of dbcore does not have yet; available: env, pgpass, mycnf, file, keyring"
+            "target `t`: source vault needs a secret: vault.kv = { path = … } or vault.database = { role = … } (or static_role) in targets/t.toml"
         );
     }
 }

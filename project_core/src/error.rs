@@ -1,6 +1,6 @@
 use domain::{ConnectError, DbKind, SourceError};
 
-use crate::chain::UnsupportedSource;
+use crate::chain::InvalidSource;
 use crate::settings::SettingsError;
 
 /// Everything that can go wrong between a connection module and a usable pool.
@@ -13,7 +13,7 @@ pub enum DbError {
     #[error(transparent)]
     Settings(#[from] SettingsError),
     #[error(transparent)]
-    UnsupportedSource(#[from] UnsupportedSource),
+    InvalidSource(#[from] InvalidSource),
     #[error(
         "target `{target}`: credential source {source_name} failed: {cause}; sources tried: {tried}"
     )]

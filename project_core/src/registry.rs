@@ -64,8 +64,12 @@ pub struct Explanation {
     pub attempts: Vec<Attempt>,
     pub provenance: Option<Provenance>,
     pub needs_credential: bool,
-    /// A hard error that stopped the chain, or a source this build lacks.
+    /// A hard error that stopped the chain, or a source's settings that do not make sense.
     pub error: Option<String>,
+    /// Non-secret facts of the sources that have any (Vault: address, auth, path).
+    pub source_details: Vec<(String, Vec<(&'static str, String)>)>,
+    /// The lease on the credential found, if it is leased: time to live and renewability.
+    pub lease: Option<(std::time::Duration, bool)>,
 }
 
 /// Resolves a target's credential without connecting, and keeps only what may be shown.
@@ -74,13 +78,15 @@ pub async fn explain(name: &str, context: &Context) -> Result<Explanation, DbErr
     let needs_credential = settings.kind().is_some_and(DbKind::uses_credentials);
     let chain = match crate::chain::build(&settings, context.env().clone()) {
         Ok(chain) => chain,
-        Err(unsupported) => {
+        Err(invalid) => {
             return Ok(Explanation {
                 settings,
                 attempts: Vec::new(),
                 provenance: None,
                 needs_credential,
-                error: Some(unsupported.to_string()),
+                error: Some(invalid.to_string()),
+                source_details: Vec::new(),
+                lease: None,
             });
         }
     };
@@ -91,9 +97,29 @@ pub async fn explain(name: &str, context: &Context) -> Result<Explanation, DbErr
             provenance: None,
             needs_credential,
             error: None,
+            source_details: Vec::new(),
+            lease: None,
         });
     }
     let resolution = chain.resolve(&settings.identity()).await;
+    let source_details = chain
+        .sources()
+        .iter()
+        .map(|s| (s.name().to_owned(), s.details()))
+        .filter(|(_, details)| !details.is_empty())
+        .collect();
+    let mut lease = None;
+    if let Some(credential) = &resolution.credential
+        && let Some(held) = &credential.lease
+    {
+        lease = Some((held.duration, held.renewable));
+        // explain only looks: the dynamic credential it caused is revoked at once.
+        if let Some(source) = chain.source(&credential.source)
+            && let Err(error) = source.revoke(held).await
+        {
+            tracing::warn!(%error, "could not revoke the lease explain obtained");
+        }
+    }
     let identity_user = settings.identity().user.unwrap_or_default();
     let provenance = resolution.credential.as_ref().map(|c| Provenance {
         source: c.source.clone(),
@@ -106,6 +132,8 @@ pub async fn explain(name: &str, context: &Context) -> Result<Explanation, DbErr
         provenance,
         needs_credential,
         error: resolution.error.map(|e| e.to_string()),
+        source_details,
+        lease,
     })
 }
 

@@ -82,6 +82,8 @@ enum Ty {
     Sources,
     Path,
     KeyringStore,
+    VaultAuth,
+    KvVersion,
 }
 
 impl Ty {
@@ -101,6 +103,8 @@ impl Ty {
             ),
             Ty::Path => "a file path".into(),
             Ty::KeyringStore => format!("one of {}", StoreChoice::ALLOWED),
+            Ty::VaultAuth => "one of token, approle, kubernetes, jwt".into(),
+            Ty::KvVersion => "1 or 2".into(),
         }
     }
 }
@@ -139,6 +143,24 @@ const KEYS: &[Key] = &[
     Key { name: "pool.test_before_acquire", env: Some("TEST_BEFORE_ACQUIRE"), ty: Ty::Bool },
     Key { name: "keyring.service", env: Some("KEYRING_SERVICE"), ty: Ty::Text },
     Key { name: "keyring.store", env: Some("KEYRING_STORE"), ty: Ty::KeyringStore },
+    Key { name: "vault.address", env: Some("VAULT_ADDRESS"), ty: Ty::Text },
+    Key { name: "vault.ca_cert", env: None, ty: Ty::Path },
+    Key { name: "vault.namespace", env: None, ty: Ty::Text },
+    Key { name: "vault.auth", env: Some("VAULT_AUTH"), ty: Ty::VaultAuth },
+    Key { name: "vault.auth_mount", env: None, ty: Ty::Text },
+    Key { name: "vault.role", env: None, ty: Ty::Text },
+    Key { name: "vault.token_file", env: None, ty: Ty::Path },
+    Key { name: "vault.role_id_file", env: None, ty: Ty::Path },
+    Key { name: "vault.secret_id_file", env: None, ty: Ty::Path },
+    Key { name: "vault.jwt_file", env: None, ty: Ty::Path },
+    Key { name: "vault.kv.mount", env: None, ty: Ty::Text },
+    Key { name: "vault.kv.path", env: None, ty: Ty::Text },
+    Key { name: "vault.kv.version", env: None, ty: Ty::KvVersion },
+    Key { name: "vault.kv.username_key", env: None, ty: Ty::Text },
+    Key { name: "vault.kv.password_key", env: None, ty: Ty::Text },
+    Key { name: "vault.database.mount", env: None, ty: Ty::Text },
+    Key { name: "vault.database.role", env: None, ty: Ty::Text },
+    Key { name: "vault.database.static_role", env: None, ty: Ty::Text },
 ];
 
 fn key(name: &str) -> Option<&'static Key> {
@@ -146,25 +168,25 @@ fn key(name: &str) -> Option<&'static Key> {
 }
 
 fn allowed_keys(table: Option<&str>) -> String {
-    KEYS.iter()
-        .filter_map(|k| match (table, k.name.split_once('.')) {
-            (None, None) => Some(k.name),
-            (Some(t), Some((kt, rest))) if t == kt => Some(rest),
-            _ => None,
-        })
-        .chain(if table.is_none() {
-            vec!["[pool]", "[keyring]"]
-        } else {
-            Vec::new()
-        })
-        .collect::<Vec<_>>()
-        .join(", ")
+    let direct = KEYS.iter().filter_map(|k| {
+        let rest = match table {
+            None => k.name,
+            Some(t) => k.name.strip_prefix(t)?.strip_prefix('.')?,
+        };
+        (!rest.contains('.')).then_some(rest)
+    });
+    let tables = match table {
+        None => vec!["[pool]", "[keyring]", "[vault]"],
+        Some("vault") => vec!["kv = { … }", "database = { … }"],
+        Some(_) => Vec::new(),
+    };
+    direct.chain(tables).collect::<Vec<_>>().join(", ")
 }
 
 /// Key names that hold secrets: a file with one of them is refused.
 fn is_secret_key(name: &str) -> bool {
     let name = name.to_ascii_lowercase();
-    (name.contains("password") && name != "password_file")
+    (name.contains("password") && !matches!(name.as_str(), "password_file" | "password_key"))
         || matches!(
             name.as_str(),
             "passwd"
@@ -389,7 +411,7 @@ impl Settings {
         })?;
         // Refuse the whole file before taking anything from it when it holds a secret.
         for (name, table_name, value) in flatten(&table) {
-            let line = line_of(text, table_name, name);
+            let line = line_of(text, table_name.as_deref(), name);
             if is_secret_key(name) {
                 return Err(file_error(
                     line,
@@ -411,8 +433,8 @@ impl Settings {
             }
         }
         for (name, table_name, value) in flatten(&table) {
-            let line = line_of(text, table_name, name);
-            let full = match table_name {
+            let line = line_of(text, table_name.as_deref(), name);
+            let full = match &table_name {
                 Some(t) => format!("{t}.{name}"),
                 None => name.to_owned(),
             };
@@ -421,7 +443,7 @@ impl Settings {
                     line,
                     format!(
                         "unknown key `{full}`; allowed here: {}",
-                        allowed_keys(table_name)
+                        allowed_keys(table_name.as_deref())
                     ),
                 ));
             };
@@ -560,6 +582,16 @@ impl Settings {
         self.path_value("path")
     }
 
+    /// A setting as text, for the groups of keys other modules assemble (`vault.*`).
+    pub fn text_setting(&self, key: &str) -> Option<&str> {
+        self.text(key)
+    }
+
+    /// A path setting (`vault.token_file` …).
+    pub fn path_setting(&self, key: &str) -> Option<&Path> {
+        self.path_value(key)
+    }
+
     /// `keyring.service`, when set.
     pub fn keyring_service(&self) -> Option<&str> {
         self.text("keyring.service")
@@ -680,28 +712,47 @@ fn binary_name() -> Option<String> {
         .map(str::to_owned)
 }
 
-/// The tables a target file may have.
-const TABLES: &[&str] = &["pool", "keyring"];
+/// The tables a target file may have (nested ones by their dotted path).
+const TABLES: &[&str] = &["pool", "keyring", "vault", "vault.kv", "vault.database"];
 
-/// (key, table, value) for the top level and the known tables; other tables are reported as
+/// (key, table, value) for every leaf of the known tables; other tables are reported as
 /// unknown keys by their name.
-fn flatten(table: &toml::Table) -> Vec<(&str, Option<&'static str>, &toml::Value)> {
-    let mut out = Vec::new();
-    for (name, value) in table {
-        match (TABLES.iter().find(|t| **t == name.as_str()), value) {
-            (Some(table), toml::Value::Table(inner)) => {
-                for (k, v) in inner {
-                    out.push((k.as_str(), Some(*table), v));
+fn flatten(table: &toml::Table) -> Vec<(&str, Option<String>, &toml::Value)> {
+    fn walk<'t>(
+        table: &'t toml::Table,
+        at: Option<&str>,
+        out: &mut Vec<(&'t str, Option<String>, &'t toml::Value)>,
+    ) {
+        for (name, value) in table {
+            let path = match at {
+                Some(at) => format!("{at}.{name}"),
+                None => name.clone(),
+            };
+            match value {
+                toml::Value::Table(inner) if TABLES.contains(&path.as_str()) => {
+                    walk(inner, Some(&path), out)
                 }
+                _ => out.push((name.as_str(), at.map(str::to_owned), value)),
             }
-            _ => out.push((name.as_str(), None, value)),
         }
     }
+    let mut out = Vec::new();
+    walk(table, None, &mut out);
     out
 }
 
 /// The 1-based line where `key` is assigned in `table` (or at the top level).
 fn line_of(text: &str, table: Option<&str>, key: &str) -> Option<usize> {
+    line_in_section(text, table, key).or_else(|| {
+        // A key of an inline table (`database = { mount = … }`) is on its parent's line.
+        let (parent, name) = table?
+            .rsplit_once('.')
+            .map_or((None, table?), |(p, n)| (Some(p), n));
+        line_in_section(text, parent, name)
+    })
+}
+
+fn line_in_section(text: &str, table: Option<&str>, key: &str) -> Option<usize> {
     let mut current: Option<String> = None;
     for (i, line) in text.lines().enumerate() {
         let trimmed = line.trim();
@@ -730,11 +781,15 @@ fn from_toml(ty: Ty, value: &toml::Value) -> Result<Value, String> {
         other => format!("got {}", other.type_str()),
     };
     match (ty, value) {
-        (Ty::Port | Ty::Count | Ty::Duration, T::Integer(i)) => from_env(ty, &i.to_string()),
-        (
-            Ty::Kind | Ty::Text | Ty::SslMode | Ty::Duration | Ty::Path | Ty::KeyringStore,
-            T::String(s),
-        ) => from_env(ty, s),
+        (Ty::Port | Ty::Count | Ty::Duration | Ty::KvVersion, T::Integer(i)) => {
+            from_env(ty, &i.to_string())
+        }
+        // Numbers, flags and lists must be written as such; every other setting is a string.
+        (ty, T::String(s))
+            if !matches!(ty, Ty::Port | Ty::Count | Ty::Bool | Ty::List | Ty::Sources) =>
+        {
+            from_env(ty, s)
+        }
         (Ty::Bool, T::Boolean(b)) => Ok(Value::Bool(*b)),
         (Ty::List | Ty::Sources, T::Array(items)) => {
             let strings: Result<Vec<&str>, String> = items
@@ -796,6 +851,14 @@ fn from_env(ty: Ty, raw: &str) -> Result<Value, String> {
         )),
         Ty::Sources => parse_sources(raw.split(',').map(str::trim).filter(|s| !s.is_empty())),
         Ty::Path => Ok(Value::Path(PathBuf::from(raw))),
+        Ty::VaultAuth => match raw_t {
+            "token" | "approle" | "kubernetes" | "jwt" => Ok(Value::Text(raw_t.to_owned())),
+            _ => Err(bad()),
+        },
+        Ty::KvVersion => match raw_t {
+            "1" | "2" => Ok(Value::Text(raw_t.to_owned())),
+            _ => Err(bad()),
+        },
         Ty::KeyringStore => match StoreChoice::parse(raw_t) {
             Some(_) => Ok(Value::Text(raw_t.to_owned())),
             None => Err(bad()),
@@ -932,7 +995,7 @@ mod tests {
     fn bad_files_name_file_line_key_and_what_is_allowed() {
         assert_eq!(
             file_error("host = \"h\"\nprot = 5432\n"),
-            "t.toml line 2: unknown key `prot`; allowed here: kind, host, port, database, user, path, sources, env_prefix, cache_name, password_file, sslmode, application_name, connect_timeout, statement_timeout, search_path, schemas, [pool], [keyring]"
+            "t.toml line 2: unknown key `prot`; allowed here: kind, host, port, database, user, path, sources, env_prefix, cache_name, password_file, sslmode, application_name, connect_timeout, statement_timeout, search_path, schemas, [pool], [keyring], [vault]"
         );
         assert_eq!(
             file_error("port = \"abc\"\n"),
@@ -960,6 +1023,26 @@ mod tests {
             "{}",
             file_error("port = 5432\nport = 1\n")
         );
+    }
+
+    #[test]
+    fn vault_tables_inline_and_nested() {
+        let dir = dir_with(
+            "t",
+            "[vault]\nauth = \"approle\"\nrole_id_file = \"/run/role\"\ndatabase = { mount = \"db\", role = \"app\" }\n",
+        );
+        let s = Settings::load("t", Some(&LAPTOP), Some(dir.path()), &MapEnv::new()).unwrap();
+        assert_eq!(s.text_setting("vault.database.role"), Some("app"));
+        assert_eq!(s.text_setting("vault.auth"), Some("approle"));
+        assert_eq!(
+            file_error("[vault]\ndatabase = { mount = \"db\", rol = \"app\" }\n"),
+            "t.toml line 2: unknown key `vault.database.rol`; allowed here: mount, role, static_role"
+        );
+        assert!(
+            file_error("[vault]\nauth = \"ldap\"\n")
+                .contains("allowed: one of token, approle, kubernetes, jwt")
+        );
+        assert!(file_error("[vault]\nsecret_id = \"canary\"\n").contains("never hold secrets"));
     }
 
     #[test]

@@ -19,3 +19,4 @@ pub mod bin;
 pub mod mariadb;
 pub mod pg;
 pub mod servers;
+pub mod vault;

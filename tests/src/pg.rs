@@ -164,6 +164,11 @@ impl PgCluster {
         &self.dir
     }
 
+    /// The superuser's password, for configuring Vault's database secrets engine.
+    pub fn superuser_password(&self) -> &str {
+        &self.superuser_password
+    }
+
     pub fn bin(&self, program: &str) -> PathBuf {
         self.bin.join(program)
     }

@@ -15,4 +15,5 @@ mod integration {
     mod pgpass_libpq;
     mod postgres;
     mod standard_api;
+    mod vault;
 }

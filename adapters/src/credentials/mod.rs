@@ -9,6 +9,7 @@ pub mod keyring;
 pub mod mock;
 pub mod mycnf;
 pub mod pgpass;
+pub mod vault;
 
 pub use env::EnvSource;
 pub use file::FileSource;
@@ -16,3 +17,4 @@ pub use keyring::KeyringSource;
 pub use mock::{MockAnswer, MockSource};
 pub use mycnf::MyCnfSource;
 pub use pgpass::PgpassSource;
+pub use vault::VaultSource;

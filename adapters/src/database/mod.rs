@@ -67,19 +67,113 @@ impl DbPool {
     }
 }
 
+/// Which pooled connections are too old to keep: those made before the last credential swap.
+///
+/// The pool asks it when a connection is released and before one is handed out, so that a
+/// connection opened with retired credentials is closed instead of reused.
+#[derive(Debug)]
+pub struct Retirement {
+    base: std::time::Instant,
+    /// Nanoseconds after `base` before which connections are retired; 0 = none.
+    cutoff: std::sync::atomic::AtomicU64,
+}
+
+impl Default for Retirement {
+    fn default() -> Self {
+        Self {
+            base: std::time::Instant::now(),
+            cutoff: std::sync::atomic::AtomicU64::new(0),
+        }
+    }
+}
+
+impl Retirement {
+    /// Retires every connection made before `instant`.
+    pub fn retire_before(&self, instant: std::time::Instant) {
+        let nanos = instant.saturating_duration_since(self.base).as_nanos();
+        self.cutoff.store(
+            u64::try_from(nanos).unwrap_or(u64::MAX),
+            std::sync::atomic::Ordering::SeqCst,
+        );
+    }
+
+    /// Whether a connection of this age may stay in the pool.
+    pub fn keeps(&self, age: std::time::Duration) -> bool {
+        let cutoff = self.cutoff.load(std::sync::atomic::Ordering::SeqCst);
+        if cutoff == 0 {
+            return true;
+        }
+        let made = std::time::Instant::now()
+            .checked_sub(age)
+            .unwrap_or(self.base);
+        made.saturating_duration_since(self.base).as_nanos() >= u128::from(cutoff)
+    }
+}
+
 /// The sqlx implementation of the `ConnectionTarget` port, for every kind.
 #[derive(Debug, Clone)]
 pub struct SqlxTarget {
     spec: TargetSpec,
+    retirement: std::sync::Arc<Retirement>,
 }
 
 impl SqlxTarget {
     pub fn new(spec: TargetSpec) -> Self {
-        Self { spec }
+        Self {
+            spec,
+            retirement: std::sync::Arc::new(Retirement::default()),
+        }
+    }
+
+    /// Puts a new credential into a live pool: proves it with one connection, makes it the
+    /// pool's options for every new connection, closes idle connections made with the old one
+    /// at once and busy ones when they are released.
+    pub async fn install(
+        &self,
+        pool: &DbPool,
+        credential: &Credential,
+    ) -> Result<(), ConnectError> {
+        use sqlx::Connection;
+        match pool {
+            DbPool::Postgres(pool) => {
+                let options = postgres::connect_options(&self.spec, Some(credential))?;
+                let probe = sqlx::PgConnection::connect_with(&options)
+                    .await
+                    .map_err(|e| postgres::connect_error(&self.spec, Some(credential), &e))?;
+                let _ = probe.close().await;
+                pool.set_connect_options(options);
+                self.retirement.retire_before(std::time::Instant::now());
+                close_idle(pool).await;
+            }
+            DbPool::MySql(pool) => {
+                let options = mysql::connect_options(&self.spec, Some(credential))?;
+                let probe = sqlx::MySqlConnection::connect_with(&options)
+                    .await
+                    .map_err(|e| mysql::connect_error(&self.spec, Some(credential), &e))?;
+                let _ = probe.close().await;
+                pool.set_connect_options(options);
+                self.retirement.retire_before(std::time::Instant::now());
+                close_idle(pool).await;
+            }
+            DbPool::Sqlite(_) => {}
+        }
+        Ok(())
     }
 
     pub fn spec(&self) -> &TargetSpec {
         &self.spec
+    }
+}
+
+/// Closes the connections idle in the pool right now (all made before the swap).
+async fn close_idle<DB: sqlx::Database>(pool: &sqlx::Pool<DB>) {
+    for _ in 0..pool.num_idle() {
+        match pool.try_acquire() {
+            Some(connection) => {
+                let _ = connection.close().await;
+            }
+            None => break,
+        }
     }
 }
 
@@ -112,11 +206,11 @@ impl ConnectionTarget for SqlxTarget {
 
     async fn connect(&self, credential: Option<&Credential>) -> Result<DbPool, ConnectError> {
         match self.spec.identity.kind {
-            DbKind::Postgres => postgres::connect(&self.spec, credential)
+            DbKind::Postgres => postgres::connect(&self.spec, credential, self.retirement.clone())
                 .await
                 .map(DbPool::Postgres),
             DbKind::Sqlite => sqlite::connect(&self.spec).await.map(DbPool::Sqlite),
-            DbKind::MySql => mysql::connect(&self.spec, credential)
+            DbKind::MySql => mysql::connect(&self.spec, credential, self.retirement.clone())
                 .await
                 .map(DbPool::MySql),
         }

@@ -75,7 +75,7 @@ pub fn connect_options(
     Ok(options)
 }
 
-fn connect_error(
+pub(crate) fn connect_error(
     spec: &TargetSpec,
     credential: Option<&Credential>,
     error: &sqlx::Error,
@@ -117,6 +117,7 @@ async fn set_statement_timeout(
 pub async fn connect(
     spec: &TargetSpec,
     credential: Option<&Credential>,
+    retirement: std::sync::Arc<super::Retirement>,
 ) -> Result<MySqlPool, ConnectError> {
     let options = connect_options(spec, credential)?;
     let timeout = spec
@@ -166,7 +167,7 @@ pub async fn connect(
             Box::pin(async move { set_statement_timeout(conn, timeout).await })
         });
     }
-    Ok(pool_options.connect_lazy_with(options))
+    Ok(with_retirement(pool_options, retirement).connect_lazy_with(options))
 }
 
 pub async fn ping(spec: &TargetSpec, pool: &MySqlPool) -> Result<ServerInfo, ConnectError> {
@@ -180,4 +181,21 @@ pub async fn ping(spec: &TargetSpec, pool: &MySqlPool) -> Result<ServerInfo, Con
         current_user: row.1,
         database: row.2.unwrap_or_default(),
     })
+}
+
+/// Closes connections made with retired credentials instead of reusing them.
+fn with_retirement(
+    options: sqlx::pool::PoolOptions<sqlx::MySql>,
+    retirement: std::sync::Arc<super::Retirement>,
+) -> sqlx::pool::PoolOptions<sqlx::MySql> {
+    let on_release = retirement.clone();
+    options
+        .after_release(move |_conn, meta| {
+            let keep = on_release.keeps(meta.age);
+            Box::pin(async move { Ok(keep) })
+        })
+        .before_acquire(move |_conn, meta| {
+            let keep = retirement.keeps(meta.age);
+            Box::pin(async move { Ok(keep) })
+        })
 }

@@ -119,6 +119,7 @@ pub(crate) fn connect_error(
 pub async fn connect(
     spec: &TargetSpec,
     credential: Option<&Credential>,
+    retirement: std::sync::Arc<super::Retirement>,
 ) -> Result<PgPool, ConnectError> {
     let options = connect_options(spec, credential)?;
     let timeout = spec
@@ -145,7 +146,7 @@ pub async fn connect(
             let _ = connection.close().await;
         }
     }
-    Ok(pool_options(spec).connect_lazy_with(options))
+    Ok(with_retirement(pool_options(spec), retirement).connect_lazy_with(options))
 }
 
 fn pool_options(spec: &TargetSpec) -> PgPoolOptions {
@@ -183,4 +184,21 @@ pub async fn ping(spec: &TargetSpec, pool: &PgPool) -> Result<ServerInfo, Connec
         current_user: row.1,
         database: row.2,
     })
+}
+
+/// Closes connections made with retired credentials instead of reusing them.
+fn with_retirement(
+    options: sqlx::pool::PoolOptions<sqlx::Postgres>,
+    retirement: std::sync::Arc<super::Retirement>,
+) -> sqlx::pool::PoolOptions<sqlx::Postgres> {
+    let on_release = retirement.clone();
+    options
+        .after_release(move |_conn, meta| {
+            let keep = on_release.keeps(meta.age);
+            Box::pin(async move { Ok(keep) })
+        })
+        .before_acquire(move |_conn, meta| {
+            let keep = retirement.keeps(meta.age);
+            Box::pin(async move { Ok(keep) })
+        })
 }

@@ -15,6 +15,8 @@ use std::process::ExitCode;
 use std::sync::Arc;
 use std::time::Instant;
 
+mod watch;
+
 use anyhow::Result;
 use clap::{Parser, Subcommand, ValueEnum};
 use project_core::metadata::CacheStatus;
@@ -76,6 +78,20 @@ enum Command {
     Ping {
         /// Target name, e.g. `local`.
         target: String,
+        /// Keep running short transactions and report once per interval and at the end:
+        /// successes, classified failures, latency percentiles, credential rotations.
+        /// Exits non-zero if any query failed.
+        #[arg(long)]
+        watch: bool,
+        /// Report interval for --watch.
+        #[arg(long, default_value = "1s", value_parser = humantime::parse_duration)]
+        interval: std::time::Duration,
+        /// How long --watch runs.
+        #[arg(long, default_value = "30s", value_parser = humantime::parse_duration)]
+        duration: std::time::Duration,
+        /// Concurrent tasks for --watch.
+        #[arg(long, default_value_t = 4)]
+        concurrency: usize,
     },
     /// Store, check or delete a target's password in the OS keyring.
     Secret {
@@ -132,7 +148,18 @@ async fn run(cli: Cli) -> Result<ExitCode> {
     match cli.command {
         Command::Targets => targets(&context, cli.format),
         Command::Explain { target } => explain(&context, &target, cli.format).await,
-        Command::Ping { target } => ping(&context, &target, cli.format).await,
+        Command::Ping {
+            target,
+            watch: false,
+            ..
+        } => ping(&context, &target, cli.format).await,
+        Command::Ping {
+            target,
+            watch: true,
+            interval,
+            duration,
+            concurrency,
+        } => watch::run(&context, &target, interval, duration, concurrency.max(1)).await,
         Command::Secret { action } => secret(&context, action, cli.format).await,
         Command::Metadata {
             target,
@@ -241,6 +268,12 @@ fn explain_json(target: &str, e: &Explanation) -> serde_json::Value {
         })),
         "credential_needed": e.needs_credential,
         "error": e.error,
+        "sources": e.source_details.iter().map(|(name, details)| {
+            let details: serde_json::Map<String, serde_json::Value> =
+                details.iter().map(|(k, v)| ((*k).to_owned(), json!(v))).collect();
+            (name.clone(), serde_json::Value::Object(details))
+        }).collect::<serde_json::Map<_, _>>(),
+        "lease": e.lease.map(|(ttl, renewable)| json!({"ttl_seconds": ttl.as_secs(), "renewable": renewable})),
     })
 }
 
@@ -267,6 +300,21 @@ fn print_explanation(target: &str, e: &Explanation) {
     }
     if let Some(error) = &e.error {
         println!("error: {error}");
+    }
+    for (source, details) in &e.source_details {
+        let facts: Vec<String> = details.iter().map(|(k, v)| format!("{k} {v}")).collect();
+        println!("{source}: {}", facts.join(", "));
+    }
+    if let Some((ttl, renewable)) = e.lease {
+        let renewable = if renewable {
+            "renewable"
+        } else {
+            "not renewable"
+        };
+        println!(
+            "lease: {}s to live, {renewable} (explain revoked the lease it obtained)",
+            ttl.as_secs()
+        );
     }
     match &e.provenance {
         Some(p) => println!(

@@ -8,8 +8,8 @@ use std::path::PathBuf;
 use std::time::Instant;
 
 use adapters::database::{DbPool, SqlxTarget, reflect};
-use domain::Metadata;
 use domain::{Attempt, ConnectErrorKind, ConnectionTarget, DbKind, Env, Resolution, ServerInfo};
+use domain::{CredentialChain, Metadata};
 use futures::FutureExt;
 use sqlx::pool::PoolConnection;
 use sqlx::{Pool, Transaction};
@@ -17,6 +17,7 @@ use sqlx_core::transaction::TransactionManager;
 use tracing::instrument;
 
 use crate::context::Context;
+use crate::db::lease::{LeaseStatus, Leases, Sink};
 use crate::error::DbError;
 use crate::metadata::{self, CacheHeader, CacheStatus, MetadataReport, Read};
 use crate::settings::Settings;
@@ -66,6 +67,31 @@ pub struct DatabaseConnection {
     cache_path: Option<PathBuf>,
     /// The fingerprint and model last seen; shared by every caller in this process.
     metadata: tokio::sync::Mutex<Option<(String, Arc<Metadata>)>>,
+    /// Leased credentials, rotation and re-resolution.
+    leases: Arc<Leases>,
+    /// The lease manager task, when the credential is leased.
+    manager: std::sync::Mutex<Option<tokio::task::JoinHandle<()>>>,
+}
+
+/// Installs new credentials into this connection's pool.
+struct PoolSink {
+    target: SqlxTarget,
+    pool: DbPool,
+}
+
+#[async_trait::async_trait]
+impl Sink for PoolSink {
+    async fn install(&self, credential: &domain::Credential) -> Result<(), String> {
+        self.target
+            .install(&self.pool, credential)
+            .await
+            .map_err(|e| e.to_string())
+    }
+}
+
+/// Whether an error says the server refused the password.
+fn refused_password(error: &sqlx::Error) -> bool {
+    adapters::database::classify(error) == ConnectErrorKind::AuthenticationFailed
 }
 
 impl std::fmt::Debug for DatabaseConnection {
@@ -126,7 +152,7 @@ impl DatabaseConnection {
 
     async fn open_claimed(settings: Settings, context: &Context) -> Result<Self, DbError> {
         let name = settings.name().to_owned();
-        let resolution = resolve(&settings, context.env().clone()).await?;
+        let (chain, resolution) = resolve(&settings, context.env().clone()).await?;
         let target = SqlxTarget::new(settings.spec());
         let credential = resolution.credential.as_ref();
         let pool = target.connect(credential).await.map_err(|mut error| {
@@ -157,6 +183,16 @@ impl DatabaseConnection {
         let cache_path = context
             .cache_dir()
             .map(|dir| metadata::path_for(dir, &settings.cache_name()));
+        let sink = Arc::new(PoolSink {
+            target: target.clone(),
+            pool: pool.clone(),
+        });
+        let leases = Leases::new(chain, settings.identity(), sink);
+        let mut manager = None;
+        if let Some(credential) = credential.filter(|c| c.lease.is_some()) {
+            leases.adopt(credential).await;
+            manager = Some(tokio::spawn(leases.clone().run()));
+        }
         Ok(Self {
             settings,
             target,
@@ -165,6 +201,8 @@ impl DatabaseConnection {
             provenance,
             cache_path,
             metadata: tokio::sync::Mutex::new(None),
+            leases,
+            manager: std::sync::Mutex::new(manager),
         })
     }
 
@@ -209,11 +247,35 @@ impl DatabaseConnection {
     }
 
     /// A pooled connection (the seed's `get_session()`).
+    /// A connection refused for a bad password re-resolves credentials once before failing.
     pub async fn session<DB: Backend>(&self) -> Result<PoolConnection<DB>, DbError> {
-        self.pool::<DB>()?
-            .acquire()
-            .await
-            .map_err(|cause| self.query_error(cause))
+        let pool = self.pool::<DB>()?;
+        match pool.acquire().await {
+            Err(error) if refused_password(&error) => {
+                self.reresolve(&error).await;
+                pool.acquire()
+                    .await
+                    .map_err(|cause| self.query_error(cause))
+            }
+            other => other.map_err(|cause| self.query_error(cause)),
+        }
+    }
+
+    async fn reresolve(&self, error: &sqlx::Error) {
+        tracing::warn!(%error, "the server refused the password; resolving credentials again");
+        if let Err(reason) = self.leases.rotate().await {
+            tracing::warn!(%reason, "resolving credentials again failed");
+        }
+    }
+
+    /// How many times credentials were swapped into the pool.
+    pub fn rotations(&self) -> u64 {
+        self.leases.rotations()
+    }
+
+    /// The lease in force, if the credential is leased (for operators; no ids).
+    pub async fn lease_status(&self) -> Option<LeaseStatus> {
+        self.leases.status().await
     }
 
     /// Runs `f` in a transaction: commit on `Ok`, roll back on `Err` and on panic.
@@ -224,7 +286,15 @@ impl DatabaseConnection {
         F: for<'t> AsyncFnOnce(&'t mut Tx<DB>) -> Result<T, E>,
     {
         let pool = self.pool::<DB>()?;
-        scope(self.name(), pool, f).await
+        let transaction = match pool.begin().await {
+            Err(error) if refused_password(&error) => {
+                self.reresolve(&error).await;
+                pool.begin().await
+            }
+            other => other,
+        }
+        .map_err(|cause| E::from(self.query_error(cause)))?;
+        run_scope(self.name(), transaction, f).await
     }
 
     /// Who and where we are, as the server sees it.
@@ -346,9 +416,19 @@ impl DatabaseConnection {
         }
     }
 
-    /// Closes the pool; waits for checked-out connections to come back.
+    /// Closes the pool (waiting for checked-out connections to come back), stops the lease
+    /// manager and revokes the leases this process obtained.
     pub async fn close(&self) {
+        if let Some(task) = self
+            .manager
+            .lock()
+            .unwrap_or_else(|p| p.into_inner())
+            .take()
+        {
+            task.abort();
+        }
         self.pool.close().await;
+        self.leases.revoke_all().await;
         release_prefix(self.name(), self.settings.env_prefix());
     }
 
@@ -361,22 +441,35 @@ impl DatabaseConnection {
 }
 
 impl Drop for DatabaseConnection {
-    // The pool closes itself when its last handle goes; the prefix must be freed with it.
+    // The pool closes itself when its last handle goes; the prefix must be freed with it and
+    // the lease manager stopped.
     fn drop(&mut self) {
+        if let Some(task) = self
+            .manager
+            .lock()
+            .unwrap_or_else(|p| p.into_inner())
+            .take()
+        {
+            task.abort();
+        }
         release_prefix(self.settings.name(), self.settings.env_prefix());
     }
 }
 
 /// Resolves the target's credential; kinds without credentials skip the chain.
-pub(crate) async fn resolve(settings: &Settings, env: Arc<dyn Env>) -> Result<Resolution, DbError> {
+pub(crate) async fn resolve(
+    settings: &Settings,
+    env: Arc<dyn Env>,
+) -> Result<(CredentialChain, Resolution), DbError> {
     let chain = crate::chain::build(settings, env)?;
     let needs_credential = settings.kind().is_some_and(DbKind::uses_credentials);
     if !needs_credential {
-        return Ok(Resolution {
+        let nothing = Resolution {
             attempts: Vec::new(),
             credential: None,
             error: None,
-        });
+        };
+        return Ok((chain, nothing));
     }
     let mut resolution = chain.resolve(&settings.identity()).await;
     if let Some(cause) = resolution.error.take() {
@@ -391,7 +484,7 @@ pub(crate) async fn resolve(settings: &Settings, env: Arc<dyn Env>) -> Result<Re
             cause,
         });
     }
-    Ok(resolution)
+    Ok((chain, resolution))
 }
 
 /// The transaction a `session_scope` closure gets. It derefs to the driver's connection, so
@@ -478,13 +571,26 @@ where
     E: From<DbError>,
     F: for<'t> AsyncFnOnce(&'t mut Tx<DB>) -> Result<T, E>,
 {
-    let target: Arc<str> = Arc::from(target);
     let transaction = pool.begin().await.map_err(|cause| {
         E::from(DbError::Query {
-            target: target.to_string(),
+            target: target.to_owned(),
             cause,
         })
     })?;
+    run_scope(target, transaction, f).await
+}
+
+async fn run_scope<DB, T, E, F>(
+    target: &str,
+    transaction: Transaction<'static, DB>,
+    f: F,
+) -> Result<T, E>
+where
+    DB: sqlx::Database,
+    E: From<DbError>,
+    F: for<'t> AsyncFnOnce(&'t mut Tx<DB>) -> Result<T, E>,
+{
+    let target: Arc<str> = Arc::from(target);
     let mut tx = Tx {
         transaction,
         target,

@@ -2,6 +2,7 @@
 
 mod connection;
 pub mod connections;
+pub mod lease;
 mod module;
 
 pub use connection::{Backend, DatabaseConnection, Provenance, Tx, scope};

@@ -1,0 +1,489 @@
+//! The Vault source and leased credentials against a real OpenBao and a real PostgreSQL.
+
+use std::sync::Arc;
+use std::time::Duration;
+
+use domain::MapEnv;
+use project_core::{context_with, registry};
+use tests::bin::{ConfigDir, Run, run};
+use tests::pg::{PgCluster, cluster};
+use tests::servers::random_token;
+use tests::vault::Vault;
+
+/// A database secrets engine at `mount` that makes users of database `db` on the cluster.
+fn database_engine(vault: &Vault, pg: &PgCluster, mount: &str, db: &str, ttl: &str, max_ttl: &str) {
+    vault
+        .bao(&["secrets", "enable", &format!("-path={mount}"), "database"])
+        .unwrap();
+    vault
+        .bao(&[
+            "write",
+            &format!("{mount}/config/pg"),
+            "plugin_name=postgresql-database-plugin",
+            &format!("connection_url=postgresql://{{{{username}}}}:{{{{password}}}}@127.0.0.1:{}/{db}?sslmode=disable", pg.port()),
+            "username=postgres",
+            &format!("password={}", pg.superuser_password()),
+            "allowed_roles=*",
+        ])
+        .unwrap();
+    vault
+        .bao(&[
+            "write",
+            &format!("{mount}/roles/app"),
+            "db_name=pg",
+            &format!("creation_statements=CREATE ROLE \"{{{{name}}}}\" WITH LOGIN PASSWORD '{{{{password}}}}' VALID UNTIL '{{{{expiration}}}}'; GRANT ALL ON DATABASE \"{db}\" TO \"{{{{name}}}}\";"),
+            &format!("revocation_statements=REVOKE ALL ON DATABASE \"{db}\" FROM \"{{{{name}}}}\"; DROP ROLE IF EXISTS \"{{{{name}}}}\";"),
+            &format!("default_ttl={ttl}"),
+            &format!("max_ttl={max_ttl}"),
+        ])
+        .unwrap();
+}
+
+fn target(config: &ConfigDir, pg: &PgCluster, vault: &Vault, db: &str, vault_table: &str) {
+    config.target(
+        "prod",
+        &format!(
+            "kind = \"postgres\"\nhost = \"127.0.0.1\"\nport = {}\ndatabase = \"{db}\"\nuser = \"app\"\nsources = [\"vault\", \"env\"]\nenv_prefix = \"P\"\n[vault]\naddress = \"{}\"\n{vault_table}\n",
+            pg.port(),
+            vault.address()
+        ),
+    );
+}
+
+fn assert_no_secret(run: &Run, secrets: &[&str]) {
+    let out = run.all_output();
+    for secret in secrets {
+        assert!(!out.contains(secret), "printed a secret ({secret}):\n{out}");
+    }
+    assert!(!out.contains("/creds/app/"), "printed a lease id:\n{out}");
+}
+
+#[tokio::test]
+async fn kv_v2_with_token_auth() {
+    let (Some(pg), Some(vault)) = (cluster(), tests::vault::server()) else {
+        return;
+    };
+    let password = format!("kv2-{}", random_token(10));
+    pg.create_role_and_database("vault_kv2", &password).await;
+    vault
+        .bao(&[
+            "kv",
+            "put",
+            "secret/dbcore/kv2",
+            "username=vault_kv2",
+            &format!("password={password}"),
+        ])
+        .unwrap();
+    let config = ConfigDir::new();
+    target(
+        &config,
+        pg,
+        vault,
+        "vault_kv2",
+        "auth = \"token\"\nkv = { mount = \"secret\", path = \"dbcore/kv2\" }",
+    );
+    let env = [("VAULT_TOKEN", vault.root_token()), ("RUST_LOG", "trace")];
+    let ping = run(
+        "admin",
+        &[
+            "--config-dir",
+            config.path_str(),
+            "--format",
+            "json",
+            "ping",
+            "prod",
+        ],
+        &env,
+    );
+    assert_eq!(ping.code, Some(0), "{ping:?}");
+    assert_eq!(ping.json()["current_user"], "vault_kv2");
+    assert_eq!(ping.json()["credential"]["source"], "vault");
+    let explain = run(
+        "admin",
+        &[
+            "--config-dir",
+            config.path_str(),
+            "--format",
+            "json",
+            "explain",
+            "prod",
+        ],
+        &env,
+    );
+    let json = explain.json();
+    assert_eq!(json["sources"]["vault"]["address"], vault.address());
+    assert_eq!(json["sources"]["vault"]["auth"], "token");
+    assert_eq!(json["sources"]["vault"]["path"], "secret/data/dbcore/kv2");
+    assert_no_secret(&ping, &[&password, vault.root_token()]);
+    assert_no_secret(&explain, &[&password, vault.root_token()]);
+}
+
+#[tokio::test]
+async fn kv_v1_with_approle_auth() {
+    let (Some(pg), Some(vault)) = (cluster(), tests::vault::server()) else {
+        return;
+    };
+    let password = format!("kv1-{}", random_token(10));
+    pg.create_role_and_database("vault_kv1", &password).await;
+    vault
+        .bao(&["secrets", "enable", "-path=kv1", "-version=1", "kv"])
+        .unwrap();
+    vault
+        .bao(&[
+            "write",
+            "kv1/dbcore",
+            "user=vault_kv1",
+            &format!("pass={password}"),
+        ])
+        .unwrap();
+    let _ = vault.bao(&["auth", "enable", "approle"]);
+    let policy = ConfigDir::new();
+    let policy_file = policy.secret_file(
+        "policy.hcl",
+        "path \"kv1/dbcore\" { capabilities = [\"read\"] }\n",
+    );
+    vault
+        .bao(&["policy", "write", "kv1-reader", &policy_file])
+        .unwrap();
+    vault
+        .bao(&[
+            "write",
+            "auth/approle/role/dbcore",
+            "token_policies=kv1-reader",
+            "token_ttl=1m",
+        ])
+        .unwrap();
+    let role_id = vault
+        .bao(&["read", "-field=role_id", "auth/approle/role/dbcore/role-id"])
+        .unwrap();
+    let secret_id = vault
+        .bao(&[
+            "write",
+            "-f",
+            "-field=secret_id",
+            "auth/approle/role/dbcore/secret-id",
+        ])
+        .unwrap();
+    let config = ConfigDir::new();
+    let role_file = config.secret_file("role_id", &role_id);
+    target(
+        &config,
+        pg,
+        vault,
+        "vault_kv1",
+        &format!(
+            "auth = \"approle\"\nrole_id_file = \"{role_file}\"\nkv = {{ mount = \"kv1\", path = \"dbcore\", version = 1, username_key = \"user\", password_key = \"pass\" }}"
+        ),
+    );
+    let env = [
+        ("P_VAULT_SECRET_ID", secret_id.as_str()),
+        ("RUST_LOG", "trace"),
+    ];
+    let ping = run(
+        "admin",
+        &[
+            "--config-dir",
+            config.path_str(),
+            "--format",
+            "json",
+            "ping",
+            "prod",
+        ],
+        &env,
+    );
+    assert_eq!(ping.code, Some(0), "{ping:?}");
+    assert_eq!(ping.json()["current_user"], "vault_kv1");
+    assert_no_secret(
+        &ping,
+        &[&password, &role_id, &secret_id, vault.root_token()],
+    );
+
+    // A wrong secret id is a hard error that names the address and the login path.
+    let wrong = run(
+        "admin",
+        &["--config-dir", config.path_str(), "explain", "prod"],
+        &[("P_VAULT_SECRET_ID", "wrong")],
+    );
+    assert_eq!(wrong.code, Some(2), "{wrong:?}");
+    assert!(
+        wrong.stdout.contains(&format!(
+            "vault at {}: approle login at auth/approle/login failed with status 400",
+            vault.address()
+        )),
+        "{}",
+        wrong.stdout
+    );
+}
+
+#[tokio::test]
+async fn permission_denied_missing_secret_and_vault_down_are_named() {
+    let (Some(pg), Some(vault)) = (cluster(), tests::vault::server()) else {
+        return;
+    };
+    pg.create_role_and_database("vault_errors", "env-pw").await;
+    let weak = vault
+        .bao(&["token", "create", "-policy=default", "-field=token"])
+        .unwrap();
+    let config = ConfigDir::new();
+    target(
+        &config,
+        pg,
+        vault,
+        "vault_errors",
+        "kv = { path = \"dbcore/nothing-here\" }",
+    );
+    let dir = config.path_str();
+
+    let denied = run(
+        "admin",
+        &["--config-dir", dir, "explain", "prod"],
+        &[("VAULT_TOKEN", &weak)],
+    );
+    assert_eq!(denied.code, Some(2), "{denied:?}");
+    assert!(
+        denied.stdout.contains(&format!(
+            "vault at {}: permission denied on read of secret/data/dbcore/nothing-here",
+            vault.address()
+        )),
+        "{}",
+        denied.stdout
+    );
+    assert_no_secret(&denied, &[&weak]);
+
+    // Missing (404) is "not here": the next source (env) answers.
+    let missing = run(
+        "admin",
+        &["--config-dir", dir, "--format", "json", "ping", "prod"],
+        &[
+            ("VAULT_TOKEN", vault.root_token()),
+            ("P_PASSWORD", "env-pw"),
+            ("P_USER", "vault_errors"),
+        ],
+    );
+    assert_eq!(missing.code, Some(0), "{missing:?}");
+    assert_eq!(missing.json()["credential"]["source"], "env");
+
+    // Vault down at start: unavailable with the reason, then a clear error.
+    let port = tests::servers::free_port().unwrap();
+    config.target("down", &format!("kind = \"postgres\"\nhost = \"127.0.0.1\"\nport = {}\ndatabase = \"vault_errors\"\nuser = \"vault_errors\"\nsources = [\"vault\"]\nenv_prefix = \"D\"\n[vault]\naddress = \"http://127.0.0.1:{port}\"\nkv = {{ path = \"x\" }}\n", pg.port()));
+    let down = run(
+        "admin",
+        &["--config-dir", dir, "--format", "json", "explain", "down"],
+        &[("VAULT_TOKEN", "t")],
+    );
+    assert_eq!(down.code, Some(2));
+    let attempt = &down.json()["attempts"][0];
+    assert_eq!(attempt["outcome"], "unavailable", "{down:?}");
+    assert!(
+        attempt["detail"].as_str().unwrap().contains(&format!(
+            "vault at http://127.0.0.1:{port} cannot be reached"
+        )),
+        "{down:?}"
+    );
+    let ping = run(
+        "admin",
+        &["--config-dir", dir, "ping", "down"],
+        &[("VAULT_TOKEN", "t")],
+    );
+    assert_eq!(ping.code, Some(1));
+    assert!(
+        ping.stderr.contains("authentication failed") && ping.stderr.contains("cannot be reached"),
+        "{}",
+        ping.stderr
+    );
+}
+
+#[tokio::test]
+async fn dynamic_credentials_rotate_under_load_with_no_failed_query() {
+    let (Some(pg), Some(vault)) = (cluster(), tests::vault::server()) else {
+        return;
+    };
+    pg.create_role_and_database("vault_dyn", "unused").await;
+    database_engine(vault, pg, "db_dyn", "vault_dyn", "2s", "4s");
+    let config = ConfigDir::new();
+    target(
+        &config,
+        pg,
+        vault,
+        "vault_dyn",
+        "auth = \"token\"\ndatabase = { mount = \"db_dyn\", role = \"app\" }",
+    );
+    let env = [("VAULT_TOKEN", vault.root_token()), ("RUST_LOG", "warn")];
+    let explain = run(
+        "admin",
+        &[
+            "--config-dir",
+            config.path_str(),
+            "--format",
+            "json",
+            "explain",
+            "prod",
+        ],
+        &env,
+    );
+    let json = explain.json();
+    assert_eq!(json["lease"]["renewable"], true, "{json:#}");
+    assert_eq!(json["lease"]["ttl_seconds"], 2);
+    assert_eq!(json["sources"]["vault"]["path"], "db_dyn/creds/app");
+    let watch = run(
+        "admin",
+        &[
+            "--config-dir",
+            config.path_str(),
+            "ping",
+            "prod",
+            "--watch",
+            "--duration",
+            "24s",
+            "--concurrency",
+            "4",
+        ],
+        &env,
+    );
+    assert_eq!(watch.code, Some(0), "{watch:?}");
+    let rotations = watch.stdout.matches("rotation: new credentials").count();
+    assert!(rotations >= 5, "{rotations} rotations:\n{}", watch.stdout);
+    let total = watch.stdout.lines().last().unwrap();
+    assert!(total.contains("failed 0"), "{total}");
+    assert_no_secret(&watch, &[vault.root_token()]);
+}
+
+#[tokio::test]
+async fn static_role() {
+    let (Some(pg), Some(vault)) = (cluster(), tests::vault::server()) else {
+        return;
+    };
+    pg.create_role_and_database("vault_static", "before-vault")
+        .await;
+    database_engine(vault, pg, "db_static", "vault_static", "1m", "2m");
+    vault
+        .bao(&[
+            "write",
+            "db_static/static-roles/app_static",
+            "db_name=pg",
+            "username=vault_static",
+            "rotation_period=1h",
+        ])
+        .unwrap();
+    let config = ConfigDir::new();
+    target(
+        &config,
+        pg,
+        vault,
+        "vault_static",
+        "database = { mount = \"db_static\", static_role = \"app_static\" }",
+    );
+    let ping = run(
+        "admin",
+        &[
+            "--config-dir",
+            config.path_str(),
+            "--format",
+            "json",
+            "ping",
+            "prod",
+        ],
+        &[("VAULT_TOKEN", vault.root_token())],
+    );
+    assert_eq!(ping.code, Some(0), "{ping:?}");
+    assert_eq!(ping.json()["current_user"], "vault_static");
+}
+
+#[tokio::test]
+async fn a_lease_revoked_from_outside_is_replaced_on_the_next_connection() {
+    let (Some(pg), Some(vault)) = (cluster(), tests::vault::server()) else {
+        return;
+    };
+    pg.create_role_and_database("vault_revoked", "unused").await;
+    database_engine(vault, pg, "db_rev", "vault_revoked", "1m", "5m");
+    let config = ConfigDir::new();
+    target(
+        &config,
+        pg,
+        vault,
+        "vault_revoked",
+        "database = { mount = \"db_rev\", role = \"app\" }",
+    );
+    let env = MapEnv::new().with("VAULT_TOKEN", vault.root_token());
+    let db = registry::open("prod", &context_with(Some(config.path()), Arc::new(env)))
+        .await
+        .unwrap();
+    let user = |db: &project_core::db::DatabaseConnection| {
+        let pool = db.pool::<sqlx::Postgres>().unwrap().clone();
+        async move {
+            sqlx::query_scalar::<_, String>("select current_user::text")
+                .fetch_one(&pool)
+                .await
+                .unwrap()
+        }
+    };
+    let before = user(&db).await;
+    vault
+        .bao(&["lease", "revoke", "-sync", "-prefix", "db_rev/creds/app"])
+        .unwrap();
+    // Close the idle connection so that the next query needs a new one.
+    let pool = db.pool::<sqlx::Postgres>().unwrap();
+    while let Some(idle) = pool.try_acquire() {
+        idle.close().await.unwrap();
+    }
+    let mut session = db
+        .session::<sqlx::Postgres>()
+        .await
+        .expect("re-resolved after the refused password");
+    let after: String = sqlx::query_scalar("select current_user::text")
+        .fetch_one(&mut *session)
+        .await
+        .unwrap();
+    assert_ne!(before, after, "a new dynamic user");
+    assert_eq!(db.rotations(), 1);
+    drop(session);
+    db.close().await;
+    // close() revoked the lease it held: none is left under the role.
+    let left = vault.bao(&["list", "-format=json", "sys/leases/lookup/db_rev/creds/app"]);
+    assert!(
+        left.as_deref()
+            .map_or(true, |l| l.trim() == "[]" || l.trim().is_empty()),
+        "{left:?}"
+    );
+}
+
+#[tokio::test]
+async fn with_vault_stopped_existing_connections_keep_working_until_the_lease_ends() {
+    let Some(pg) = cluster() else { return };
+    let Ok(mut vault) = Vault::start() else {
+        return tests::servers::unavailable::<()>("OpenBao", "could not start a private server")
+            .unwrap_or(());
+    };
+    pg.create_role_and_database("vault_stopped", "unused").await;
+    database_engine(&vault, pg, "db_stop", "vault_stopped", "6s", "1m");
+    let config = ConfigDir::new();
+    target(
+        &config,
+        pg,
+        &vault,
+        "vault_stopped",
+        "database = { mount = \"db_stop\", role = \"app\" }",
+    );
+    let env = MapEnv::new().with("VAULT_TOKEN", vault.root_token());
+    let db = registry::open("prod", &context_with(Some(config.path()), Arc::new(env)))
+        .await
+        .unwrap();
+    let pool = db.pool::<sqlx::Postgres>().unwrap().clone();
+    sqlx::query("select 1").execute(&pool).await.unwrap();
+    vault.stop();
+    // Past the renewal point (4 s): renewal fails, rotation fails, the pool goes on.
+    for _ in 0..10 {
+        sqlx::query("select 1")
+            .execute(&pool)
+            .await
+            .expect("the pool keeps working");
+        tokio::time::sleep(Duration::from_millis(500)).await;
+    }
+    let status = db.lease_status().await.unwrap();
+    assert!(
+        !status.renewable,
+        "renewal failed, so the lease is marked for rotation"
+    );
+    assert_eq!(db.rotations(), 0);
+    drop(db);
+}
