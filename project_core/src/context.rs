@@ -4,6 +4,8 @@ use std::path::{Path, PathBuf};
 use std::sync::{Arc, OnceLock};
 
 pub use adapters::ProcessEnv;
+/// The environment port, for apps that build a `Context`.
+pub use domain::Env as EnvPort;
 use domain::Env;
 
 /// Where settings come from for this process.

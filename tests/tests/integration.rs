@@ -9,6 +9,7 @@
 
 mod integration {
     mod admin_sqlite;
+    mod ingest;
     mod keyring;
     mod leak;
     mod metadata;
