@@ -160,3 +160,63 @@ pub fn have(program: &str) -> bool {
         .output()
         .is_ok_and(|o| o.status.success())
 }
+
+/// A workspace binary running in the background, killed when dropped (even if a test fails).
+#[derive(Debug)]
+pub struct Background {
+    child: std::process::Child,
+}
+
+impl Background {
+    pub fn start(name: &str, args: &[&str], env: &[(&str, &str)]) -> Self {
+        let mut command = std::process::Command::new(path(name));
+        command.args(args).env_clear();
+        if let Some(p) = std::env::var_os("PATH") {
+            command.env("PATH", p);
+        }
+        for (k, v) in env {
+            command.env(k, v);
+        }
+        let child = command
+            .stdout(std::process::Stdio::null())
+            .stderr(std::process::Stdio::null())
+            .spawn()
+            .expect("the binary starts");
+        Self { child }
+    }
+}
+
+impl Drop for Background {
+    fn drop(&mut self) {
+        let _ = self.child.kill();
+        let _ = self.child.wait();
+    }
+}
+
+/// The DOM of a page as headless Chromium renders it; `None` when Chromium is not installed
+/// (after a visible skip, or a failure under `scripts/test`).
+pub fn chromium_dom(url: &str) -> Option<String> {
+    let Some(browser) = ["chromium", "chromium-browser"]
+        .into_iter()
+        .find(|b| have(b))
+    else {
+        return crate::servers::unavailable("Chromium", "not installed");
+    };
+    let profile = tempfile::tempdir().expect("tempdir");
+    let output = std::process::Command::new(browser)
+        .args([
+            "--headless",
+            "--no-sandbox",
+            "--disable-gpu",
+            "--disable-quic",
+            "--no-first-run",
+            "--disable-background-networking",
+            "--disable-component-update",
+            "--disable-sync",
+        ])
+        .arg(format!("--user-data-dir={}", profile.path().display()))
+        .args(["--dump-dom", url])
+        .output()
+        .expect("chromium runs");
+    Some(String::from_utf8_lossy(&output.stdout).into_owned())
+}

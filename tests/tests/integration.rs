@@ -17,4 +17,5 @@ mod integration {
     mod postgres;
     mod standard_api;
     mod vault;
+    mod viewer;
 }
