@@ -6,6 +6,7 @@
 //! `cargo run --release -p bench -- metadata`.
 #![allow(clippy::print_stdout, reason = "a benchmark prints its results")]
 
+mod ingest;
 mod metadata;
 
 use std::time::Duration;
@@ -35,6 +36,13 @@ enum Case {
         #[arg(long, default_value_t = 20)]
         hit_runs: usize,
     },
+    /// Load a generated CSV into PostgreSQL with `ingest`, against `psql -c "\copy …"`.
+    Ingest {
+        #[arg(long, default_value_t = 1_000_000)]
+        rows: usize,
+        #[arg(long, default_value_t = 3)]
+        runs: usize,
+    },
 }
 
 fn main() -> Result<()> {
@@ -46,6 +54,7 @@ fn main() -> Result<()> {
             reflect_runs,
             hit_runs,
         } => runtime.block_on(metadata::run(tables, reflect_runs, hit_runs)),
+        Case::Ingest { rows, runs } => runtime.block_on(ingest::run(rows, runs.max(1))),
     }
 }
 

@@ -8,10 +8,13 @@ use std::path::PathBuf;
 pub fn path(name: &str) -> PathBuf {
     static BUILT: std::sync::Mutex<Vec<String>> = std::sync::Mutex::new(Vec::new());
     let exe = std::env::current_exe().expect("the test binary has a path");
-    let profile_dir = exe
-        .parent()
-        .and_then(|deps| deps.parent())
-        .expect("test binaries live in target/<profile>/deps");
+    // Test binaries live in target/<profile>/deps, other binaries (bench) in target/<profile>.
+    let parent = exe.parent().expect("the binary has a directory");
+    let profile_dir = if parent.file_name().is_some_and(|n| n == "deps") {
+        parent.parent().expect("deps has a parent")
+    } else {
+        parent
+    };
     let mut built = BUILT.lock().unwrap_or_else(|p| p.into_inner());
     if !built.iter().any(|b| b == name) {
         let cargo = std::env::var("CARGO").unwrap_or_else(|_| "cargo".into());
@@ -22,7 +25,7 @@ pub fn path(name: &str) -> PathBuf {
                 "build",
                 "--quiet",
                 "--package",
-                name,
+                package_of(name),
                 "--bin",
                 name,
                 "--target-dir",
@@ -43,6 +46,14 @@ pub fn path(name: &str) -> PathBuf {
         path.display()
     );
     path
+}
+
+/// The workspace package that holds a binary.
+fn package_of(binary: &str) -> &str {
+    match binary {
+        "count_rows" | "two_targets" => "scripts",
+        other => other,
+    }
 }
 
 /// What a tool printed and how it exited.

@@ -52,6 +52,9 @@ enum Format {
 enum SecretAction {
     /// Store the password (prompted without echo, or one line from standard input), then read
     /// it back to confirm it was stored. The password is never printed.
+    #[command(
+        after_help = "Examples:\n  admin secret set laptop\n  admin secret set laptop --stdin < password.txt"
+    )]
     Set {
         target: String,
         /// Read one line from standard input instead of prompting.
@@ -59,22 +62,33 @@ enum SecretAction {
         stdin: bool,
     },
     /// Say whether an entry exists, and in which store.
+    #[command(after_help = "Example:\n  admin secret status laptop")]
     Status { target: String },
     /// Delete the entry.
+    #[command(after_help = "Example:\n  admin secret delete laptop")]
     Delete { target: String },
 }
 
 #[derive(Subcommand, Debug)]
 enum Command {
     /// List every target: name, kind, where it lives, user and sources.
+    #[command(
+        after_help = "Examples:\n  admin targets\n  admin --config-dir ./config targets --format json"
+    )]
     Targets,
     /// Show every setting with its origin and every credential source tried, in order.
     /// Exits 0 when a credential resolved (or none is needed), 2 when none did.
+    #[command(
+        after_help = "Examples:\n  admin explain laptop\n  PROJECT_DB_PGPASS=~/work.pgpass admin explain laptop\n  admin explain prod --format json"
+    )]
     Explain {
         /// Target name, e.g. `laptop`.
         target: String,
     },
     /// Resolve, connect and run a query; print server version, user, database and timings.
+    #[command(
+        after_help = "Examples:\n  admin ping local\n  admin ping laptop --format json\n  admin ping prod --watch --duration 60s --concurrency 4"
+    )]
     Ping {
         /// Target name, e.g. `local`.
         target: String,
@@ -93,13 +107,24 @@ enum Command {
         #[arg(long, default_value_t = 4)]
         concurrency: usize,
     },
+    /// Print a shell completion script: `admin completions bash > /etc/bash_completion.d/admin`.
+    #[command(
+        after_help = "Examples:\n  admin completions bash > ~/.local/share/bash-completion/completions/admin\n  admin completions zsh > ~/.zfunc/_admin\n  admin completions fish > ~/.config/fish/completions/admin.fish"
+    )]
+    Completions { shell: clap_complete::Shell },
     /// Store, check or delete a target's password in the OS keyring.
+    #[command(
+        after_help = "Examples:\n  admin secret set laptop\n  printf '%s\\n' \"$PW\" | admin secret set laptop --stdin\n  admin secret status laptop\n  admin secret delete laptop"
+    )]
     Secret {
         #[command(subcommand)]
         action: SecretAction,
     },
     /// Show the reflected schema: tables, columns, types and keys, and whether the on-disk
     /// cache was used or rebuilt, with the time each step took.
+    #[command(
+        after_help = "Examples:\n  admin metadata local\n  admin metadata laptop --table items --format json\n  admin metadata laptop --refresh"
+    )]
     Metadata {
         /// Target name, e.g. `local`.
         target: String,
@@ -143,6 +168,11 @@ fn main() -> ExitCode {
 }
 
 async fn run(cli: Cli) -> Result<ExitCode> {
+    if let Command::Completions { shell } = cli.command {
+        use clap::CommandFactory;
+        clap_complete::generate(shell, &mut Cli::command(), "admin", &mut std::io::stdout());
+        return Ok(ExitCode::SUCCESS);
+    }
     let context = Context::new(cli.config_dir.as_deref(), Arc::new(adapters_env()));
     project_core::configure(context.clone());
     match cli.command {
@@ -161,6 +191,7 @@ async fn run(cli: Cli) -> Result<ExitCode> {
             concurrency,
         } => watch::run(&context, &target, interval, duration, concurrency.max(1)).await,
         Command::Secret { action } => secret(&context, action, cli.format).await,
+        Command::Completions { .. } => Ok(ExitCode::SUCCESS),
         Command::Metadata {
             target,
             refresh,

@@ -512,6 +512,28 @@ fn read_batch(
     Ok(rows)
 }
 
+/// The server's COPY error, with the input line it names ("COPY items, line 3" counts the rows
+/// sent, which are mapped back to the file's lines).
+fn refused_copy(error: &sqlx::Error, sent_lines: &[u64]) -> anyhow::Error {
+    let context = match error {
+        sqlx::Error::Database(db) => db
+            .try_downcast_ref::<sqlx::postgres::PgDatabaseError>()
+            .and_then(|pg| pg.r#where().map(str::to_owned)),
+        _ => None,
+    };
+    let copy_line = context.as_deref().and_then(|w| {
+        let rest = w.split(", line ").nth(1)?;
+        rest.split(|c: char| !c.is_ascii_digit())
+            .next()?
+            .parse::<usize>()
+            .ok()
+    });
+    match copy_line.and_then(|n| sent_lines.get(n.checked_sub(1)?)) {
+        Some(line) => anyhow::anyhow!("the server refused line {line}: {error}"),
+        None => anyhow::anyhow!("the server refused the rows: {error}"),
+    }
+}
+
 fn copy_payload(rows: &[Row]) -> Vec<u8> {
     let mut out = Vec::with_capacity(rows.len() * 64);
     for row in rows {
@@ -726,6 +748,58 @@ async fn run(cli: Cli) -> Result<ExitCode> {
                 Err(e) => break Err(e),
             }
         }
+    } else if cli.mode == Mode::AllOrNothing && kind == DbKind::Postgres {
+        // One COPY for the whole file: the server works on what was sent while the next rows
+        // are read and checked (a COPY per batch would wait for the server at every batch).
+        let result = db
+            .session_scope::<sqlx::Postgres, u64, anyhow::Error, _>(async |tx| {
+                let columns: Vec<String> = plan
+                    .columns
+                    .iter()
+                    .map(|(c, _)| quote(DbKind::Postgres, &c.name))
+                    .collect();
+                let statement = format!(
+                    "COPY {} ({}) FROM STDIN WITH (FORMAT csv)",
+                    plan.qualified,
+                    columns.join(", ")
+                );
+                let mut copy = tx.copy_in_raw(&statement).await?;
+                // Input line of each row sent, to name the line the server refuses.
+                let mut sent_lines: Vec<u64> = Vec::new();
+                loop {
+                    let rows = match read_batch(
+                        &mut input,
+                        &plan,
+                        cli.batch_size,
+                        &mut stats,
+                        &mut rejects,
+                        cli.max_errors,
+                        &mut progress,
+                    ) {
+                        Ok(rows) => rows,
+                        Err(e) => {
+                            let _ = copy.abort("a bad row").await;
+                            return Err(e);
+                        }
+                    };
+                    if rows.is_empty() {
+                        break;
+                    }
+                    sent_lines.extend(rows.iter().map(|r| r.line));
+                    copy.send(copy_payload(&rows)).await.map_err(|e| {
+                        anyhow::anyhow!(
+                            "the server refused the rows of lines {}–{}: {e}",
+                            rows[0].line,
+                            rows[rows.len() - 1].line
+                        )
+                    })?;
+                }
+                copy.finish()
+                    .await
+                    .map_err(|e| refused_copy(&e, &sent_lines))
+            })
+            .await;
+        result.map(|n| stats.written = n)
     } else if cli.mode == Mode::AllOrNothing {
         let mut written = 0;
         let result = in_scope!(db, kind, |tx| {

@@ -124,3 +124,91 @@ fn explain_on_prod_without_its_vault_settings_says_what_is_missing() {
         run.stdout
     );
 }
+
+#[test]
+fn every_command_has_help_examples_and_shells_get_completions() {
+    for command in [
+        vec!["targets"],
+        vec!["explain"],
+        vec!["ping"],
+        vec!["metadata"],
+        vec!["secret"],
+        vec!["secret", "set"],
+        vec!["secret", "status"],
+        vec!["secret", "delete"],
+        vec!["completions"],
+    ] {
+        let mut args = command.clone();
+        args.push("--help");
+        let help = run("admin", &args, &[]);
+        assert_eq!(help.code, Some(0), "{help:?}");
+        assert!(
+            help.stdout.contains("Example"),
+            "admin {} --help has no examples:\n{}",
+            command.join(" "),
+            help.stdout
+        );
+    }
+    for (shell, marker) in [
+        ("bash", "_admin()"),
+        ("zsh", "#compdef admin"),
+        ("fish", "complete -c admin"),
+    ] {
+        let out = run("admin", &["completions", shell], &[]);
+        assert_eq!(out.code, Some(0));
+        assert!(
+            out.stdout.contains(marker),
+            "{shell}: {}",
+            &out.stdout[..out.stdout.len().min(200)]
+        );
+    }
+}
+
+#[tokio::test]
+async fn the_scripts_count_rows_and_use_two_targets() {
+    let config = ConfigDir::new();
+    let path = config.path().join("shop.sqlite3");
+    config.target(
+        "shop",
+        &format!(
+            "kind = \"sqlite\"\npath = {:?}\n",
+            path.display().to_string()
+        ),
+    );
+    let options = sqlx::sqlite::SqliteConnectOptions::new()
+        .filename(&path)
+        .create_if_missing(true);
+    let pool = sqlx::SqlitePool::connect_with(options).await.unwrap();
+    sqlx::query("create table items (id integer primary key, name text)")
+        .execute(&pool)
+        .await
+        .unwrap();
+    pool.close().await;
+    let items = config.secret_file("items.csv", "id,name\n1,a\n2,b\n3,c\n");
+    let local = config.path().join("local.sqlite3");
+    let env = [("PROJECT_LOCAL_DB_PATH", local.to_str().unwrap())];
+    let loaded = run(
+        "ingest",
+        &["--config-dir", config.path_str(), "shop", "items", &items],
+        &[],
+    );
+    assert_eq!(loaded.code, Some(0), "{loaded:?}");
+    let count = run(
+        "count_rows",
+        &["--config-dir", config.path_str(), "shop", "items"],
+        &env,
+    );
+    assert_eq!(count.stdout.trim(), "rows: 3", "{count:?}");
+    let two = run(
+        "two_targets",
+        &["--config-dir", config.path_str(), "shop", "items"],
+        &env,
+    );
+    assert_eq!(two.code, Some(0), "{two:?}");
+    assert!(
+        two.stdout
+            .contains("shop.items: 3 rows; local has 1 recorded counts"),
+        "{}",
+        two.stdout
+    );
+}
