@@ -6,6 +6,7 @@
 //! `cargo run --release -p bench -- metadata`.
 #![allow(clippy::print_stdout, reason = "a benchmark prints its results")]
 
+mod api;
 mod ingest;
 mod metadata;
 
@@ -36,6 +37,18 @@ enum Case {
         #[arg(long, default_value_t = 20)]
         hit_runs: usize,
     },
+    /// The standard API against raw sqlx: hot path, checkout, cold start (also against
+    /// dm-dbcore), resolution, concurrency at first use.
+    Api {
+        #[arg(long, default_value_t = 20_000)]
+        transactions: usize,
+        #[arg(long, default_value_t = 15)]
+        cold_runs: usize,
+    },
+    #[command(hide = true)]
+    ColdDbcore,
+    #[command(hide = true)]
+    ColdSqlx,
     /// Load a generated CSV into PostgreSQL with `ingest`, against `psql -c "\copy …"`.
     Ingest {
         #[arg(long, default_value_t = 1_000_000)]
@@ -54,6 +67,12 @@ fn main() -> Result<()> {
             reflect_runs,
             hit_runs,
         } => runtime.block_on(metadata::run(tables, reflect_runs, hit_runs)),
+        Case::Api {
+            transactions,
+            cold_runs,
+        } => runtime.block_on(api::run(transactions, cold_runs.max(1))),
+        Case::ColdDbcore => runtime.block_on(api::cold_dbcore()),
+        Case::ColdSqlx => runtime.block_on(api::cold_sqlx()),
         Case::Ingest { rows, runs } => runtime.block_on(ingest::run(rows, runs.max(1))),
     }
 }
@@ -71,7 +90,7 @@ pub fn ms(d: Duration) -> f64 {
 /// One line of a side-by-side table: case, ours, baseline, ratio and the target.
 pub fn row(case: &str, ours: Duration, baseline: Duration, target: &str) {
     println!(
-        "| {case:<44} | {:>10.2} ms | {:>10.2} ms | {:>8.1}x | {target} |",
+        "| {case:<44} | {:>10.2} ms | {:>10.2} ms | {:>8.2}x | {target} |",
         ms(ours),
         ms(baseline),
         baseline.as_secs_f64() / ours.as_secs_f64().max(1e-9)

@@ -16,7 +16,7 @@ use crate::{header, median, ms, row};
 const PASSWORD: &str = "bench-pw";
 
 /// The virtualenv with dm-dbcore, created on first use.
-fn python() -> Result<PathBuf> {
+pub fn python() -> Result<PathBuf> {
     let venv = std::env::temp_dir().join("dbcore-bench-venv");
     let python = venv.join("bin/python");
     let ready = Command::new(&python)

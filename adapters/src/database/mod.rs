@@ -165,6 +165,38 @@ impl SqlxTarget {
     }
 }
 
+/// Makes the pool's first connection within `timeout`, classifying what goes wrong.
+///
+/// A refused or unreachable TCP address is found first with a plain TCP connect, because the
+/// pool retries a refused connection until its acquire timeout; then the pool itself connects,
+/// so the connection that proves the settings is the first one the pool hands out (no extra
+/// connection and authentication on start).
+pub(crate) async fn first_connection<DB: sqlx::Database>(
+    pool: &sqlx::Pool<DB>,
+    tcp: Option<(&str, u16)>,
+    timeout: std::time::Duration,
+) -> Result<(), FirstConnection> {
+    if let Some((host, port)) = tcp {
+        match tokio::time::timeout(timeout, tokio::net::TcpStream::connect((host, port))).await {
+            Err(_) => return Err(FirstConnection::TimedOut(timeout)),
+            Ok(Err(io)) => return Err(FirstConnection::Failed(sqlx::Error::Io(io))),
+            Ok(Ok(_probe)) => {}
+        }
+    }
+    match tokio::time::timeout(timeout, pool.acquire()).await {
+        Err(_) => Err(FirstConnection::TimedOut(timeout)),
+        Ok(Err(error)) => Err(FirstConnection::Failed(error)),
+        Ok(Ok(_connection)) => Ok(()),
+    }
+}
+
+/// Why the first connection failed.
+#[derive(Debug)]
+pub(crate) enum FirstConnection {
+    TimedOut(std::time::Duration),
+    Failed(sqlx::Error),
+}
+
 /// Closes the connections idle in the pool right now (all made before the swap).
 async fn close_idle<DB: sqlx::Database>(pool: &sqlx::Pool<DB>) {
     for _ in 0..pool.num_idle() {

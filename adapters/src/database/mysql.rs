@@ -7,10 +7,10 @@
 use std::time::Duration;
 
 use domain::{ConnectError, ConnectErrorKind, Credential, ExposeSecret, ServerInfo, TargetSpec};
+use sqlx::Executor;
 use sqlx::mysql::{
     MySqlConnectOptions, MySqlConnection, MySqlPool, MySqlPoolOptions, MySqlSslMode,
 };
-use sqlx::{Connection, Executor};
 
 use super::{classify, effective_user, password_provenance};
 
@@ -124,24 +124,6 @@ pub async fn connect(
         .options
         .connect_timeout
         .unwrap_or(DEFAULT_CONNECT_TIMEOUT);
-    match tokio::time::timeout(timeout, MySqlConnection::connect_with(&options)).await {
-        Err(_) => {
-            return Err(ConnectError {
-                kind: ConnectErrorKind::Timeout,
-                address: address(spec),
-                user: effective_user(&spec.identity, credential).to_owned(),
-                detail: format!(
-                    "no answer within {}s (connect_timeout)",
-                    timeout.as_secs_f64()
-                ),
-                hint: None,
-            });
-        }
-        Ok(Err(error)) => return Err(connect_error(spec, credential, &error)),
-        Ok(Ok(connection)) => {
-            let _ = connection.close().await;
-        }
-    }
     let pool = &spec.options.pool;
     let mut pool_options = MySqlPoolOptions::new();
     if let Some(n) = pool.max_connections {
@@ -167,7 +149,30 @@ pub async fn connect(
             Box::pin(async move { set_statement_timeout(conn, timeout).await })
         });
     }
-    Ok(with_retirement(pool_options, retirement).connect_lazy_with(options))
+    if credential.is_some_and(|c| c.lease.is_some()) {
+        pool_options = with_retirement(pool_options, retirement);
+    }
+    let pool = pool_options.connect_lazy_with(options);
+    let host = spec
+        .identity
+        .host
+        .as_deref()
+        .filter(|h| !h.is_empty() && !h.starts_with('/'));
+    let tcp = host.map(|h| (h, spec.identity.port.unwrap_or(3306)));
+    match super::first_connection(&pool, tcp, timeout).await {
+        Ok(()) => Ok(pool),
+        Err(super::FirstConnection::TimedOut(after)) => Err(ConnectError {
+            kind: ConnectErrorKind::Timeout,
+            address: address(spec),
+            user: effective_user(&spec.identity, credential).to_owned(),
+            detail: format!(
+                "no answer within {}s (connect_timeout)",
+                after.as_secs_f64()
+            ),
+            hint: None,
+        }),
+        Err(super::FirstConnection::Failed(error)) => Err(connect_error(spec, credential, &error)),
+    }
 }
 
 pub async fn ping(spec: &TargetSpec, pool: &MySqlPool) -> Result<ServerInfo, ConnectError> {

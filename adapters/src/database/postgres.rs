@@ -3,8 +3,7 @@
 use std::time::Duration;
 
 use domain::{ConnectError, ConnectErrorKind, Credential, ExposeSecret, ServerInfo, TargetSpec};
-use sqlx::Connection;
-use sqlx::postgres::{PgConnectOptions, PgConnection, PgPool, PgPoolOptions, PgSslMode};
+use sqlx::postgres::{PgConnectOptions, PgPool, PgPoolOptions, PgSslMode};
 
 use super::{classify, effective_user, password_provenance};
 
@@ -126,30 +125,40 @@ pub async fn connect(
         .options
         .connect_timeout
         .unwrap_or(DEFAULT_CONNECT_TIMEOUT);
-    let probe = tokio::time::timeout(timeout, PgConnection::connect_with(&options)).await;
-    match probe {
-        Err(_) => {
-            return Err(ConnectError {
-                kind: ConnectErrorKind::Timeout,
-                address: address(spec),
-                user: effective_user(&spec.identity, credential).to_owned(),
-                detail: format!(
-                    "no answer within {}s (connect_timeout)",
-                    timeout.as_secs_f64()
-                ),
-                hint: None,
-            });
-        }
-        Ok(Err(error)) => return Err(connect_error(spec, credential, &error)),
-        Ok(Ok(connection)) => {
-            // The probe proved the settings; the pool makes its own connections.
-            let _ = connection.close().await;
-        }
+    let pool = pool_options(
+        spec,
+        credential.is_some_and(|c| c.lease.is_some()),
+        retirement,
+    )
+    .connect_lazy_with(options);
+    let host = spec
+        .identity
+        .host
+        .as_deref()
+        .filter(|h| !h.is_empty() && !h.starts_with('/'));
+    let tcp = host.map(|h| (h, spec.identity.port.unwrap_or(5432)));
+    match super::first_connection(&pool, tcp, timeout).await {
+        Ok(()) => Ok(pool),
+        Err(super::FirstConnection::TimedOut(after)) => Err(ConnectError {
+            kind: ConnectErrorKind::Timeout,
+            address: address(spec),
+            user: effective_user(&spec.identity, credential).to_owned(),
+            detail: format!(
+                "no answer within {}s (connect_timeout)",
+                after.as_secs_f64()
+            ),
+            hint: None,
+        }),
+        Err(super::FirstConnection::Failed(error)) => Err(connect_error(spec, credential, &error)),
     }
-    Ok(with_retirement(pool_options(spec), retirement).connect_lazy_with(options))
 }
-
-fn pool_options(spec: &TargetSpec) -> PgPoolOptions {
+/// The pool's options; connections made with retired credentials are closed only where a
+/// credential can be retired under the pool (a leased one), so other pools pay nothing.
+fn pool_options(
+    spec: &TargetSpec,
+    leased: bool,
+    retirement: std::sync::Arc<super::Retirement>,
+) -> PgPoolOptions {
     let pool = &spec.options.pool;
     let mut options = PgPoolOptions::new();
     if let Some(n) = pool.max_connections {
@@ -169,6 +178,9 @@ fn pool_options(spec: &TargetSpec) -> PgPoolOptions {
     }
     if let Some(test) = pool.test_before_acquire {
         options = options.test_before_acquire(test);
+    }
+    if leased {
+        options = with_retirement(options, retirement);
     }
     options
 }
