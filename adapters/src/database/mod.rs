@@ -190,6 +190,81 @@ pub(crate) async fn first_connection<DB: sqlx::Database>(
     }
 }
 
+/// The pool's first connection, or the classified error of a target that cannot be reached.
+pub(crate) async fn open_first<DB: sqlx::Database>(
+    pool: sqlx::Pool<DB>,
+    spec: &TargetSpec,
+    credential: Option<&Credential>,
+    default_port: u16,
+    timeout: std::time::Duration,
+    address: String,
+    connect_error: impl Fn(&sqlx::Error) -> ConnectError,
+) -> Result<sqlx::Pool<DB>, ConnectError> {
+    let host = spec
+        .identity
+        .host
+        .as_deref()
+        .filter(|h| !h.is_empty() && !h.starts_with('/'));
+    let tcp = host.map(|h| (h, spec.identity.port.unwrap_or(default_port)));
+    match first_connection(&pool, tcp, timeout).await {
+        Ok(()) => Ok(pool),
+        Err(FirstConnection::TimedOut(after)) => Err(ConnectError {
+            kind: domain::ConnectErrorKind::Timeout,
+            address,
+            user: effective_user(&spec.identity, credential).to_owned(),
+            detail: format!(
+                "no answer within {}s (connect_timeout)",
+                after.as_secs_f64()
+            ),
+            hint: None,
+        }),
+        Err(FirstConnection::Failed(error)) => Err(connect_error(&error)),
+    }
+}
+
+/// The target's `[pool]` settings on sqlx's pool options, for every kind.
+pub(crate) fn pool_settings<DB: sqlx::Database>(
+    mut options: sqlx::pool::PoolOptions<DB>,
+    pool: &domain::PoolOptions,
+) -> sqlx::pool::PoolOptions<DB> {
+    if let Some(n) = pool.max_connections {
+        options = options.max_connections(n);
+    }
+    if let Some(n) = pool.min_connections {
+        options = options.min_connections(n);
+    }
+    if let Some(t) = pool.acquire_timeout {
+        options = options.acquire_timeout(t);
+    }
+    if let Some(t) = pool.idle_timeout {
+        options = options.idle_timeout(t);
+    }
+    if let Some(t) = pool.max_lifetime {
+        options = options.max_lifetime(t);
+    }
+    if let Some(test) = pool.test_before_acquire {
+        options = options.test_before_acquire(test);
+    }
+    options
+}
+
+/// Closes connections made with retired credentials instead of reusing them.
+pub(crate) fn with_retirement<DB: sqlx::Database>(
+    options: sqlx::pool::PoolOptions<DB>,
+    retirement: std::sync::Arc<Retirement>,
+) -> sqlx::pool::PoolOptions<DB> {
+    let on_release = retirement.clone();
+    options
+        .after_release(move |_conn, meta| {
+            let keep = on_release.keeps(meta.age);
+            Box::pin(async move { Ok(keep) })
+        })
+        .before_acquire(move |_conn, meta| {
+            let keep = retirement.keeps(meta.age);
+            Box::pin(async move { Ok(keep) })
+        })
+}
+
 /// Why the first connection failed.
 #[derive(Debug)]
 pub(crate) enum FirstConnection {
@@ -254,5 +329,30 @@ impl ConnectionTarget for SqlxTarget {
             DbPool::MySql(pool) => mysql::ping(&self.spec, pool).await,
             DbPool::Sqlite(pool) => sqlite::ping(&self.spec, pool).await,
         }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use std::time::{Duration, Instant};
+
+    #[test]
+    fn retirement_keeps_only_connections_made_after_the_swap() {
+        let retirement = Retirement::default();
+        assert!(
+            retirement.keeps(Duration::from_secs(3600)),
+            "nothing retired before a swap"
+        );
+        std::thread::sleep(Duration::from_millis(20));
+        retirement.retire_before(Instant::now() - Duration::from_millis(5));
+        assert!(
+            !retirement.keeps(Duration::from_millis(10)),
+            "made before the swap"
+        );
+        assert!(
+            retirement.keeps(Duration::from_millis(1)),
+            "made after the swap"
+        );
     }
 }

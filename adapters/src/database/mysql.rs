@@ -124,55 +124,20 @@ pub async fn connect(
         .options
         .connect_timeout
         .unwrap_or(DEFAULT_CONNECT_TIMEOUT);
-    let pool = &spec.options.pool;
-    let mut pool_options = MySqlPoolOptions::new();
-    if let Some(n) = pool.max_connections {
-        pool_options = pool_options.max_connections(n);
-    }
-    if let Some(n) = pool.min_connections {
-        pool_options = pool_options.min_connections(n);
-    }
-    if let Some(t) = pool.acquire_timeout {
-        pool_options = pool_options.acquire_timeout(t);
-    }
-    if let Some(t) = pool.idle_timeout {
-        pool_options = pool_options.idle_timeout(t);
-    }
-    if let Some(t) = pool.max_lifetime {
-        pool_options = pool_options.max_lifetime(t);
-    }
-    if let Some(test) = pool.test_before_acquire {
-        pool_options = pool_options.test_before_acquire(test);
-    }
+    let mut pool_options = super::pool_settings(MySqlPoolOptions::new(), &spec.options.pool);
     if let Some(timeout) = spec.options.statement_timeout {
         pool_options = pool_options.after_connect(move |conn, _meta| {
             Box::pin(async move { set_statement_timeout(conn, timeout).await })
         });
     }
     if credential.is_some_and(|c| c.lease.is_some()) {
-        pool_options = with_retirement(pool_options, retirement);
+        pool_options = super::with_retirement(pool_options, retirement);
     }
     let pool = pool_options.connect_lazy_with(options);
-    let host = spec
-        .identity
-        .host
-        .as_deref()
-        .filter(|h| !h.is_empty() && !h.starts_with('/'));
-    let tcp = host.map(|h| (h, spec.identity.port.unwrap_or(3306)));
-    match super::first_connection(&pool, tcp, timeout).await {
-        Ok(()) => Ok(pool),
-        Err(super::FirstConnection::TimedOut(after)) => Err(ConnectError {
-            kind: ConnectErrorKind::Timeout,
-            address: address(spec),
-            user: effective_user(&spec.identity, credential).to_owned(),
-            detail: format!(
-                "no answer within {}s (connect_timeout)",
-                after.as_secs_f64()
-            ),
-            hint: None,
-        }),
-        Err(super::FirstConnection::Failed(error)) => Err(connect_error(spec, credential, &error)),
-    }
+    super::open_first(pool, spec, credential, 3306, timeout, address(spec), |e| {
+        connect_error(spec, credential, e)
+    })
+    .await
 }
 
 pub async fn ping(spec: &TargetSpec, pool: &MySqlPool) -> Result<ServerInfo, ConnectError> {
@@ -186,21 +151,4 @@ pub async fn ping(spec: &TargetSpec, pool: &MySqlPool) -> Result<ServerInfo, Con
         current_user: row.1,
         database: row.2.unwrap_or_default(),
     })
-}
-
-/// Closes connections made with retired credentials instead of reusing them.
-fn with_retirement(
-    options: sqlx::pool::PoolOptions<sqlx::MySql>,
-    retirement: std::sync::Arc<super::Retirement>,
-) -> sqlx::pool::PoolOptions<sqlx::MySql> {
-    let on_release = retirement.clone();
-    options
-        .after_release(move |_conn, meta| {
-            let keep = on_release.keeps(meta.age);
-            Box::pin(async move { Ok(keep) })
-        })
-        .before_acquire(move |_conn, meta| {
-            let keep = retirement.keeps(meta.age);
-            Box::pin(async move { Ok(keep) })
-        })
 }

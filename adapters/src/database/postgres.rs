@@ -125,64 +125,17 @@ pub async fn connect(
         .options
         .connect_timeout
         .unwrap_or(DEFAULT_CONNECT_TIMEOUT);
-    let pool = pool_options(
-        spec,
-        credential.is_some_and(|c| c.lease.is_some()),
-        retirement,
-    )
-    .connect_lazy_with(options);
-    let host = spec
-        .identity
-        .host
-        .as_deref()
-        .filter(|h| !h.is_empty() && !h.starts_with('/'));
-    let tcp = host.map(|h| (h, spec.identity.port.unwrap_or(5432)));
-    match super::first_connection(&pool, tcp, timeout).await {
-        Ok(()) => Ok(pool),
-        Err(super::FirstConnection::TimedOut(after)) => Err(ConnectError {
-            kind: ConnectErrorKind::Timeout,
-            address: address(spec),
-            user: effective_user(&spec.identity, credential).to_owned(),
-            detail: format!(
-                "no answer within {}s (connect_timeout)",
-                after.as_secs_f64()
-            ),
-            hint: None,
-        }),
-        Err(super::FirstConnection::Failed(error)) => Err(connect_error(spec, credential, &error)),
+    let mut pool_options = super::pool_settings(PgPoolOptions::new(), &spec.options.pool);
+    // Connections are retired by age only where a credential can be retired under the pool (a
+    // leased one), so other pools pay nothing for the hooks.
+    if credential.is_some_and(|c| c.lease.is_some()) {
+        pool_options = super::with_retirement(pool_options, retirement);
     }
-}
-/// The pool's options; connections made with retired credentials are closed only where a
-/// credential can be retired under the pool (a leased one), so other pools pay nothing.
-fn pool_options(
-    spec: &TargetSpec,
-    leased: bool,
-    retirement: std::sync::Arc<super::Retirement>,
-) -> PgPoolOptions {
-    let pool = &spec.options.pool;
-    let mut options = PgPoolOptions::new();
-    if let Some(n) = pool.max_connections {
-        options = options.max_connections(n);
-    }
-    if let Some(n) = pool.min_connections {
-        options = options.min_connections(n);
-    }
-    if let Some(t) = pool.acquire_timeout {
-        options = options.acquire_timeout(t);
-    }
-    if let Some(t) = pool.idle_timeout {
-        options = options.idle_timeout(t);
-    }
-    if let Some(t) = pool.max_lifetime {
-        options = options.max_lifetime(t);
-    }
-    if let Some(test) = pool.test_before_acquire {
-        options = options.test_before_acquire(test);
-    }
-    if leased {
-        options = with_retirement(options, retirement);
-    }
-    options
+    let pool = pool_options.connect_lazy_with(options);
+    super::open_first(pool, spec, credential, 5432, timeout, address(spec), |e| {
+        connect_error(spec, credential, e)
+    })
+    .await
 }
 
 pub async fn ping(spec: &TargetSpec, pool: &PgPool) -> Result<ServerInfo, ConnectError> {
@@ -196,21 +149,4 @@ pub async fn ping(spec: &TargetSpec, pool: &PgPool) -> Result<ServerInfo, Connec
         current_user: row.1,
         database: row.2,
     })
-}
-
-/// Closes connections made with retired credentials instead of reusing them.
-fn with_retirement(
-    options: sqlx::pool::PoolOptions<sqlx::Postgres>,
-    retirement: std::sync::Arc<super::Retirement>,
-) -> sqlx::pool::PoolOptions<sqlx::Postgres> {
-    let on_release = retirement.clone();
-    options
-        .after_release(move |_conn, meta| {
-            let keep = on_release.keeps(meta.age);
-            Box::pin(async move { Ok(keep) })
-        })
-        .before_acquire(move |_conn, meta| {
-            let keep = retirement.keeps(meta.age);
-            Box::pin(async move { Ok(keep) })
-        })
 }

@@ -51,8 +51,7 @@ pub async fn connect(spec: &TargetSpec) -> Result<SqlitePool, ConnectError> {
     )
     .foreign_keys(true);
 
-    let pool = &spec.options.pool;
-    let mut pool_options = SqlitePoolOptions::new();
+    let mut pool_options = super::pool_settings(SqlitePoolOptions::new(), &spec.options.pool);
     // An in-memory database exists once per connection: keep exactly one.
     if spec.path.is_none()
         || spec
@@ -61,25 +60,6 @@ pub async fn connect(spec: &TargetSpec) -> Result<SqlitePool, ConnectError> {
             .is_some_and(|p| p.as_os_str() == ":memory:")
     {
         pool_options = pool_options.max_connections(1).min_connections(1);
-    } else {
-        if let Some(n) = pool.max_connections {
-            pool_options = pool_options.max_connections(n);
-        }
-        if let Some(n) = pool.min_connections {
-            pool_options = pool_options.min_connections(n);
-        }
-    }
-    if let Some(t) = pool.acquire_timeout {
-        pool_options = pool_options.acquire_timeout(t);
-    }
-    if let Some(t) = pool.idle_timeout {
-        pool_options = pool_options.idle_timeout(t);
-    }
-    if let Some(t) = pool.max_lifetime {
-        pool_options = pool_options.max_lifetime(t);
-    }
-    if let Some(test) = pool.test_before_acquire {
-        pool_options = pool_options.test_before_acquire(test);
     }
     pool_options
         .connect_with(options)
