@@ -212,3 +212,85 @@ async fn the_scripts_count_rows_and_use_two_targets() {
         two.stdout
     );
 }
+
+#[tokio::test]
+async fn admin_metadata_as_json_then_from_the_cache() {
+    let config = ConfigDir::new();
+    let path = config.path().join("meta.sqlite3");
+    config.target(
+        "meta",
+        &format!(
+            "kind = \"sqlite\"\npath = {:?}\n",
+            path.display().to_string()
+        ),
+    );
+    let options = sqlx::sqlite::SqliteConnectOptions::new()
+        .filename(&path)
+        .create_if_missing(true);
+    let pool = sqlx::SqlitePool::connect_with(options).await.unwrap();
+    sqlx::raw_sql(
+        "create table a (id integer primary key, name text not null default 'x');
+         create table b (id integer primary key, a_id integer references a (id));
+         create index b_a on b (a_id);",
+    )
+    .execute(&pool)
+    .await
+    .unwrap();
+    pool.close().await;
+    let cache = config.path().join("cache");
+    let env = [("PROJECT_CACHE_DIR", cache.to_str().unwrap())];
+    let args = [
+        "--config-dir",
+        config.path_str(),
+        "--format",
+        "json",
+        "metadata",
+        "meta",
+        "--table",
+        "b",
+    ];
+    let first = run("admin", &args, &env);
+    assert_eq!(first.code, Some(0), "{first:?}");
+    let json = first.json();
+    assert_eq!(json["target"], "meta");
+    assert_eq!(json["cache"]["status"], "rebuilt");
+    assert!(
+        json["cache"]["path"]
+            .as_str()
+            .unwrap()
+            .ends_with("meta_metadata.dbmeta")
+    );
+    let tables = json["schemas"][0]["tables"].as_array().unwrap();
+    assert_eq!(tables.len(), 1, "--table keeps one table");
+    let b = &tables[0];
+    assert_eq!(b["name"], "b");
+    assert_eq!(b["kind"], "table");
+    assert_eq!(
+        b["columns"][1],
+        serde_json::json!({"name": "a_id", "type": "INTEGER", "nullable": true, "default": null})
+    );
+    assert_eq!(b["primary_key"], serde_json::json!(["id"]));
+    assert_eq!(
+        b["foreign_keys"][0]["references"],
+        serde_json::json!({"schema": "main", "table": "a", "columns": ["id"]})
+    );
+    assert_eq!(b["indexes"][0]["name"], "b_a");
+    let second = run("admin", &args, &env);
+    assert_eq!(second.json()["cache"]["status"], "used");
+    let text = run(
+        "admin",
+        &["--config-dir", config.path_str(), "metadata", "meta"],
+        &env,
+    );
+    assert!(
+        text.stdout.contains("used (fingerprint matched)"),
+        "{}",
+        text.stdout
+    );
+    assert!(
+        text.stdout
+            .contains("foreign key (a_id) references main.a (id)"),
+        "{}",
+        text.stdout
+    );
+}
