@@ -19,6 +19,33 @@ fn target(pg: &PgCluster, config: &ConfigDir, role: &str, store: &str) -> String
     service
 }
 
+/// The compiled `laptop` target (env, keyring, pgpass) pointed at the test cluster through its
+/// environment variables, as a user on a laptop would, with a keyring service of its own.
+fn laptop_env(
+    pg: &PgCluster,
+    role: &str,
+    store: &str,
+    extra: &[(&str, &str)],
+) -> Vec<(String, String)> {
+    let mut env: Vec<(String, String)> = vec![
+        ("PROJECT_DB_HOST".into(), "127.0.0.1".into()),
+        ("PROJECT_DB_PORT".into(), pg.port().to_string()),
+        ("PROJECT_DB_USER".into(), role.into()),
+        ("PROJECT_DB_DATABASE".into(), role.into()),
+        (
+            "PROJECT_DB_KEYRING_SERVICE".into(),
+            format!("dbcore-test:{}", random_token(12)),
+        ),
+        ("PROJECT_DB_KEYRING_STORE".into(), store.into()),
+    ];
+    env.extend(
+        extra
+            .iter()
+            .map(|(k, v)| ((*k).to_owned(), (*v).to_owned())),
+    );
+    env
+}
+
 fn assert_ping_used_the_keyring(run: &Run, store: &str, role: &str, canary: &str) {
     assert_eq!(run.code, Some(0), "{run:?}");
     assert!(
@@ -52,11 +79,11 @@ fn assert_ping_used_the_keyring(run: &Run, store: &str, role: &str, canary: &str
 
 const FLOW: &str = r#"
 set -e
-printf '%s\n' "$PW" | "$ADMIN" --config-dir "$CONF" secret set t --stdin
-"$ADMIN" --config-dir "$CONF" secret status t
-env -u PW "$ADMIN" --config-dir "$CONF" --format json ping t
-env -u PW "$ADMIN" --config-dir "$CONF" --format json explain t
-"$ADMIN" --config-dir "$CONF" secret delete t
+printf '%s\n' "$PW" | "$ADMIN" --config-dir "$CONF" secret set laptop --stdin
+"$ADMIN" --config-dir "$CONF" secret status laptop
+env -u PW "$ADMIN" --config-dir "$CONF" --format json ping laptop
+env -u PW "$ADMIN" --config-dir "$CONF" --format json explain laptop
+"$ADMIN" --config-dir "$CONF" secret delete laptop
 "#;
 
 #[tokio::test]
@@ -68,15 +95,26 @@ async fn the_kernel_keyring_end_to_end() {
     let canary = format!("canary-{}", random_token(12));
     pg.create_role_and_database("kr_kernel", &canary).await;
     let config = ConfigDir::new();
-    target(pg, &config, "kr_kernel", "keyutils");
-    let run = run_shell(
-        &format!("keyctl session - sh -c '{}'", FLOW.replace('\'', "'\\''")),
+    let env = laptop_env(
+        pg,
+        "kr_kernel",
+        "keyutils",
         &[
             ("PW", &canary),
             ("CONF", config.path_str()),
             ("HOME", config.path_str()),
             ("RUST_LOG", "trace"),
         ],
+    );
+    let env: Vec<(&str, &str)> = env.iter().map(|(k, v)| (k.as_str(), v.as_str())).collect();
+    let run = run_shell(
+        &format!("keyctl session - sh -c '{}'", FLOW.replace('\'', "'\\''")),
+        &env,
+    );
+    assert!(
+        run.stdout.contains("\"target\": \"laptop\""),
+        "{}",
+        run.stdout
     );
     assert_ping_used_the_keyring(&run, "keyutils", "kr_kernel", &canary);
     assert!(
@@ -110,15 +148,23 @@ async fn gnome_keyring_over_secret_service_end_to_end() {
     pg.create_role_and_database("kr_secret_service", &canary)
         .await;
     let config = ConfigDir::new();
-    target(pg, &config, "kr_secret_service", "auto");
-    let run = run_shell(
-        &with_gnome_keyring(FLOW, true),
+    let env = laptop_env(
+        pg,
+        "kr_secret_service",
+        "auto",
         &[
             ("PW", &canary),
             ("CONF", config.path_str()),
             ("HOME", config.path_str()),
             ("RUST_LOG", "trace"),
         ],
+    );
+    let env: Vec<(&str, &str)> = env.iter().map(|(k, v)| (k.as_str(), v.as_str())).collect();
+    let run = run_shell(&with_gnome_keyring(FLOW, true), &env);
+    assert!(
+        run.stdout.contains("\"target\": \"laptop\""),
+        "{}",
+        run.stdout
     );
     assert_ping_used_the_keyring(&run, "secret-service", "kr_secret_service", &canary);
     assert!(

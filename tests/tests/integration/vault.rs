@@ -487,3 +487,77 @@ async fn with_vault_stopped_existing_connections_keep_working_until_the_lease_en
     assert_eq!(db.rotations(), 0);
     drop(db);
 }
+
+/// An AppRole token that lives 2 s (at most 3 s) is renewed and then obtained again by logging
+/// in, while dynamic credentials rotate under load: every rotation needs a working token.
+#[tokio::test]
+async fn short_lived_approle_tokens_are_renewed_and_replaced_through_rotations() {
+    let (Some(pg), Some(vault)) = (cluster(), tests::vault::server()) else {
+        return;
+    };
+    pg.create_role_and_database("vault_tok", "unused").await;
+    database_engine(vault, pg, "db_tok", "vault_tok", "2s", "4s");
+    let _ = vault.bao(&["auth", "enable", "approle"]);
+    let config = ConfigDir::new();
+    let policy = config.secret_file(
+        "tok.hcl",
+        "path \"db_tok/creds/app\" { capabilities = [\"read\"] }\npath \"sys/leases/renew\" { capabilities = [\"update\"] }\npath \"sys/leases/revoke\" { capabilities = [\"update\"] }\n",
+    );
+    vault.bao(&["policy", "write", "db-tok", &policy]).unwrap();
+    vault
+        .bao(&[
+            "write",
+            "auth/approle/role/tok",
+            "token_policies=db-tok",
+            "token_ttl=2s",
+            "token_max_ttl=3s",
+        ])
+        .unwrap();
+    let role_id = vault
+        .bao(&["read", "-field=role_id", "auth/approle/role/tok/role-id"])
+        .unwrap();
+    let secret_id = vault
+        .bao(&[
+            "write",
+            "-f",
+            "-field=secret_id",
+            "auth/approle/role/tok/secret-id",
+        ])
+        .unwrap();
+    target(
+        &config,
+        pg,
+        vault,
+        "vault_tok",
+        "auth = \"approle\"\ndatabase = { mount = \"db_tok\", role = \"app\" }",
+    );
+    let env = [
+        ("P_VAULT_ROLE_ID", role_id.as_str()),
+        ("P_VAULT_SECRET_ID", secret_id.as_str()),
+        ("RUST_LOG", "warn"),
+    ];
+    let watch = run(
+        "admin",
+        &[
+            "--config-dir",
+            config.path_str(),
+            "ping",
+            "prod",
+            "--watch",
+            "--duration",
+            "12s",
+            "--concurrency",
+            "2",
+        ],
+        &env,
+    );
+    assert_eq!(watch.code, Some(0), "{watch:?}");
+    let rotations = watch.stdout.matches("rotation: new credentials").count();
+    assert!(rotations >= 2, "{rotations} rotations:\n{}", watch.stdout);
+    assert!(
+        watch.stdout.lines().last().unwrap().contains("failed 0"),
+        "{}",
+        watch.stdout
+    );
+    assert_no_secret(&watch, &[&role_id, &secret_id]);
+}
