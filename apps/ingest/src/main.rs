@@ -480,36 +480,44 @@ fn reject_path(file: &str, format: InputFormat) -> PathBuf {
     path.with_file_name(format!("{stem}.rejects.{ext}"))
 }
 
-/// Reads up to `size` good rows, counting and setting aside bad ones.
-fn read_batch(
-    input: &mut Input,
-    plan: &Plan,
-    size: usize,
-    stats: &mut Stats,
-    rejects: &mut Rejects,
+/// The reading side of a load: the input, what it has counted, and where bad rows go.
+struct Load {
+    input: Input,
+    plan: Plan,
+    stats: Stats,
+    rejects: Rejects,
+    progress: Progress,
     max_errors: u64,
-    progress: &mut Progress,
-) -> Result<Vec<Row>> {
-    let mut rows = Vec::with_capacity(size.min(100_000));
-    while rows.len() < size {
-        let Some(next) = input.next(plan)? else { break };
-        stats.read += 1;
-        match next {
-            Ok(row) => rows.push(row),
-            Err(bad) => {
-                stats.rejected += 1;
-                if stats.rejected > max_errors {
-                    bail!("{bad}");
+    batch_size: usize,
+}
+
+impl Load {
+    /// Reads up to a batch of good rows, counting and setting aside bad ones; a bad row past
+    /// --max-errors ends the load.
+    fn next_batch(&mut self) -> Result<Vec<Row>> {
+        let mut rows = Vec::with_capacity(self.batch_size.min(100_000));
+        while rows.len() < self.batch_size {
+            let Some(next) = self.input.next(&self.plan)? else {
+                break;
+            };
+            self.stats.read += 1;
+            match next {
+                Ok(row) => rows.push(row),
+                Err(bad) => {
+                    self.stats.rejected += 1;
+                    if self.stats.rejected > self.max_errors {
+                        bail!("{bad}");
+                    }
+                    eprintln!("ingest: skipped {bad}");
+                    self.rejects.record(&bad)?;
                 }
-                eprintln!("ingest: skipped {bad}");
-                rejects.record(&bad)?;
+            }
+            if self.stats.read.is_multiple_of(1024) {
+                self.progress.update(&self.stats, self.input.bytes_read());
             }
         }
-        if stats.read.is_multiple_of(1024) {
-            progress.update(stats, input.bytes_read());
-        }
+        Ok(rows)
     }
-    Ok(rows)
 }
 
 /// The server's COPY error, with the input line it names ("COPY items, line 3" counts the rows
@@ -706,24 +714,22 @@ async fn run(cli: Cli) -> Result<ExitCode> {
     let size = (cli.file != "-")
         .then(|| std::fs::metadata(&cli.file).map(|m| m.len()).ok())
         .flatten();
-    let mut progress = Progress::new(if matches!(format, InputFormat::Csv) {
+    let progress = Progress::new(if matches!(format, InputFormat::Csv) {
         size
     } else {
         None
     });
-    let mut stats = Stats::default();
     let header = match &input {
         Input::Csv { header, .. } => Some(header.clone()),
         Input::Jsonl { .. } => None,
     };
-    let mut rejects = Rejects {
+    let rejects = Rejects {
         path: reject_path(&cli.file, format),
         writer: None,
         format,
         header,
     };
-    let started = Instant::now();
-
+    let mut stats = Stats::default();
     // --skip: rows already loaded by an earlier per-batch run.
     while stats.skipped < cli.skip {
         match input.next(&plan)? {
@@ -731,18 +737,20 @@ async fn run(cli: Cli) -> Result<ExitCode> {
             None => break,
         }
     }
+    let started = Instant::now();
+    let mut load = Load {
+        input,
+        plan,
+        stats,
+        rejects,
+        progress,
+        max_errors: cli.max_errors,
+        batch_size: cli.batch_size,
+    };
 
     let outcome: Result<()> = if cli.dry_run {
         loop {
-            match read_batch(
-                &mut input,
-                &plan,
-                cli.batch_size,
-                &mut stats,
-                &mut rejects,
-                cli.max_errors,
-                &mut progress,
-            ) {
+            match load.next_batch() {
                 Ok(rows) if rows.is_empty() => break Ok(()),
                 Ok(_) => {}
                 Err(e) => break Err(e),
@@ -753,29 +761,22 @@ async fn run(cli: Cli) -> Result<ExitCode> {
         // are read and checked (a COPY per batch would wait for the server at every batch).
         let result = db
             .session_scope::<sqlx::Postgres, u64, anyhow::Error, _>(async |tx| {
-                let columns: Vec<String> = plan
+                let columns: Vec<String> = load
+                    .plan
                     .columns
                     .iter()
                     .map(|(c, _)| quote(DbKind::Postgres, &c.name))
                     .collect();
                 let statement = format!(
                     "COPY {} ({}) FROM STDIN WITH (FORMAT csv)",
-                    plan.qualified,
+                    load.plan.qualified,
                     columns.join(", ")
                 );
                 let mut copy = tx.copy_in_raw(&statement).await?;
                 // Input line of each row sent, to name the line the server refuses.
                 let mut sent_lines: Vec<u64> = Vec::new();
                 loop {
-                    let rows = match read_batch(
-                        &mut input,
-                        &plan,
-                        cli.batch_size,
-                        &mut stats,
-                        &mut rejects,
-                        cli.max_errors,
-                        &mut progress,
-                    ) {
+                    let rows = match load.next_batch() {
                         Ok(rows) => rows,
                         Err(e) => {
                             let _ = copy.abort("a bad row").await;
@@ -799,29 +800,21 @@ async fn run(cli: Cli) -> Result<ExitCode> {
                     .map_err(|e| refused_copy(&e, &sent_lines))
             })
             .await;
-        result.map(|n| stats.written = n)
+        result.map(|n| load.stats.written = n)
     } else if cli.mode == Mode::AllOrNothing {
         let mut written = 0;
         let result = in_scope!(db, kind, |tx| {
             let mut tx = tx;
             loop {
-                let rows = read_batch(
-                    &mut input,
-                    &plan,
-                    cli.batch_size,
-                    &mut stats,
-                    &mut rejects,
-                    cli.max_errors,
-                    &mut progress,
-                )?;
+                let rows = load.next_batch()?;
                 if rows.is_empty() {
                     break Ok::<_, anyhow::Error>(());
                 }
-                written += tx.write(&plan, &rows).await?;
+                written += tx.write(&load.plan, &rows).await?;
             }
         });
         if result.is_ok() {
-            stats.written = written;
+            load.stats.written = written;
         }
         result
     } else {
@@ -833,21 +826,13 @@ async fn run(cli: Cli) -> Result<ExitCode> {
             )
         };
         loop {
-            let rows = match read_batch(
-                &mut input,
-                &plan,
-                cli.batch_size,
-                &mut stats,
-                &mut rejects,
-                cli.max_errors,
-                &mut progress,
-            ) {
+            let rows = match load.next_batch() {
                 Ok(rows) => rows,
                 Err(e) => {
                     // The bad row itself is not committed: resume after the rows before it.
-                    stats.rejected -= 1;
-                    let hint = resume(&stats);
-                    stats.rejected += 1;
+                    load.stats.rejected -= 1;
+                    let hint = resume(&load.stats);
+                    load.stats.rejected += 1;
                     break Err(e.context(hint));
                 }
             };
@@ -857,33 +842,33 @@ async fn run(cli: Cli) -> Result<ExitCode> {
             let rows_ref = &rows;
             let written = in_scope!(db, kind, |tx| {
                 let mut tx = tx;
-                tx.write(&plan, rows_ref).await
+                tx.write(&load.plan, rows_ref).await
             });
             match written {
-                Ok(n) => stats.written += n,
-                Err(e) => break Err(e.context(resume(&stats))),
+                Ok(n) => load.stats.written += n,
+                Err(e) => break Err(e.context(resume(&load.stats))),
             }
-            progress.update(&stats, input.bytes_read());
+            load.progress.update(&load.stats, load.input.bytes_read());
         }
     };
-    progress.finish();
-    if let Some(writer) = rejects.writer.as_mut() {
+    load.progress.finish();
+    if let Some(writer) = load.rejects.writer.as_mut() {
         writer.flush()?;
     }
     db.close().await;
     let took = started.elapsed().as_secs_f64();
     let summary = format!(
         "{} rows read, {} written, {} rejected{}, {} skipped, in {took:.2}s ({:.0} rows/s){}",
-        stats.read,
-        stats.written,
-        stats.rejected,
-        if rejects.writer.is_some() {
-            format!(" (see {})", rejects.path.display())
+        load.stats.read,
+        load.stats.written,
+        load.stats.rejected,
+        if load.rejects.writer.is_some() {
+            format!(" (see {})", load.rejects.path.display())
         } else {
             String::new()
         },
-        stats.skipped,
-        stats.read as f64 / took.max(1e-6),
+        load.stats.skipped,
+        load.stats.read as f64 / took.max(1e-6),
         if cli.dry_run {
             "; dry run, nothing written"
         } else {
