@@ -560,17 +560,22 @@ fn copy_payload(rows: &[Row]) -> Vec<u8> {
     out
 }
 
-async fn write_pg(tx: &mut Tx<sqlx::Postgres>, plan: &Plan, rows: &[Row]) -> Result<u64, DbError> {
+/// `COPY table (columns) FROM STDIN` for the plan's columns, in CSV as `copy_payload` writes it.
+fn copy_statement(plan: &Plan) -> String {
     let columns: Vec<String> = plan
         .columns
         .iter()
         .map(|(c, _)| quote(DbKind::Postgres, &c.name))
         .collect();
-    let statement = format!(
+    format!(
         "COPY {} ({}) FROM STDIN WITH (FORMAT csv)",
         plan.qualified,
         columns.join(", ")
-    );
+    )
+}
+
+async fn write_pg(tx: &mut Tx<sqlx::Postgres>, plan: &Plan, rows: &[Row]) -> Result<u64, DbError> {
+    let statement = copy_statement(plan);
     let err = |cause| DbError::Query {
         target: String::new(),
         cause,
@@ -761,17 +766,7 @@ async fn run(cli: Cli) -> Result<ExitCode> {
         // are read and checked (a COPY per batch would wait for the server at every batch).
         let result = db
             .session_scope::<sqlx::Postgres, u64, anyhow::Error, _>(async |tx| {
-                let columns: Vec<String> = load
-                    .plan
-                    .columns
-                    .iter()
-                    .map(|(c, _)| quote(DbKind::Postgres, &c.name))
-                    .collect();
-                let statement = format!(
-                    "COPY {} ({}) FROM STDIN WITH (FORMAT csv)",
-                    load.plan.qualified,
-                    columns.join(", ")
-                );
+                let statement = copy_statement(&load.plan);
                 let mut copy = tx.copy_in_raw(&statement).await?;
                 // Input line of each row sent, to name the line the server refuses.
                 let mut sent_lines: Vec<u64> = Vec::new();
