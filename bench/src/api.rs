@@ -330,6 +330,11 @@ pub async fn run(transactions: usize, cold_runs: usize) -> Result<()> {
         original.push(time_process(py())?);
     }
     let (o, b, p) = (median(&mut ours), median(&mut bare), median(&mut original));
+    // Where dbcore's cold start goes, from inside one run.
+    let mut profiled = cold("cold-dbcore");
+    profiled.env("DBCORE_BENCH_PROFILE", "1");
+    let out = profiled.output()?;
+    print!("{}", String::from_utf8_lossy(&out.stderr));
     row(
         "cold start process (pgpass, connect, query)",
         o,
@@ -355,8 +360,13 @@ pub async fn run(transactions: usize, cold_runs: usize) -> Result<()> {
 
 /// `bench cold-dbcore`: the whole cold start through the laptop connection module.
 pub async fn cold_dbcore() -> Result<()> {
+    let profile = std::env::var_os("DBCORE_BENCH_PROFILE").is_some();
+    let started = Instant::now();
+    laptop::db().await?;
+    let opened = started.elapsed();
+    laptop::metadata().await?;
+    let with_metadata = started.elapsed();
     let value: String = laptop::session_scope(async |tx| {
-        let _ = laptop::metadata().await?;
         sqlx::query_scalar("select v from kv where id = 1")
             .fetch_one(&mut **tx)
             .await
@@ -370,6 +380,17 @@ pub async fn cold_dbcore() -> Result<()> {
     .await?;
     if value != "value 1" {
         bail!("unexpected value {value}");
+    }
+    if profile {
+        #[allow(clippy::print_stderr, reason = "a profile asked for")]
+        {
+            eprintln!(
+                "cold-dbcore: db() {:.2} ms, metadata {:.2} ms, query {:.2} ms",
+                ms(opened),
+                ms(with_metadata - opened),
+                ms(started.elapsed() - with_metadata)
+            );
+        }
     }
     Ok(())
 }

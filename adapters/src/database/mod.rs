@@ -186,7 +186,12 @@ pub(crate) async fn first_connection<DB: sqlx::Database>(
     match tokio::time::timeout(timeout, pool.acquire()).await {
         Err(_) => Err(FirstConnection::TimedOut(timeout)),
         Ok(Err(error)) => Err(FirstConnection::Failed(error)),
-        Ok(Ok(_connection)) => Ok(()),
+        Ok(Ok(mut connection)) => {
+            // Back into the pool now: dropping it would return it from a spawned task, and the
+            // caller's next query would open a second connection instead of reusing this one.
+            connection.return_to_pool().await;
+            Ok(())
+        }
     }
 }
 

@@ -141,11 +141,17 @@ pub async fn connect(
 }
 
 pub async fn ping(spec: &TargetSpec, pool: &MySqlPool) -> Result<ServerInfo, ConnectError> {
+    // A connection returned at once, so that the caller's next query reuses it.
+    let mut conn = pool
+        .acquire()
+        .await
+        .map_err(|e| connect_error(spec, None, &e))?;
     let row: (String, String, Option<String>) =
         sqlx::query_as("select version(), current_user(), database()")
-            .fetch_one(pool)
+            .fetch_one(&mut *conn)
             .await
             .map_err(|e| connect_error(spec, None, &e))?;
+    conn.return_to_pool().await;
     Ok(ServerInfo {
         version: format!("MySQL-compatible {}", row.0),
         current_user: row.1,

@@ -139,11 +139,17 @@ pub async fn connect(
 }
 
 pub async fn ping(spec: &TargetSpec, pool: &PgPool) -> Result<ServerInfo, ConnectError> {
+    // A connection returned at once, so that the caller's next query reuses it.
+    let mut conn = pool
+        .acquire()
+        .await
+        .map_err(|e| connect_error(spec, None, &e))?;
     let row: (String, String, String) =
         sqlx::query_as("select version(), current_user::text, current_database()::text")
-            .fetch_one(pool)
+            .fetch_one(&mut *conn)
             .await
             .map_err(|e| connect_error(spec, None, &e))?;
+    conn.return_to_pool().await;
     Ok(ServerInfo {
         version: row.0,
         current_user: row.1,

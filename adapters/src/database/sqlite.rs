@@ -68,10 +68,13 @@ pub async fn connect(spec: &TargetSpec) -> Result<SqlitePool, ConnectError> {
 }
 
 pub async fn ping(spec: &TargetSpec, pool: &SqlitePool) -> Result<ServerInfo, ConnectError> {
+    // A connection returned at once, so that the caller's next query reuses it.
+    let mut conn = pool.acquire().await.map_err(|e| error(spec, &e))?;
     let (version,): (String,) = sqlx::query_as("select sqlite_version()")
-        .fetch_one(pool)
+        .fetch_one(&mut *conn)
         .await
         .map_err(|e| error(spec, &e))?;
+    conn.return_to_pool().await;
     Ok(ServerInfo {
         version: format!("SQLite {version}"),
         current_user: String::new(),

@@ -245,7 +245,10 @@ pub async fn fingerprint(pool: &MySqlPool, schemas: &[String]) -> Result<String,
             query = query.bind(schema.as_str());
         }
     }
-    let row = query.fetch_one(pool).await?;
+    let mut conn = pool.acquire().await?;
+    let row = query.fetch_one(&mut *conn).await;
+    conn.return_to_pool().await;
+    let row = row?;
     let count: u64 = row.try_get(0)?;
     let a: Option<u64> = row.try_get(1)?;
     let b: Option<u64> = row.try_get(2)?;

@@ -193,7 +193,8 @@ pub async fn reflect(pool: &PgPool, schemas: &[String]) -> Result<Metadata, sqlx
 /// needless but harmless rebuild. Sums instead of a hash over the rows' text keep it cheap: no
 /// sort, no text built per row (about 20,000 catalog rows for 1,000 tables).
 pub async fn fingerprint(pool: &PgPool, schemas: &[String]) -> Result<String, sqlx::Error> {
-    sqlx::query_scalar(
+    let mut conn = pool.acquire().await?;
+    let fingerprint = sqlx::query_scalar(
         "with rel as materialized (
             select c.oid, c.relkind, c.xmin::text::int8 as x
               from pg_class c
@@ -210,6 +211,9 @@ pub async fn fingerprint(pool: &PgPool, schemas: &[String]) -> Result<String, sq
                from pg_constraint k where k.conrelid in (select oid from tab)))",
     )
     .bind(schemas)
-    .fetch_one(pool)
-    .await
+    .fetch_one(&mut *conn)
+    .await;
+    // Returned at once, so the caller's next query reuses it (see `database::first_connection`).
+    conn.return_to_pool().await;
+    fingerprint
 }

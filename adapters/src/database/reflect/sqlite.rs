@@ -180,15 +180,17 @@ async fn primary_key_of(
 
 /// `PRAGMA schema_version` of each reflected schema: SQLite bumps it on every schema change.
 pub async fn fingerprint(pool: &SqlitePool, schemas: &[String]) -> Result<String, sqlx::Error> {
+    let mut conn = pool.acquire().await?;
     let mut parts = Vec::with_capacity(schemas.len());
     for schema in schemas {
         let version: i64 = sqlx::query_scalar(sqlx::AssertSqlSafe(format!(
             "pragma {}.schema_version",
             identifier(schema)
         )))
-        .fetch_one(pool)
+        .fetch_one(&mut *conn)
         .await?;
         parts.push(format!("{schema}:{version}"));
     }
+    conn.return_to_pool().await;
     Ok(parts.join(","))
 }
