@@ -9,6 +9,6 @@
 pub mod credentials;
 pub mod database;
 mod env;
-mod fs;
+pub mod fs;
 
 pub use env::ProcessEnv;

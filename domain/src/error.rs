@@ -13,6 +13,10 @@ pub enum SourceError {
         #[source]
         source: std::io::Error,
     },
+    /// A file that exists but may not be read (a FIFO, a device, over its size cap); the
+    /// message names the path and what was found.
+    #[error(transparent)]
+    File(Box<dyn std::error::Error + Send + Sync>),
     #[error("{}: {message}", path.display())]
     Malformed { path: PathBuf, message: String },
     #[error("{0}")]

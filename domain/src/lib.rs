@@ -14,6 +14,7 @@ mod error;
 mod identity;
 mod kind;
 pub mod metadata;
+mod name;
 mod source;
 mod target;
 
@@ -24,6 +25,7 @@ pub use error::{ConnectError, ConnectErrorKind, SourceError};
 pub use identity::{PoolOptions, TargetIdentity, TargetOptions, TargetSpec};
 pub use kind::{DbKind, UnknownKind};
 pub use metadata::Metadata;
+pub use name::{InvalidTargetName, MAX_TARGET_NAME_LEN, TargetName};
 pub use source::{CredentialSource, Lookup, Renewal};
 pub use target::{ConnectionTarget, ServerInfo};
 

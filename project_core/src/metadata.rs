@@ -132,9 +132,11 @@ pub fn check(loaded: Loaded, expected: &CacheHeader) -> Read {
 }
 
 fn decode(path: &Path) -> Result<(CacheHeader, Metadata), Read> {
-    let bytes = match std::fs::read(path) {
-        Ok(bytes) => bytes,
-        Err(e) if e.kind() == std::io::ErrorKind::NotFound => {
+    // A FIFO or a device planted where the cache lives is refused at once (not waited on or
+    // read until memory runs out); the cache is then rebuilt, as for any unusable file.
+    let bytes = match adapters::fs::read_regular(path, adapters::fs::FileKind::METADATA_CACHE) {
+        Ok(Some(bytes)) => bytes,
+        Ok(None) => {
             return Err(Read::Unusable {
                 reason: "no cache file yet".into(),
                 warn: false,
@@ -142,7 +144,7 @@ fn decode(path: &Path) -> Result<(CacheHeader, Metadata), Read> {
         }
         Err(e) => {
             return Err(Read::Unusable {
-                reason: format!("cannot read it: {e}"),
+                reason: e.to_string(),
                 warn: true,
             });
         }
@@ -296,6 +298,18 @@ mod tests {
             reason(read(&dir.path().join("none"), &header("fp"))),
             "no cache file yet"
         );
+    }
+
+    #[test]
+    fn a_fifo_in_place_of_the_cache_is_unusable_at_once() {
+        let dir = tempfile::tempdir().unwrap();
+        let path = path_for(dir.path(), "x");
+        let made = std::process::Command::new("mkfifo")
+            .arg(&path)
+            .status()
+            .unwrap();
+        assert!(made.success());
+        assert!(reason(read(&path, &header("fp"))).ends_with("it is a FIFO, not a regular file"));
     }
 
     #[test]

@@ -11,7 +11,9 @@ use std::fmt;
 use std::path::{Path, PathBuf};
 use std::time::Duration;
 
-use domain::{DbKind, Env, PoolOptions, TargetIdentity, TargetOptions, TargetSpec};
+use domain::{DbKind, Env, PoolOptions, TargetIdentity, TargetName, TargetOptions, TargetSpec};
+
+use adapters::fs::{FileKind, read_regular};
 
 use adapters::credentials::keyring::StoreChoice;
 
@@ -222,14 +224,13 @@ pub enum SettingsError {
     },
     #[error("{var}: {message}")]
     Env { var: String, message: String },
-    #[error("cannot read {}: {source}", path.display())]
-    Read {
-        path: PathBuf,
-        #[source]
-        source: std::io::Error,
-    },
+    /// The target file could not be read: missing permissions, a FIFO, over its size cap.
+    #[error(transparent)]
+    Unreadable(#[from] adapters::fs::FileError),
     #[error("target `{target}`: {message}")]
     Target { target: String, message: String },
+    #[error("invalid target name: {0}")]
+    Name(#[from] domain::InvalidTargetName),
 }
 
 /// Where a compiled connection module's SQLite file lives by default.
@@ -295,8 +296,9 @@ pub fn config_dir(flag: Option<&Path>, env: &dyn Env) -> Option<PathBuf> {
     dirs::config_dir().map(|d| d.join("dbcore"))
 }
 
-/// The target file for `name` in `config_dir`.
-pub fn target_file(config_dir: &Path, name: &str) -> PathBuf {
+/// The target file for `name` in `config_dir`. Only a validated name is ever joined into a
+/// path, so no name can leave `targets/`.
+pub fn target_file(config_dir: &Path, name: &TargetName) -> PathBuf {
     config_dir.join("targets").join(format!("{name}.toml"))
 }
 
@@ -312,6 +314,8 @@ pub fn file_targets(config_dir: &Path) -> Vec<String> {
             (path.extension().is_some_and(|x| x == "toml"))
                 .then(|| path.file_stem()?.to_str().map(str::to_owned))
                 .flatten()
+                // A file whose stem is not a valid name could never be opened: not listed.
+                .filter(|name| TargetName::parse(name).is_ok())
         })
         .collect();
     names.sort();
@@ -327,8 +331,9 @@ impl Settings {
         config_dir: Option<&Path>,
         env: &dyn Env,
     ) -> Result<Self, SettingsError> {
+        let name = &TargetName::parse(name)?;
         let mut settings = Settings {
-            name: name.to_owned(),
+            name: name.to_string(),
             values: BTreeMap::new(),
             file: None,
         };
@@ -337,19 +342,19 @@ impl Settings {
         }
         if let Some(dir) = config_dir {
             let path = target_file(dir, name);
-            if path.exists() {
-                let text =
-                    std::fs::read_to_string(&path).map_err(|source| SettingsError::Read {
-                        path: path.clone(),
-                        source,
-                    })?;
+            if let Some(bytes) = read_regular(&path, FileKind::SETTINGS)? {
+                let text = String::from_utf8(bytes).map_err(|_| SettingsError::File {
+                    path: path.clone(),
+                    line: None,
+                    message: "the file is not valid UTF-8".into(),
+                })?;
                 settings.apply_file(&path, &text)?;
                 settings.file = Some(path);
             }
         }
         if defaults.is_none() && settings.file.is_none() {
             return Err(SettingsError::Target {
-                target: name.to_owned(),
+                target: name.to_string(),
                 message: match config_dir {
                     Some(dir) => format!(
                         "no such target: it is not a compiled connection module and {} does not exist",
@@ -362,7 +367,7 @@ impl Settings {
         if !settings.values.contains_key("env_prefix") {
             settings.set(
                 "env_prefix",
-                Value::Text(default_prefix_for(name)),
+                Value::Text(default_prefix_for(name.as_str())),
                 Origin::Default,
             );
         }
@@ -901,7 +906,11 @@ mod tests {
     fn dir_with(name: &str, text: &str) -> tempfile::TempDir {
         let dir = tempfile::tempdir().unwrap();
         std::fs::create_dir_all(dir.path().join("targets")).unwrap();
-        std::fs::write(target_file(dir.path(), name), text).unwrap();
+        std::fs::write(
+            target_file(dir.path(), &TargetName::parse(name).unwrap()),
+            text,
+        )
+        .unwrap();
         dir
     }
 
@@ -921,7 +930,10 @@ mod tests {
             .with("PROJECT_DB_DATABASE", "")
             .with("PROJECT_DB_STATEMENT_TIMEOUT", "250ms");
         let s = Settings::load("laptop", Some(&LAPTOP), Some(dir.path()), &env).unwrap();
-        let file = format!("file:{}", target_file(dir.path(), "laptop").display());
+        let file = format!(
+            "file:{}",
+            target_file(dir.path(), &TargetName::parse("laptop").unwrap()).display()
+        );
         assert_eq!(
             value_and_origin(&s, "host"),
             ("db.local".into(), file.clone())
@@ -987,7 +999,9 @@ mod tests {
     fn file_error(text: &str) -> String {
         let dir = dir_with("t", text);
         let err = Settings::load("t", Some(&LAPTOP), Some(dir.path()), &MapEnv::new()).unwrap_err();
-        let path = target_file(dir.path(), "t").display().to_string();
+        let path = target_file(dir.path(), &TargetName::parse("t").unwrap())
+            .display()
+            .to_string();
         err.to_string().replace(&path, "t.toml")
     }
 

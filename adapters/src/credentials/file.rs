@@ -16,7 +16,7 @@ use domain::{
     Credential, CredentialSource, Env, Lookup, SecretString, SourceError, TargetIdentity,
 };
 
-use crate::fs::{Stat, expand_home, read, stat};
+use crate::fs::{FileKind, expand_home, read_regular};
 
 pub struct FileSource {
     prefix: String,
@@ -75,7 +75,7 @@ impl CredentialSource for FileSource {
                 self.prefix
             )));
         };
-        if let Stat::Missing = stat(&path)? {
+        let Some(bytes) = read_regular(&path, FileKind::SECRET)? else {
             if explicit {
                 return Err(SourceError::Misconfigured(format!(
                     "password file {} (from {chosen_by}) does not exist",
@@ -86,8 +86,7 @@ impl CredentialSource for FileSource {
                 "{} does not exist",
                 path.display()
             )));
-        }
-        let bytes = read(&path)?;
+        };
         let mut text = String::from_utf8(bytes).map_err(|_| SourceError::Malformed {
             path: path.clone(),
             message: "the password is not valid UTF-8".into(),

@@ -26,7 +26,7 @@ use domain::{
     Credential, CredentialSource, Env, Lookup, SecretString, SourceError, TargetIdentity,
 };
 
-use crate::fs::{Stat, expand_home, mode_of, read, stat};
+use crate::fs::{FileKind, Stat, expand_home, mode_of, read_regular, stat};
 
 /// One option value and the line it came from.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -227,7 +227,10 @@ impl CredentialSource for MyCnfSource {
                 "{shown} is world-writable (mode {mode:04o}); ignored, as MySQL does"
             )));
         }
-        let bytes = read(&path)?;
+        // Checked again on the opened descriptor: the path may have changed since the stat.
+        let Some(bytes) = read_regular(&path, FileKind::OPTION_FILE)? else {
+            return Ok(Lookup::not_found(format!("{shown} does not exist")));
+        };
         let contents = String::from_utf8_lossy(&bytes);
         let groups = ["client", target.name.as_str()];
         let parsed = parse(&contents, &groups).map_err(|e| SourceError::Malformed {

@@ -29,7 +29,7 @@ use domain::{
     Credential, CredentialSource, Env, Lookup, SecretString, SourceError, TargetIdentity,
 };
 
-use crate::fs::{Stat, expand_home, mode_of, read, stat};
+use crate::fs::{Stat, expand_home, mode_of, stat};
 
 /// libpq's `DEFAULT_PGSOCKET_DIR` on Debian and most Linux distributions.
 pub const DEFAULT_SOCKET_DIR: &str = "/var/run/postgresql";
@@ -85,22 +85,31 @@ pub struct PgpassMatch {
 
 /// Finds the first line of `contents` that matches `key`, exactly as libpq does.
 pub fn find_password(contents: &[u8], key: &PgpassKey) -> Option<PgpassMatch> {
+    // Reading from memory cannot fail.
+    find_password_in(contents, key).unwrap_or(None)
+}
+
+/// [`find_password`] over a stream, one line in memory at a time.
+pub fn find_password_in(
+    contents: impl std::io::BufRead,
+    key: &PgpassKey,
+) -> std::io::Result<Option<PgpassMatch>> {
     let mut reader = FgetsReader::new(contents);
     // libpq's PQExpBuffer starts at 256 bytes and is enlarged by at least 128 before each read.
     let mut buf: Vec<u8> = Vec::new();
+    let mut chunk: Vec<u8> = Vec::new();
     let mut maxlen: usize = 256;
     let mut line_no = 1usize;
     let mut line_start = 1usize;
     while !reader.eof {
         let needed = buf.len() + 128 + 1;
-        if needed > maxlen {
-            while needed > maxlen {
-                maxlen *= 2;
-            }
+        while needed > maxlen {
+            maxlen = maxlen.saturating_mul(2);
         }
-        let Some(chunk) = reader.fgets(maxlen - buf.len()) else {
+        chunk.clear();
+        if !reader.fgets(maxlen - buf.len(), &mut chunk)? {
             break;
-        };
+        }
         line_no += chunk.iter().filter(|&&b| b == b'\n').count();
         // strlen(): a NUL byte ends what is kept of this read.
         let kept = chunk.iter().position(|&b| b == 0).unwrap_or(chunk.len());
@@ -120,16 +129,16 @@ pub fn find_password(contents: &[u8], key: &PgpassKey) -> Option<PgpassMatch> {
                     .and_then(|t| match_field(t, key.database.as_bytes()))
                     .and_then(|t| match_field(t, key.user.as_bytes()))
             {
-                return Some(PgpassMatch {
+                return Ok(Some(PgpassMatch {
                     line: line_start,
                     password: unescape_password(rest),
-                });
+                }));
             }
         }
         buf.clear();
         line_start = line_no;
     }
-    None
+    Ok(None)
 }
 
 /// libpq's `pwdfMatchesString`: returns the rest of the line after the field and its `:`.
@@ -178,44 +187,47 @@ fn unescape_password(field: &[u8]) -> Vec<u8> {
     out
 }
 
-/// C's `fgets` over a byte slice: at most `size - 1` bytes, stopping after a newline; sets
-/// `eof` only when a read runs into the end, as stdio does.
-struct FgetsReader<'a> {
-    data: &'a [u8],
-    pos: usize,
+/// C's `fgets` over a buffered reader: at most `size - 1` bytes, stopping after a newline;
+/// sets `eof` only when a read runs into the end, as stdio does. Streaming keeps memory to one
+/// line however large the file is.
+struct FgetsReader<R> {
+    inner: R,
     eof: bool,
 }
 
-impl<'a> FgetsReader<'a> {
-    fn new(data: &'a [u8]) -> Self {
-        Self {
-            data,
-            pos: 0,
-            eof: false,
-        }
+impl<R: std::io::BufRead> FgetsReader<R> {
+    fn new(inner: R) -> Self {
+        Self { inner, eof: false }
     }
 
-    fn fgets(&mut self, size: usize) -> Option<&'a [u8]> {
-        let limit = size.saturating_sub(1);
-        let start = self.pos;
-        while self.pos - start < limit {
-            match self.data.get(self.pos) {
-                None => {
-                    self.eof = true;
-                    break;
-                }
-                Some(&b) => {
-                    self.pos += 1;
-                    if b == b'\n' {
-                        break;
-                    }
-                }
+    /// Appends the next read to `out`; `Ok(false)` when nothing was left to read.
+    fn fgets(&mut self, size: usize, out: &mut Vec<u8>) -> std::io::Result<bool> {
+        let mut limit = size.saturating_sub(1);
+        let mut read_any = false;
+        while limit > 0 {
+            let available = match self.inner.fill_buf() {
+                Ok(available) => available,
+                Err(e) if e.kind() == std::io::ErrorKind::Interrupted => continue,
+                Err(e) => return Err(e),
+            };
+            if available.is_empty() {
+                self.eof = true;
+                break;
+            }
+            let window = &available[..available.len().min(limit)];
+            let (take, newline) = match window.iter().position(|&b| b == b'\n') {
+                Some(at) => (at + 1, true),
+                None => (window.len(), false),
+            };
+            out.extend_from_slice(&window[..take]);
+            self.inner.consume(take);
+            limit -= take;
+            read_any = true;
+            if newline {
+                break;
             }
         }
-        if self.pos == start && self.eof {
-            return None;
-        }
-        Some(&self.data[start..self.pos])
+        Ok(read_any)
     }
 }
 
@@ -316,8 +328,25 @@ fn lookup_in_file(path: &Path, chosen_by: &str, key: &PgpassKey) -> Result<Looku
         tracing::warn!(path = %shown, mode = format_args!("{mode:04o}"), "pgpass file has group or world access; ignored");
         return Ok(Lookup::not_found(reason));
     }
-    let contents = read(path)?;
-    match find_password(&contents, key) {
+    // Opened without blocking and checked again on the descriptor: the path may have been
+    // swapped for a FIFO since the stat above. pgpass has no size cap (libpq has none); it is
+    // streamed a line at a time instead.
+    let unlimited = crate::fs::FileKind {
+        what: "a pgpass file",
+        limit: u64::MAX,
+    };
+    let Some((file, _)) = crate::fs::open_regular(path, unlimited)? else {
+        return Ok(Lookup::not_found(format!(
+            "{shown} does not exist ({chosen_by})"
+        )));
+    };
+    let found = find_password_in(std::io::BufReader::new(file), key).map_err(|source| {
+        SourceError::Read {
+            path: path.to_owned(),
+            source,
+        }
+    })?;
+    match found {
         None => Ok(Lookup::not_found(format!(
             "no line in {shown} matches {}:{}:{}:{}",
             key.host, key.port, key.database, key.user
