@@ -15,6 +15,7 @@ mod identity;
 mod kind;
 pub mod metadata;
 mod name;
+pub mod redact;
 mod source;
 mod target;
 

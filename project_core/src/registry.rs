@@ -3,6 +3,7 @@
 
 use std::sync::Arc;
 
+use domain::redact::redact;
 use domain::{Attempt, DbKind};
 
 use crate::context::{Context, context};
@@ -84,7 +85,7 @@ pub async fn explain(name: &str, context: &Context) -> Result<Explanation, DbErr
                 attempts: Vec::new(),
                 provenance: None,
                 needs_credential,
-                error: Some(invalid.to_string()),
+                error: Some(redact(&invalid.to_string())),
                 source_details: Vec::new(),
                 lease: None,
             });
@@ -102,12 +103,21 @@ pub async fn explain(name: &str, context: &Context) -> Result<Explanation, DbErr
         });
     }
     let resolution = chain.resolve(&settings.identity()).await;
+    // Source details and attempt reasons can quote the environment (VAULT_ADDR, a pgpass
+    // path): whatever they say passes the secret filter before anyone sees it.
     let source_details = chain
         .sources()
         .iter()
-        .map(|s| (s.name().to_owned(), s.details()))
+        .map(|s| {
+            let details = s.details().into_iter().map(|(k, v)| (k, redact(&v)));
+            (s.name().to_owned(), details.collect::<Vec<_>>())
+        })
         .filter(|(_, details)| !details.is_empty())
         .collect();
+    let mut attempts = resolution.attempts;
+    for attempt in &mut attempts {
+        attempt.detail = redact(&attempt.detail);
+    }
     let mut lease = None;
     if let Some(credential) = &resolution.credential
         && let Some(held) = &credential.lease
@@ -123,15 +133,15 @@ pub async fn explain(name: &str, context: &Context) -> Result<Explanation, DbErr
     let identity_user = settings.identity().user.unwrap_or_default();
     let provenance = resolution.credential.as_ref().map(|c| Provenance {
         source: c.source.clone(),
-        origin: c.origin.clone(),
+        origin: redact(&c.origin),
         username: c.username.clone().unwrap_or(identity_user),
     });
     Ok(Explanation {
         settings,
-        attempts: resolution.attempts,
+        attempts,
         provenance,
         needs_credential,
-        error: resolution.error.map(|e| e.to_string()),
+        error: resolution.error.map(|e| redact(&e.to_string())),
         source_details,
         lease,
     })

@@ -14,6 +14,7 @@ use std::time::Duration;
 use domain::{DbKind, Env, PoolOptions, TargetIdentity, TargetName, TargetOptions, TargetSpec};
 
 use adapters::fs::{FileKind, read_regular};
+use domain::redact::{SecretShape, find_secret};
 
 use adapters::credentials::keyring::StoreChoice;
 
@@ -71,13 +72,29 @@ impl fmt::Display for Value {
     }
 }
 
+/// The largest pool size accepted. sqlx and tokio accept any non-zero `u32`, but a pool of more
+/// than ten thousand connections to one target is a typo, and every one of them is a server
+/// process on PostgreSQL.
+pub const MAX_POOL_SIZE: u32 = 10_000;
+
+/// sqlx's `max_connections` when none is set.
+const SQLX_DEFAULT_MAX_CONNECTIONS: u32 = 10;
+
+/// The longest duration any setting accepts. sqlx adds timeouts to `Instant`s (an overflow
+/// panics) and PostgreSQL keeps `statement_timeout` in milliseconds in an `int`; a week is far
+/// from both limits and longer than any sensible timeout or connection lifetime.
+pub const MAX_DURATION: Duration = Duration::from_secs(7 * 24 * 60 * 60);
+
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 enum Ty {
     Kind,
     Text,
     SslMode,
     Port,
-    Count,
+    /// A pool size: an integer from `min` to [`MAX_POOL_SIZE`].
+    Count {
+        min: u32,
+    },
     Duration,
     Bool,
     List,
@@ -95,8 +112,11 @@ impl Ty {
             Ty::Text => "a string".into(),
             Ty::SslMode => format!("one of {}", adapters::database::postgres::SSL_MODES),
             Ty::Port => "an integer from 1 to 65535".into(),
-            Ty::Count => "a non-negative integer".into(),
-            Ty::Duration => "a duration such as \"5s\", \"250ms\", \"2m\", or whole seconds".into(),
+            Ty::Count { min } => format!("an integer from {min} to {MAX_POOL_SIZE}"),
+            Ty::Duration => format!(
+                "a duration from 1ms to {} such as \"5s\", \"250ms\", \"2m\", or whole seconds",
+                humantime::format_duration(MAX_DURATION)
+            ),
             Ty::Bool => "true or false".into(),
             Ty::List => "a list of strings (comma-separated in the environment)".into(),
             Ty::Sources => format!(
@@ -137,8 +157,8 @@ const KEYS: &[Key] = &[
     Key { name: "statement_timeout", env: Some("STATEMENT_TIMEOUT"), ty: Ty::Duration },
     Key { name: "search_path", env: Some("SEARCH_PATH"), ty: Ty::List },
     Key { name: "schemas", env: Some("SCHEMAS"), ty: Ty::List },
-    Key { name: "pool.min_connections", env: Some("MIN_CONNECTIONS"), ty: Ty::Count },
-    Key { name: "pool.max_connections", env: Some("MAX_CONNECTIONS"), ty: Ty::Count },
+    Key { name: "pool.min_connections", env: Some("MIN_CONNECTIONS"), ty: Ty::Count { min: 0 } },
+    Key { name: "pool.max_connections", env: Some("MAX_CONNECTIONS"), ty: Ty::Count { min: 1 } },
     Key { name: "pool.acquire_timeout", env: Some("ACQUIRE_TIMEOUT"), ty: Ty::Duration },
     Key { name: "pool.idle_timeout", env: Some("IDLE_TIMEOUT"), ty: Ty::Duration },
     Key { name: "pool.max_lifetime", env: Some("MAX_LIFETIME"), ty: Ty::Duration },
@@ -203,12 +223,14 @@ fn is_secret_key(name: &str) -> bool {
         )
 }
 
-/// A value that looks like `scheme://user:password@host`.
-fn has_url_password(value: &str) -> bool {
-    value
-        .split_once("://")
-        .and_then(|(_, rest)| rest.split_once('@'))
-        .is_some_and(|(userinfo, _)| userinfo.contains(':'))
+/// The first secret-looking text anywhere inside a TOML value: strings, list items, tables.
+fn secret_in(value: &toml::Value) -> Option<SecretShape> {
+    match value {
+        toml::Value::String(s) => find_secret(s),
+        toml::Value::Array(items) => items.iter().find_map(secret_in),
+        toml::Value::Table(table) => table.values().find_map(secret_in),
+        _ => None,
+    }
 }
 
 /// Where settings are wrong; every message names the file or variable, the key, and what is
@@ -426,13 +448,13 @@ impl Settings {
                     ),
                 ));
             }
-            if let toml::Value::String(s) = value
-                && has_url_password(s)
-            {
+            if let Some(shape) = secret_in(value) {
                 return Err(file_error(
                     line,
                     format!(
-                        "key `{name}` holds a URL with a password; target files never hold secrets"
+                        "key `{name}` holds {}; target files never hold secrets, \
+                         use a credential source instead",
+                        shape.describe()
                     ),
                 ));
             }
@@ -472,6 +494,17 @@ impl Settings {
             let Some(raw) = env.non_empty(&var) else {
                 continue;
             };
+            // The environment is a place for the password (`_PASSWORD`), not for a secret
+            // hidden in a host, a list or a name, where explain and errors would show it.
+            if let Some(shape) = find_secret(&raw) {
+                return Err(SettingsError::Env {
+                    var,
+                    message: format!(
+                        "holds {}; put the password in a credential source instead",
+                        shape.describe()
+                    ),
+                });
+            }
             let parsed = from_env(spec.ty, &raw).map_err(|message| SettingsError::Env {
                 var: var.clone(),
                 message: format!("{message}; allowed: {}", spec.ty.allowed()),
@@ -518,8 +551,32 @@ impl Settings {
             Some(DbKind::Sqlite) if self.path().is_none() => Err(err(
                 "kind sqlite needs `path` (a database file, or \":memory:\")".into(),
             )),
-            _ => Ok(()),
+            _ => self.check_pool(),
         }
+    }
+
+    /// Pool sizes that sqlx would refuse or panic on, across the two keys.
+    fn check_pool(&self) -> Result<(), SettingsError> {
+        let min = self.number("pool.min_connections").unwrap_or(0);
+        let max = self
+            .number("pool.max_connections")
+            .unwrap_or(SQLX_DEFAULT_MAX_CONNECTIONS);
+        if min > max {
+            let origin = |key: &str| {
+                self.origin(key)
+                    .map_or_else(|| "sqlx's default".to_owned(), ToString::to_string)
+            };
+            return Err(SettingsError::Target {
+                target: self.name.clone(),
+                message: format!(
+                    "pool.min_connections ({min}, from {}) is more than pool.max_connections \
+                     ({max}, from {}); allowed: min_connections <= max_connections",
+                    origin("pool.min_connections"),
+                    origin("pool.max_connections"),
+                ),
+            });
+        }
+        Ok(())
     }
 
     // ---- typed access ----
@@ -782,16 +839,20 @@ fn line_in_section(text: &str, table: Option<&str>, key: &str) -> Option<usize> 
 fn from_toml(ty: Ty, value: &toml::Value) -> Result<Value, String> {
     use toml::Value as T;
     let got = |v: &T| match v {
-        T::String(s) => format!("got {s:?}"),
+        T::String(s) => format!("got {}", describe_text(s)),
+        T::Integer(i) => format!("got the integer {i}"),
         other => format!("got {}", other.type_str()),
     };
     match (ty, value) {
-        (Ty::Port | Ty::Count | Ty::Duration | Ty::KvVersion, T::Integer(i)) => {
+        (Ty::Port | Ty::Count { .. } | Ty::Duration | Ty::KvVersion, T::Integer(i)) => {
             from_env(ty, &i.to_string())
         }
         // Numbers, flags and lists must be written as such; every other setting is a string.
         (ty, T::String(s))
-            if !matches!(ty, Ty::Port | Ty::Count | Ty::Bool | Ty::List | Ty::Sources) =>
+            if !matches!(
+                ty,
+                Ty::Port | Ty::Count { .. } | Ty::Bool | Ty::List | Ty::Sources
+            ) =>
         {
             from_env(ty, s)
         }
@@ -816,7 +877,8 @@ fn from_toml(ty: Ty, value: &toml::Value) -> Result<Value, String> {
 
 fn from_env(ty: Ty, raw: &str) -> Result<Value, String> {
     let raw_t = raw.trim();
-    let bad = || format!("got {raw_t:?}");
+    // Never echo the value: a secret pasted into the wrong key must not reach a terminal.
+    let bad = || format!("got {}", describe_text(raw));
     match ty {
         Ty::Kind => raw_t.parse().map(Value::Kind).map_err(|_| bad()),
         Ty::Text => Ok(Value::Text(raw.to_owned())),
@@ -831,17 +893,33 @@ fn from_env(ty: Ty, raw: &str) -> Result<Value, String> {
                 Err(bad())
             }
         }
-        Ty::Port => match raw_t.parse::<u16>() {
-            Ok(p) if p > 0 => Ok(Value::Port(p)),
-            _ => Err(bad()),
+        Ty::Port => match raw_t.parse::<i128>() {
+            Ok(p) => match u16::try_from(p) {
+                Ok(p) if p > 0 => Ok(Value::Port(p)),
+                _ => Err(format!("got {p}, out of range")),
+            },
+            Err(_) => Err(bad()),
         },
-        Ty::Count => raw_t.parse::<u32>().map(Value::Number).map_err(|_| bad()),
-        Ty::Duration => match raw_t.parse::<u64>() {
-            Ok(secs) => Ok(Value::Duration(Duration::from_secs(secs))),
-            Err(_) => humantime::parse_duration(raw_t)
-                .map(Value::Duration)
-                .map_err(|_| bad()),
+        Ty::Count { min } => match raw_t.parse::<i128>() {
+            Ok(n) => match u32::try_from(n) {
+                Ok(n) if (min..=MAX_POOL_SIZE).contains(&n) => Ok(Value::Number(n)),
+                _ => Err(format!("got {n}, out of range")),
+            },
+            Err(_) => Err(bad()),
         },
+        Ty::Duration => {
+            let duration = match raw_t.parse::<u64>() {
+                Ok(secs) => Duration::from_secs(secs),
+                Err(_) => humantime::parse_duration(raw_t).map_err(|_| bad())?,
+            };
+            if duration < Duration::from_millis(1) || duration > MAX_DURATION {
+                return Err(format!(
+                    "got {}, out of range",
+                    humantime::format_duration(duration)
+                ));
+            }
+            Ok(Value::Duration(duration))
+        }
         Ty::Bool => match raw_t.to_ascii_lowercase().as_str() {
             "true" | "1" | "yes" | "on" => Ok(Value::Bool(true)),
             "false" | "0" | "no" | "off" => Ok(Value::Bool(false)),
@@ -873,16 +951,26 @@ fn from_env(ty: Ty, raw: &str) -> Result<Value, String> {
 
 fn parse_sources<'a>(names: impl Iterator<Item = &'a str>) -> Result<Value, String> {
     let mut sources = Vec::new();
-    for name in names {
+    for (i, name) in names.enumerate() {
+        // Item numbers, not the text: a secret pasted into the list must not be echoed.
         let source: SourceKind = name
             .parse()
-            .map_err(|_| format!("unknown source `{name}`"))?;
+            .map_err(|_| format!("item {} ({}) is not a source", i + 1, describe_text(name)))?;
         if sources.contains(&source) {
-            return Err(format!("source `{name}` is listed twice"));
+            return Err(format!("source `{}` is listed twice", source.as_str()));
         }
         sources.push(source);
     }
     Ok(Value::Sources(sources))
+}
+
+/// What a value is, without what it says: `a string of 12 characters`.
+fn describe_text(text: &str) -> String {
+    match text.chars().count() {
+        0 => "an empty string".to_owned(),
+        1 => "a string of 1 character".to_owned(),
+        n => format!("a string of {n} characters"),
+    }
 }
 
 #[cfg(test)]
@@ -1013,18 +1101,18 @@ mod tests {
         );
         assert_eq!(
             file_error("port = \"abc\"\n"),
-            "t.toml line 1: key `port`: got \"abc\"; allowed: an integer from 1 to 65535"
+            "t.toml line 1: key `port`: got a string of 3 characters; allowed: an integer from 1 to 65535"
         );
         assert_eq!(
             file_error("\n[pool]\nmax_connections = -1\n"),
-            "t.toml line 3: key `pool.max_connections`: got \"-1\"; allowed: a non-negative integer"
+            "t.toml line 3: key `pool.max_connections`: got -1, out of range; allowed: an integer from 1 to 10000"
         );
         assert_eq!(
             file_error("[pool]\nsize = 3\n"),
             "t.toml line 2: unknown key `pool.size`; allowed here: min_connections, max_connections, acquire_timeout, idle_timeout, max_lifetime, test_before_acquire"
         );
         assert!(file_error("sources = [\"env\", \"ldap\"]\n").starts_with(
-            "t.toml line 1: key `sources`: unknown source `ldap`; allowed: a list of sources"
+            "t.toml line 1: key `sources`: item 2 (a string of 4 characters) is not a source; allowed: a list of sources"
         ));
         assert!(
             file_error("kind = \"oracle\"\n").contains("allowed: one of postgres, mysql, sqlite")
@@ -1084,7 +1172,7 @@ mod tests {
         let err = Settings::load("laptop", Some(&LAPTOP), None, &env).unwrap_err();
         assert_eq!(
             err.to_string(),
-            "PROJECT_DB_PORT: got \"99999\"; allowed: an integer from 1 to 65535"
+            "PROJECT_DB_PORT: got 99999, out of range; allowed: an integer from 1 to 65535"
         );
         let env = MapEnv::new().with("PROJECT_DB_SOURCES", "env, vault ,pgpass");
         let s = Settings::load("laptop", Some(&LAPTOP), None, &env).unwrap();
@@ -1104,3 +1192,7 @@ mod tests {
         assert_eq!(s.origin("user"), Some(&Origin::Default));
     }
 }
+
+#[cfg(test)]
+#[path = "settings_hostile_tests.rs"]
+mod hostile_tests;
