@@ -15,6 +15,15 @@ use std::process::ExitCode;
 use std::sync::Arc;
 use std::time::Instant;
 
+/// `println!` that returns the write error instead of panicking: in a pipeline whose reader
+/// has gone (`admin explain laptop | head -1`) the command then ends quietly (see `main`).
+macro_rules! outln {
+    ($($arg:tt)*) => {{
+        use std::io::Write as _;
+        writeln!(std::io::stdout().lock(), $($arg)*)?
+    }};
+}
+
 mod watch;
 
 use anyhow::Result;
@@ -97,15 +106,15 @@ enum Command {
         /// Exits non-zero if any query failed.
         #[arg(long)]
         watch: bool,
-        /// Report interval for --watch.
-        #[arg(long, default_value = "1s", value_parser = humantime::parse_duration)]
+        /// Report interval for --watch (from 10ms to 1day).
+        #[arg(long, default_value = "1s", value_parser = watch_interval)]
         interval: std::time::Duration,
-        /// How long --watch runs.
-        #[arg(long, default_value = "30s", value_parser = humantime::parse_duration)]
+        /// How long --watch runs (from 10ms to 7days).
+        #[arg(long, default_value = "30s", value_parser = watch_duration)]
         duration: std::time::Duration,
-        /// Concurrent tasks for --watch.
-        #[arg(long, default_value_t = 4)]
-        concurrency: usize,
+        /// Concurrent tasks for --watch (1 to 1000).
+        #[arg(long, default_value_t = 4, value_parser = clap::value_parser!(u16).range(1..=1000))]
+        concurrency: u16,
     },
     /// Print a shell completion script: `admin completions bash > /etc/bash_completion.d/admin`.
     #[command(
@@ -160,6 +169,8 @@ fn main() -> ExitCode {
     };
     match runtime.block_on(run(cli)) {
         Ok(code) => code,
+        // The reader of our output went away: nothing more to say, and no one to say it to.
+        Err(error) if is_closed_pipe(&error) => ExitCode::SUCCESS,
         Err(error) => {
             eprintln!("error: {error:#}");
             ExitCode::FAILURE
@@ -167,10 +178,23 @@ fn main() -> ExitCode {
     }
 }
 
+/// Whether an error is a write to a pipe whose reader has exited.
+fn is_closed_pipe(error: &anyhow::Error) -> bool {
+    error.chain().any(|cause| {
+        cause
+            .downcast_ref::<std::io::Error>()
+            .is_some_and(|e| e.kind() == std::io::ErrorKind::BrokenPipe)
+    })
+}
+
 async fn run(cli: Cli) -> Result<ExitCode> {
     if let Command::Completions { shell } = cli.command {
         use clap::CommandFactory;
-        clap_complete::generate(shell, &mut Cli::command(), "admin", &mut std::io::stdout());
+        use std::io::Write as _;
+        // Generated into memory first: clap_complete panics when its writer fails.
+        let mut script = Vec::new();
+        clap_complete::generate(shell, &mut Cli::command(), "admin", &mut script);
+        std::io::stdout().lock().write_all(&script)?;
         return Ok(ExitCode::SUCCESS);
     }
     let context = Context::new(cli.config_dir.as_deref(), Arc::new(adapters_env()));
@@ -189,7 +213,16 @@ async fn run(cli: Cli) -> Result<ExitCode> {
             interval,
             duration,
             concurrency,
-        } => watch::run(&context, &target, interval, duration, concurrency.max(1)).await,
+        } => {
+            watch::run(
+                &context,
+                &target,
+                interval,
+                duration,
+                usize::from(concurrency),
+            )
+            .await
+        }
         Command::Secret { action } => secret(&context, action, cli.format).await,
         Command::Completions { .. } => Ok(ExitCode::SUCCESS),
         Command::Metadata {
@@ -198,6 +231,33 @@ async fn run(cli: Cli) -> Result<ExitCode> {
             table,
         } => metadata(&context, &target, refresh, table.as_deref(), cli.format).await,
     }
+}
+
+/// A duration flag within `[min, max]`: zero would spin a loop, a huge one overflows a timer.
+fn duration_within(
+    text: &str,
+    min: std::time::Duration,
+    max: std::time::Duration,
+) -> Result<std::time::Duration, String> {
+    let duration = humantime::parse_duration(text).map_err(|e| e.to_string())?;
+    if duration < min || duration > max {
+        return Err(format!(
+            "must be from {} to {}",
+            humantime::format_duration(min),
+            humantime::format_duration(max)
+        ));
+    }
+    Ok(duration)
+}
+
+const DAY: std::time::Duration = std::time::Duration::from_secs(24 * 60 * 60);
+
+fn watch_interval(text: &str) -> Result<std::time::Duration, String> {
+    duration_within(text, std::time::Duration::from_millis(10), DAY)
+}
+
+fn watch_duration(text: &str) -> Result<std::time::Duration, String> {
+    duration_within(text, std::time::Duration::from_millis(10), 7 * DAY)
 }
 
 /// The process environment, through the project's one environment shim.
@@ -222,17 +282,20 @@ fn targets(context: &Context, format: Format) -> Result<ExitCode> {
         rows.push(row);
     }
     if format == Format::Json {
-        println!("{}", serde_json::to_string_pretty(&rows)?);
+        outln!("{}", serde_json::to_string_pretty(&rows)?);
         return Ok(ExitCode::SUCCESS);
     }
-    println!(
+    outln!(
         "{:<12} {:<9} {:<36} {:<12} SOURCES",
-        "NAME", "KIND", "WHERE", "USER"
+        "NAME",
+        "KIND",
+        "WHERE",
+        "USER"
     );
     for row in &rows {
         let text = |key: &str| row[key].as_str().unwrap_or("-").to_owned();
         if let Some(error) = row["error"].as_str() {
-            println!("{:<12} error: {error}", text("name"));
+            outln!("{:<12} error: {error}", text("name"));
             continue;
         }
         let sources: Vec<&str> = row["sources"]
@@ -244,7 +307,7 @@ fn targets(context: &Context, format: Format) -> Result<ExitCode> {
         } else {
             sources.join(", ")
         };
-        println!(
+        outln!(
             "{:<12} {:<9} {:<36} {:<12} {sources}",
             text("name"),
             text("kind"),
@@ -259,12 +322,12 @@ async fn explain(context: &Context, target: &str, format: Format) -> Result<Exit
     let explanation = registry::explain(target, context).await?;
     let resolved = !explanation.needs_credential || explanation.provenance.is_some();
     if format == Format::Json {
-        println!(
+        outln!(
             "{}",
             serde_json::to_string_pretty(&explain_json(target, &explanation))?
         );
     } else {
-        print_explanation(target, &explanation);
+        print_explanation(target, &explanation)?;
     }
     Ok(if resolved {
         ExitCode::SUCCESS
@@ -308,33 +371,33 @@ fn explain_json(target: &str, e: &Explanation) -> serde_json::Value {
     })
 }
 
-fn print_explanation(target: &str, e: &Explanation) {
+fn print_explanation(target: &str, e: &Explanation) -> Result<()> {
     let kind = e.settings.kind().map_or("?", |k| k.as_str());
-    println!("target {target} ({kind})");
+    outln!("target {target} ({kind})");
     if let Some(file) = e.settings.file() {
-        println!("  settings file: {}", file.display());
+        outln!("  settings file: {}", file.display());
     }
-    println!("settings:");
+    outln!("settings:");
     for (key, value, origin) in e.settings.entries() {
-        println!("  {key:<26} {value:<32} {origin}");
+        outln!("  {key:<26} {value:<32} {origin}");
     }
     if !e.needs_credential {
-        println!("credential: none needed for {kind}");
-        return;
+        outln!("credential: none needed for {kind}");
+        return Ok(());
     }
-    println!("sources, in order:");
+    outln!("sources, in order:");
     if e.attempts.is_empty() && e.error.is_none() {
-        println!("  (none configured)");
+        outln!("  (none configured)");
     }
     for (i, a) in e.attempts.iter().enumerate() {
-        println!("  {}. {} ({}): {}", i + 1, a.source, a.outcome, a.detail);
+        outln!("  {}. {} ({}): {}", i + 1, a.source, a.outcome, a.detail);
     }
     if let Some(error) = &e.error {
-        println!("error: {error}");
+        outln!("error: {error}");
     }
     for (source, details) in &e.source_details {
         let facts: Vec<String> = details.iter().map(|(k, v)| format!("{k} {v}")).collect();
-        println!("{source}: {}", facts.join(", "));
+        outln!("{source}: {}", facts.join(", "));
     }
     if let Some((ttl, renewable)) = e.lease {
         let renewable = if renewable {
@@ -342,31 +405,34 @@ fn print_explanation(target: &str, e: &Explanation) {
         } else {
             "not renewable"
         };
-        println!(
+        outln!(
             "lease: {}s to live, {renewable} (explain revoked the lease it obtained)",
             ttl.as_secs()
         );
     }
     match &e.provenance {
-        Some(p) => println!(
+        Some(p) => outln!(
             "credential: user {} from {} ({})",
-            p.username, p.source, p.origin
+            p.username,
+            p.source,
+            p.origin
         ),
-        None => println!("credential: none resolved; a connection would send no password"),
+        None => outln!("credential: none resolved; a connection would send no password"),
     }
+    Ok(())
 }
 
 async fn ping(context: &Context, target: &str, format: Format) -> Result<ExitCode> {
     let started = Instant::now();
     let connection = match registry::open(target, context).await {
         Ok(connection) => connection,
-        Err(error) => return Ok(report_ping_error(target, format, &error)),
+        Err(error) => return report_ping_error(target, format, &error),
     };
     let connect_time = started.elapsed();
     let round_trip_started = Instant::now();
     let info = match connection.ping().await {
         Ok(info) => info,
-        Err(error) => return Ok(report_ping_error(target, format, &error)),
+        Err(error) => return report_ping_error(target, format, &error),
     };
     let round_trip = round_trip_started.elapsed();
     let where_ = connection.settings().location();
@@ -386,22 +452,22 @@ async fn ping(context: &Context, target: &str, format: Format) -> Result<ExitCod
             "round_trip_ms": ms(round_trip),
             "credential": provenance.as_ref().map(|p| json!({"source": p.source, "username": p.username})),
         });
-        println!("{}", serde_json::to_string_pretty(&out)?);
+        outln!("{}", serde_json::to_string_pretty(&out)?);
     } else {
-        println!("ok: {target} ({}) at {where_}", connection.kind());
-        println!("  server:     {}", info.version);
+        outln!("ok: {target} ({}) at {where_}", connection.kind());
+        outln!("  server:     {}", info.version);
         if !info.current_user.is_empty() {
-            println!("  user:       {}", info.current_user);
+            outln!("  user:       {}", info.current_user);
         }
-        println!("  database:   {}", info.database);
+        outln!("  database:   {}", info.database);
         match &provenance {
-            Some(p) => println!("  credential: {} ({})", p.source, p.origin),
+            Some(p) => outln!("  credential: {} ({})", p.source, p.origin),
             None if connection.kind().uses_credentials() => {
-                println!("  credential: none (the server asked for no password)")
+                outln!("  credential: none (the server asked for no password)")
             }
-            None => println!("  credential: none needed"),
+            None => outln!("  credential: none needed"),
         }
-        println!(
+        outln!(
             "  connect:    {:.1} ms (resolve + connect)\n  round trip: {:.2} ms",
             ms(connect_time),
             ms(round_trip)
@@ -410,7 +476,7 @@ async fn ping(context: &Context, target: &str, format: Format) -> Result<ExitCod
     Ok(ExitCode::SUCCESS)
 }
 
-fn report_ping_error(target: &str, format: Format, error: &DbError) -> ExitCode {
+fn report_ping_error(target: &str, format: Format, error: &DbError) -> Result<ExitCode> {
     let kind = error
         .connect_error()
         .map_or("configuration", |e| e.kind.as_str());
@@ -420,10 +486,10 @@ fn report_ping_error(target: &str, format: Format, error: &DbError) -> ExitCode 
             "ok": false,
             "error": { "kind": kind, "message": error.to_string() },
         });
-        println!("{}", serde_json::to_string_pretty(&out).unwrap_or_default());
+        outln!("{}", serde_json::to_string_pretty(&out).unwrap_or_default());
     }
     eprintln!("error: {error}");
-    ExitCode::FAILURE
+    Ok(ExitCode::FAILURE)
 }
 
 async fn metadata(
@@ -435,7 +501,7 @@ async fn metadata(
 ) -> Result<ExitCode> {
     let connection = match registry::open(target, context).await {
         Ok(connection) => connection,
-        Err(error) => return Ok(report_ping_error(target, format, &error)),
+        Err(error) => return report_ping_error(target, format, &error),
     };
     let (model, report) = connection.metadata_with_report(refresh).await?;
     connection.close().await;
@@ -466,13 +532,13 @@ async fn metadata(
                 "tables": s.tables.iter().filter(wanted).map(table_json).collect::<Vec<_>>(),
             })).collect::<Vec<_>>(),
         });
-        println!("{}", serde_json::to_string_pretty(&out)?);
+        outln!("{}", serde_json::to_string_pretty(&out)?);
         return Ok(ExitCode::SUCCESS);
     }
     for schema in &schemas {
-        println!("schema {} ({} tables)", schema.name, schema.tables.len());
+        outln!("schema {} ({} tables)", schema.name, schema.tables.len());
         for table in schema.tables.iter().filter(wanted) {
-            println!("  {} {}", table.kind.as_str(), table.name);
+            outln!("  {} {}", table.kind.as_str(), table.name);
             for c in &table.columns {
                 let key = if table.primary_key.contains(&c.name) {
                     " [pk]"
@@ -485,10 +551,10 @@ async fn metadata(
                     .as_deref()
                     .map(|d| format!(" default {d}"))
                     .unwrap_or_default();
-                println!("    {:<24} {} {null}{default}{key}", c.name, c.data_type);
+                outln!("    {:<24} {} {null}{default}{key}", c.name, c.data_type);
             }
             for fk in &table.foreign_keys {
-                println!(
+                outln!(
                     "    foreign key ({}) references {}.{} ({})",
                     fk.columns.join(", "),
                     fk.referenced_schema,
@@ -498,7 +564,7 @@ async fn metadata(
             }
             for ix in &table.indexes {
                 let unique = if ix.unique { "unique " } else { "" };
-                println!("    {unique}index {} ({})", ix.name, ix.columns.join(", "));
+                outln!("    {unique}index {} ({})", ix.name, ix.columns.join(", "));
             }
         }
     }
@@ -507,7 +573,7 @@ async fn metadata(
         CacheStatus::Used => "used (fingerprint matched)".to_owned(),
         CacheStatus::Rebuilt(reason) => format!("rebuilt: {reason}"),
     };
-    println!(
+    outln!(
         "cache: {} — {status}",
         path.as_deref().unwrap_or("(no cache directory)")
     );
@@ -516,7 +582,7 @@ async fn metadata(
         .iter()
         .map(|(step, d)| format!("{step} {:.1} ms", d.as_secs_f64() * 1000.0))
         .collect();
-    println!("timings: {}", steps.join(", "));
+    outln!("timings: {}", steps.join(", "));
     Ok(ExitCode::SUCCESS)
 }
 
@@ -556,6 +622,13 @@ fn read_password(target: &str, user: &str, from_stdin: bool) -> Result<SecretStr
         std::io::stdin().read_line(&mut line)?;
         line
     } else {
+        // rpassword prompts on /dev/tty; without one it fails with "No such device or address".
+        if std::fs::File::open("/dev/tty").is_err() {
+            anyhow::bail!(
+                "there is no terminal to prompt for the password on; give it on standard input \
+                 with --stdin, e.g. `printf '%s\\n' \"$PW\" | admin secret set {target} --stdin`"
+            );
+        }
         rpassword::prompt_password(format!("password for {user} on target {target}: "))?
     };
     let secret = SecretString::from(line.trim_end_matches(['\n', '\r']).to_owned());
@@ -617,14 +690,14 @@ async fn secret(context: &Context, action: SecretAction, format: Format) -> Resu
         }
     };
     if format == Format::Json {
-        println!(
+        outln!(
             "{}",
             serde_json::to_string_pretty(
                 &json!({"target": target, "message": done, "exists": exists})
             )?
         );
     } else {
-        println!("{done}");
+        outln!("{done}");
     }
     Ok(ExitCode::SUCCESS)
 }
