@@ -47,7 +47,7 @@ pub enum DbError {
         second: String,
         prefix: String,
     },
-    #[error("target `{target}`: {cause}")]
+    #[error("target `{target}`: {}", adapters::database::describe(cause))]
     Query {
         target: String,
         #[source]

@@ -8,6 +8,7 @@
 //! derived `Debug` prints the password.
 
 mod classify;
+mod describe;
 pub mod mysql;
 pub mod postgres;
 pub mod reflect;
@@ -19,6 +20,7 @@ use domain::{
 };
 
 pub use classify::classify;
+pub use describe::describe;
 
 /// A pool for one of the supported kinds.
 #[derive(Debug, Clone)]

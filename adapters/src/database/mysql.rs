@@ -85,7 +85,7 @@ pub(crate) fn connect_error(
         kind,
         address: address(spec),
         user: effective_user(&spec.identity, credential).to_owned(),
-        detail: error.to_string(),
+        detail: super::describe(error),
         hint: match kind {
             ConnectErrorKind::AuthenticationFailed => Some(password_provenance(credential)),
             ConnectErrorKind::ConnectionRefused => {

@@ -19,7 +19,7 @@ fn error(spec: &TargetSpec, e: &sqlx::Error) -> ConnectError {
         kind: classify(e),
         address: address(spec),
         user: String::new(),
-        detail: e.to_string(),
+        detail: super::describe(e),
         hint: None,
     }
 }

@@ -108,3 +108,38 @@ fn a_secret_prompt_without_a_terminal_says_how_to_give_the_password() {
         "{run:?}"
     );
 }
+
+/// A PostgreSQL error is reported with its SQLSTATE, not with sqlx's "at line 3211" (a line of
+/// the server's C source, printed beside pgpass's own line numbers).
+#[tokio::test]
+async fn server_errors_name_their_sqlstate_not_a_server_source_line() {
+    let Some(pg) = tests::pg::cluster() else {
+        return;
+    };
+    pg.create_role_and_database("cosmetic", "right-password")
+        .await;
+    let config = ConfigDir::new();
+    config.target(
+        "t",
+        &format!(
+            "kind = \"postgres\"\nhost = \"127.0.0.1\"\nport = {}\ndatabase = \"cosmetic\"\nuser = \"cosmetic\"\nsources = [\"pgpass\"]\nenv_prefix = \"T\"\n",
+            pg.port()
+        ),
+    );
+    let pgpass = config.secret_file("pgpass", "*:*:*:*:wrong-password\n");
+    let dir = config.path_str();
+    let run = run_bounded(
+        "admin",
+        &["--config-dir", dir, "ping", "t"],
+        &[("HOME", dir), ("T_PGPASS", &pgpass)],
+        Duration::from_secs(30),
+    );
+    assert_eq!(run.code, Some(1), "{run:?}");
+    assert!(run.stderr.contains("(SQLSTATE 28P01)"), "{run:?}");
+    assert!(!run.stderr.contains(" at line "), "{run:?}");
+    assert!(
+        run.stderr.contains("pgpass line 1") || run.stderr.contains(" line 1"),
+        "{run:?}"
+    );
+    assert!(!run.stderr.contains("target ``"), "{run:?}");
+}
