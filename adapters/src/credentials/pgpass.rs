@@ -678,3 +678,7 @@ mod tests {
         assert_eq!(c.username, None);
     }
 }
+
+#[cfg(test)]
+#[path = "pgpass_model_tests.rs"]
+mod model_tests;
