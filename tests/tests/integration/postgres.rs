@@ -422,3 +422,220 @@ async fn an_unknown_host_is_unreachable() {
     let message = run.json()["error"]["message"].as_str().unwrap().to_owned();
     assert!(message.contains("no-such-host.invalid:5432/d"), "{message}");
 }
+
+// ---- SCRAM and user names (issue 10, item 8) ----
+//
+// PostgreSQL takes the user name from the startup packet; the one in SCRAM's client-first
+// message is ignored, so libpq sends it empty. A client that writes the name there unescaped
+// breaks on `,` and `=` (RFC 5802 syntax) and, through SASLprep, on names SASLprep refuses.
+
+/// Role names that stress SCRAM's attribute syntax, SASLprep and multi-byte encoding.
+const SCRAM_ROLES: &[&str] = &[
+    "md5,role",
+    "a=b",
+    "a,=b",
+    "x,r=forged-nonce",
+    "zoë 東京 ü",
+    "a role with spaces",
+    "emoji 😀 role",
+];
+
+/// A libpq connection-string value, quoted.
+fn conninfo_quote(value: &str) -> String {
+    format!("'{}'", value.replace('\\', "\\\\").replace('\'', "\\'"))
+}
+
+/// A TOML basic string.
+fn toml_quote(value: &str) -> String {
+    format!("\"{}\"", value.replace('\\', "\\\\").replace('"', "\\\""))
+}
+
+/// `current_user` as `psql` (libpq) logs in with `password`, or its error.
+fn psql_current_user(pg: &PgCluster, user: &str, password: &str) -> Result<String, String> {
+    let psql = if pg.bin("psql").exists() {
+        pg.bin("psql")
+    } else {
+        "psql".into()
+    };
+    let conninfo = format!(
+        "host=127.0.0.1 port={} dbname=postgres user={} sslmode=disable connect_timeout=5",
+        pg.port(),
+        conninfo_quote(user)
+    );
+    let home = tempfile::tempdir().unwrap();
+    let out = std::process::Command::new(psql)
+        .args([
+            "-w",
+            "-X",
+            "-A",
+            "-t",
+            "-c",
+            "select current_user",
+            &conninfo,
+        ])
+        .env_clear()
+        .env("PGPASSWORD", password)
+        .env("HOME", home.path())
+        .output()
+        .expect("psql runs");
+    if out.status.success() {
+        Ok(String::from_utf8_lossy(&out.stdout).trim_end().to_owned())
+    } else {
+        Err(String::from_utf8_lossy(&out.stderr).into_owned())
+    }
+}
+
+/// A login role with a SCRAM verifier for `password` (checked, so no test passes on md5).
+async fn create_scram_role(pg: &PgCluster, role: &str, password: &str) {
+    let pool = pg.superuser().await;
+    sqlx::query("set password_encryption = 'scram-sha-256'")
+        .execute(&pool)
+        .await
+        .unwrap();
+    sqlx::query(sqlx::AssertSqlSafe(format!(
+        "create role {} login password {}",
+        tests::pg::quote_ident(role),
+        tests::pg::quote_literal(password)
+    )))
+    .execute(&pool)
+    .await
+    .unwrap();
+    let verifier: String =
+        sqlx::query_scalar("select rolpassword from pg_authid where rolname = $1")
+            .bind(role.to_owned())
+            .fetch_one(&pool)
+            .await
+            .unwrap();
+    assert!(verifier.starts_with("SCRAM-SHA-256$"), "{role}: {verifier}");
+    pool.close().await;
+}
+
+/// A target `name` for `user` on the `postgres` database, password from the env source.
+fn scram_target(pg: &PgCluster, user: &str, env_prefix: &str) -> String {
+    format!(
+        "kind = \"postgres\"\nhost = \"127.0.0.1\"\nport = {}\ndatabase = \"postgres\"\nuser = {}\nsources = [\"env\", \"pgpass\"]\nenv_prefix = \"{env_prefix}\"\nsslmode = \"disable\"\n",
+        pg.port(),
+        toml_quote(user)
+    )
+}
+
+/// Opens the target through the registry and returns `current_user`, or the error's text.
+async fn dbcore_current_user(
+    pg: &PgCluster,
+    user: &str,
+    password: &str,
+    env_prefix: &str,
+) -> Result<String, String> {
+    let config = ConfigDir::new();
+    let name = env_prefix.to_lowercase().replace('_', "-");
+    config.target(&name, &scram_target(pg, user, env_prefix));
+    let ctx = context_with(
+        Some(config.path()),
+        Arc::new(MapEnv::new().with(format!("{env_prefix}_PASSWORD"), password)),
+    );
+    let db = registry::open(&name, &ctx)
+        .await
+        .map_err(|e| e.to_string())?;
+    let current: String = sqlx::query_scalar("select current_user::text")
+        .fetch_one(db.pool::<Postgres>().unwrap())
+        .await
+        .map_err(|e| e.to_string())?;
+    db.close().await;
+    Ok(current)
+}
+
+#[tokio::test]
+async fn scram_user_names_with_syntax_characters_log_in_as_with_psql() {
+    let Some(pg) = cluster() else { return };
+    let mut failures = Vec::new();
+    for (i, role) in SCRAM_ROLES.iter().enumerate() {
+        let password = format!("scram-pw-{i}");
+        create_scram_role(pg, role, &password).await;
+        assert_eq!(
+            psql_current_user(pg, role, &password).as_deref(),
+            Ok(*role),
+            "psql, the oracle, logs in as {role:?}"
+        );
+        let dbcore = dbcore_current_user(pg, role, &password, &format!("SCRAM_NAME_{i}")).await;
+        if dbcore.as_deref() != Ok(*role) {
+            failures.push(format!("{role:?}: {dbcore:?}"));
+        }
+    }
+    assert!(
+        failures.is_empty(),
+        "dbcore cannot log in as:\n{}",
+        failures.join("\n")
+    );
+}
+
+#[tokio::test]
+async fn scram_passwords_that_saslprep_refuses_are_used_as_is_like_libpq() {
+    let Some(pg) = cluster() else { return };
+    // A control character (SASLprep "prohibited"), a code point unassigned in Unicode 3.2, and
+    // one that SASLprep maps (NFKC), so both the fallback and normalisation are exercised.
+    let passwords = [
+        "tab\there",
+        "smile 😀 pw",
+        "ﬁne ligature",
+        "nbsp\u{a0}and\u{200b}zwsp",
+    ];
+    let mut failures = Vec::new();
+    for (i, password) in passwords.iter().enumerate() {
+        let role = format!("scram_pw_{i}");
+        create_scram_role(pg, &role, password).await;
+        assert_eq!(
+            psql_current_user(pg, &role, password).as_deref(),
+            Ok(role.as_str()),
+            "psql, the oracle, logs in with password #{i}"
+        );
+        match dbcore_current_user(pg, &role, password, &format!("SCRAM_PW_{i}")).await {
+            Ok(user) => assert_eq!(user, role),
+            Err(e) => {
+                for c in password
+                    .chars()
+                    .filter(|c| !c.is_ascii_alphanumeric() && *c != ' ')
+                {
+                    assert!(
+                        !e.contains(c),
+                        "the error shows a character of the password: {e}"
+                    );
+                }
+                failures.push(format!("password #{i}: {e}"));
+            }
+        }
+    }
+    assert!(failures.is_empty(), "{}", failures.join("\n"));
+}
+
+#[tokio::test]
+async fn admin_ping_as_a_role_with_a_comma_in_its_name() {
+    let Some(pg) = cluster() else { return };
+    let role = "ping,role=x";
+    create_scram_role(pg, role, "ping-comma-pw").await;
+    let config = ConfigDir::new();
+    config.target("t", &scram_target(pg, role, "T_PING_COMMA"));
+    let pgpass = config.secret_file(
+        "pgpass",
+        &format!("127.0.0.1:{}:postgres:{role}:ping-comma-pw\n", pg.port()),
+    );
+    let ping = run(
+        "admin",
+        &[
+            "--config-dir",
+            config.path_str(),
+            "ping",
+            "t",
+            "--format",
+            "json",
+        ],
+        &[
+            ("T_PING_COMMA_PGPASS", pgpass.as_str()),
+            ("HOME", config.path_str()),
+        ],
+    );
+    assert_eq!(ping.code, Some(0), "{ping:?}");
+    let json = ping.json();
+    assert_eq!(json["current_user"], role);
+    assert_eq!(json["credential"]["source"], "pgpass");
+    assert!(!ping.all_output().contains("ping-comma-pw"));
+}

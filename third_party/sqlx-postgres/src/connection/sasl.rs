@@ -53,16 +53,12 @@ pub(crate) async fn authenticate(
     let mut channel_binding = format!("{CHANNEL_ATTR}=");
     BASE64_STANDARD.encode_string(GS2_HEADER, &mut channel_binding);
 
-    // "n=" saslname ;; Usernames are prepared using SASLprep.
-    let username = format!("{}={}", USERNAME_ATTR, options.username);
-    let username = match saslprep(&username) {
-        Ok(v) => v,
-        Err(error) => {
-            return Err(Error::Configuration(
-                format!("Failed to saslprep username: {:?}", error).into(),
-            ))
-        }
-    };
+    // "n=" saslname ;; sent empty, as libpq does.
+    //
+    // PostgreSQL ignores this name and uses the one from the startup message. Writing the user
+    // name here would need RFC 5802 escaping (`,` as `=2C`, `=` as `=3D`) and SASLprep, which
+    // refuses some valid role names (a code point unassigned in Unicode 3.2, such as an emoji).
+    let username = format!("{USERNAME_ATTR}=");
 
     // nonce = "r=" c-nonce [s-nonce] ;; Second part provided by server.
     let nonce = gen_nonce();
@@ -91,15 +87,12 @@ pub(crate) async fn authenticate(
     };
 
     // Normalize(password):
+    //
+    // A password that SASLprep refuses (a control character, a code point unassigned in
+    // Unicode 3.2, ...) is used as it is, as PostgreSQL does when it builds the stored verifier
+    // and as libpq does when it logs in.
     let password = options.password.as_deref().unwrap_or_default();
-    let password = match saslprep(password) {
-        Ok(v) => v,
-        Err(error) => {
-            return Err(Error::Configuration(
-                format!("Failed to saslprep password: {:?}", error).into(),
-            ))
-        }
-    };
+    let password = saslprep(password).unwrap_or(std::borrow::Cow::Borrowed(password));
 
     // SaltedPassword := Hi(Normalize(password), salt, i)
     let salted_password = hi(&password, &cont.salt, cont.iterations).await?;
