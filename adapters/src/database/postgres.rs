@@ -107,7 +107,7 @@ pub(crate) fn connect_error(
         kind,
         address: address(spec),
         user: effective_user(&spec.identity, credential).to_owned(),
-        detail: error.to_string(),
+        detail: super::classify::describe(error),
         hint,
     }
 }

@@ -639,3 +639,170 @@ async fn admin_ping_as_a_role_with_a_comma_in_its_name() {
     assert_eq!(json["credential"]["source"], "pgpass");
     assert!(!ping.all_output().contains("ping-comma-pw"));
 }
+
+/// How the fake server below ends a SCRAM exchange.
+#[derive(Debug, Clone, Copy)]
+enum ScramEnd {
+    /// An `ErrorResponse` right after the client-first message, as PostgreSQL sends when it
+    /// cannot parse it.
+    ServerError {
+        code: &'static str,
+        message: &'static str,
+        detail: &'static str,
+    },
+    /// The whole exchange, closed by a server signature that cannot be right: a server that
+    /// does not know the password (or is not the server).
+    WrongServerSignature,
+}
+
+async fn send_message(
+    stream: &mut tokio::net::TcpStream,
+    tag: u8,
+    body: &[u8],
+) -> std::io::Result<()> {
+    use tokio::io::AsyncWriteExt;
+    let mut frame = vec![tag];
+    frame.extend_from_slice(&i32::try_from(body.len() + 4).unwrap().to_be_bytes());
+    frame.extend_from_slice(body);
+    stream.write_all(&frame).await
+}
+
+async fn recv_body(stream: &mut tokio::net::TcpStream) -> std::io::Result<Vec<u8>> {
+    use tokio::io::AsyncReadExt;
+    let len = usize::try_from(stream.read_i32().await?).unwrap();
+    let mut body = vec![0; len - 4];
+    stream.read_exact(&mut body).await?;
+    Ok(body)
+}
+
+/// One connection of the fake server; records each client-first message it receives.
+async fn serve_scram(
+    mut stream: tokio::net::TcpStream,
+    end: ScramEnd,
+    seen: Arc<std::sync::Mutex<Vec<String>>>,
+) -> std::io::Result<()> {
+    use tokio::io::AsyncReadExt;
+    // An SSLRequest is answered "N"; then the startup packet.
+    while recv_body(&mut stream)
+        .await?
+        .starts_with(&80877103i32.to_be_bytes())
+    {
+        use tokio::io::AsyncWriteExt;
+        stream.write_all(b"N").await?;
+    }
+    send_message(&mut stream, b'R', b"\0\0\0\x0aSCRAM-SHA-256\0\0").await?;
+    assert_eq!(stream.read_u8().await?, b'p');
+    let body = recv_body(&mut stream).await?;
+    let nul = body.iter().position(|&b| b == 0).unwrap();
+    let first = String::from_utf8_lossy(&body[nul + 5..]).into_owned();
+    seen.lock().unwrap().push(first.clone());
+    match end {
+        ScramEnd::ServerError {
+            code,
+            message,
+            detail,
+        } => {
+            let mut fields = Vec::new();
+            for (field, value) in [
+                (b'S', "FATAL"),
+                (b'V', "FATAL"),
+                (b'C', code),
+                (b'M', message),
+                (b'D', detail),
+            ] {
+                fields.push(field);
+                fields.extend_from_slice(value.as_bytes());
+                fields.push(0);
+            }
+            fields.push(0);
+            send_message(&mut stream, b'E', &fields).await?;
+        }
+        ScramEnd::WrongServerSignature => {
+            let nonce = first
+                .split(',')
+                .find_map(|attr| attr.strip_prefix("r="))
+                .unwrap()
+                .to_owned();
+            let mut cont = 11i32.to_be_bytes().to_vec();
+            cont.extend_from_slice(format!("r={nonce}fakeserver,s=c2FsdA==,i=4096").as_bytes());
+            send_message(&mut stream, b'R', &cont).await?;
+            assert_eq!(stream.read_u8().await?, b'p');
+            recv_body(&mut stream).await?;
+            let mut fin = 12i32.to_be_bytes().to_vec();
+            fin.extend_from_slice(format!("v={}=", "A".repeat(43)).as_bytes());
+            send_message(&mut stream, b'R', &fin).await?;
+        }
+    }
+    let mut rest = Vec::new();
+    stream.read_to_end(&mut rest).await.map(|_| ())
+}
+
+/// A fake PostgreSQL on a free port that ends every SCRAM exchange as `end` says.
+async fn fake_scram_server(end: ScramEnd) -> (u16, Arc<std::sync::Mutex<Vec<String>>>) {
+    let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+    let port = listener.local_addr().unwrap().port();
+    let seen = Arc::new(std::sync::Mutex::new(Vec::new()));
+    let recorded = Arc::clone(&seen);
+    tokio::spawn(async move {
+        while let Ok((stream, _)) = listener.accept().await {
+            tokio::spawn(serve_scram(stream, end, Arc::clone(&recorded)));
+        }
+    });
+    (port, seen)
+}
+
+#[tokio::test]
+async fn a_failed_scram_exchange_says_why_and_sends_no_user_name() {
+    let cases = [
+        (
+            ScramEnd::ServerError {
+                code: "08P01",
+                message: "malformed SCRAM message",
+                detail: "Expected attribute \"r\" but found \"role\".",
+            },
+            "malformed SCRAM message (Expected attribute \"r\" but found \"role\".)",
+        ),
+        (
+            ScramEnd::WrongServerSignature,
+            "the server's SCRAM signature is wrong",
+        ),
+    ];
+    for (i, (end, expected)) in cases.into_iter().enumerate() {
+        let (port, seen) = fake_scram_server(end).await;
+        let prefix = format!("SCRAM_FAKE_{i}");
+        let config = ConfigDir::new();
+        config.target(
+            "fake",
+            &format!(
+                "kind = \"postgres\"\nhost = \"127.0.0.1\"\nport = {port}\ndatabase = \"postgres\"\nuser = \"md5,role\"\nsources = [\"env\"]\nenv_prefix = \"{prefix}\"\nsslmode = \"disable\"\nconnect_timeout = \"10s\"\n"
+            ),
+        );
+        let ctx = context_with(
+            Some(config.path()),
+            Arc::new(MapEnv::new().with(format!("{prefix}_PASSWORD"), "fake-pw")),
+        );
+        let error = match registry::open("fake", &ctx).await {
+            Ok(_) => panic!("{end:?}: the fake server let dbcore in"),
+            Err(DbError::Connect { error, .. }) => error,
+            Err(other) => panic!("{end:?}: {other}"),
+        };
+        let text = error.to_string();
+        assert_eq!(
+            error.kind,
+            domain::ConnectErrorKind::AuthenticationFailed,
+            "{text}"
+        );
+        assert!(text.starts_with("authentication failed"), "{text}");
+        assert!(text.contains(expected), "{end:?}: {text}");
+        assert!(!text.contains("fake-pw"), "{text}");
+        // The client-first message names no user: PostgreSQL takes it from the startup packet.
+        let seen = seen.lock().unwrap().clone();
+        assert!(!seen.is_empty());
+        for first in seen {
+            assert!(
+                first.starts_with("n,,n=,r="),
+                "client-first message {first:?}"
+            );
+        }
+    }
+}
