@@ -1,4 +1,8 @@
-//! Turning sqlx's errors into a `ConnectErrorKind` a person can act on.
+//! Turning sqlx's errors into a `ConnectErrorKind` and a message a person can act on.
+//!
+//! A failed SCRAM exchange is an authentication failure whatever broke it, and its message
+//! keeps the cause: the server's own detail (PostgreSQL's "malformed SCRAM message" alone does
+//! not say which attribute it could not parse), or which check failed on our side.
 
 use std::io::ErrorKind as Io;
 
@@ -19,6 +23,9 @@ pub fn classify(error: &sqlx::Error) -> ConnectErrorKind {
             }
             match db.code().as_deref() {
                 Some("28P01" | "28000") => ConnectErrorKind::AuthenticationFailed,
+                Some(PROTOCOL_VIOLATION) if is_sasl_text(db.message()) => {
+                    ConnectErrorKind::AuthenticationFailed
+                }
                 Some("3D000") => ConnectErrorKind::DatabaseDoesNotExist,
                 _ => ConnectErrorKind::Other,
             }
@@ -32,11 +39,75 @@ pub fn classify(error: &sqlx::Error) -> ConnectErrorKind {
             _ if is_name_resolution_failure(io) => ConnectErrorKind::Unreachable,
             _ => ConnectErrorKind::Other,
         },
+        sqlx::Error::Protocol(text) if is_scram_client_failure(text) => {
+            ConnectErrorKind::AuthenticationFailed
+        }
         sqlx::Error::Tls(_) => ConnectErrorKind::Tls,
         sqlx::Error::PoolTimedOut => ConnectErrorKind::Timeout,
         sqlx::Error::Configuration(_) => ConnectErrorKind::Configuration,
         _ => ConnectErrorKind::Other,
     }
+}
+
+/// SQLSTATE `08P01`: what PostgreSQL sends when it cannot parse a SCRAM message.
+const PROTOCOL_VIOLATION: &str = "08P01";
+
+/// What sqlx's SCRAM client reports when the server's signature does not verify (the `Display`
+/// of `digest::MacError`).
+const MAC_MISMATCH: &str = "MAC tag mismatch";
+
+/// The text of a database error, for `ConnectError::detail` and query errors. PostgreSQL errors
+/// keep the server's detail, hint and SQLSTATE and drop sqlx's "at line N" (a line of the
+/// server's C source, which read like a line of the user's file next to pgpass's "line 1");
+/// MySQL errors carry their error number; a failed SCRAM exchange says which side gave up and
+/// why.
+pub fn describe(error: &sqlx::Error) -> String {
+    match error {
+        sqlx::Error::Database(db) => {
+            if let Some(my) = db.try_downcast_ref::<sqlx::mysql::MySqlDatabaseError>() {
+                return format!("{} (MySQL error {})", my.message(), my.number());
+            }
+            let Some(pg) = db.try_downcast_ref::<sqlx::postgres::PgDatabaseError>() else {
+                return match db.code() {
+                    Some(code) => format!("{} (SQLSTATE {code})", db.message()),
+                    None => db.message().to_owned(),
+                };
+            };
+            let mut text = String::new();
+            if pg.code() == PROTOCOL_VIOLATION && is_sasl_text(pg.message()) {
+                text.push_str("the server refused the SCRAM exchange: ");
+            }
+            text.push_str(pg.message());
+            let hint = pg.hint().map(|h| format!("hint: {h}"));
+            let code = format!("SQLSTATE {}", pg.code());
+            let notes: Vec<&str> = [pg.detail(), hint.as_deref(), Some(code.as_str())]
+                .into_iter()
+                .flatten()
+                .collect();
+            text.push_str(&format!(" ({})", notes.join("; ")));
+            text
+        }
+        sqlx::Error::Protocol(text) if text.starts_with(MAC_MISMATCH) => "the server's SCRAM \
+            signature is wrong, so it has not proved that it knows the password: the connection \
+            may not reach the real server"
+            .to_owned(),
+        sqlx::Error::Protocol(text) if is_scram_client_failure(text) => {
+            format!("the SCRAM exchange failed: {text}")
+        }
+        other => other.to_string(),
+    }
+}
+
+/// A server message about SASL or SCRAM (PostgreSQL's are English unless `lc_messages` says
+/// otherwise; the SQLSTATE alone would also match other protocol violations).
+fn is_sasl_text(text: &str) -> bool {
+    text.contains("SCRAM") || text.contains("SASL")
+}
+
+/// A protocol error raised by sqlx's SCRAM client: an unexpected or unsupported SASL message
+/// or mechanism, or a server signature that does not verify.
+fn is_scram_client_failure(text: &str) -> bool {
+    text.starts_with(MAC_MISMATCH) || text.contains("SASL")
 }
 
 fn is_name_resolution_failure(io: &std::io::Error) -> bool {
@@ -85,5 +156,82 @@ mod tests {
             classify(&io(Io::BrokenPipe, "pipe")),
             ConnectErrorKind::Other
         );
+    }
+
+    /// A server error with only a SQLSTATE and a message, as `sqlx::Error::Database` carries it.
+    #[derive(Debug)]
+    struct ServerError {
+        code: &'static str,
+        message: &'static str,
+    }
+
+    impl std::fmt::Display for ServerError {
+        fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+            f.write_str(self.message)
+        }
+    }
+
+    impl std::error::Error for ServerError {}
+
+    impl sqlx::error::DatabaseError for ServerError {
+        fn message(&self) -> &str {
+            self.message
+        }
+        fn code(&self) -> Option<std::borrow::Cow<'_, str>> {
+            Some(self.code.into())
+        }
+        fn as_error(&self) -> &(dyn std::error::Error + Send + Sync + 'static) {
+            self
+        }
+        fn as_error_mut(&mut self) -> &mut (dyn std::error::Error + Send + Sync + 'static) {
+            self
+        }
+        fn into_error(self: Box<Self>) -> Box<dyn std::error::Error + Send + Sync + 'static> {
+            self
+        }
+        fn kind(&self) -> sqlx::error::ErrorKind {
+            sqlx::error::ErrorKind::Other
+        }
+    }
+
+    fn server(code: &'static str, message: &'static str) -> sqlx::Error {
+        sqlx::Error::Database(Box::new(ServerError { code, message }))
+    }
+
+    #[test]
+    fn every_failed_scram_exchange_is_an_authentication_failure_that_says_why() {
+        for message in [
+            "malformed SCRAM message",
+            "invalid SCRAM response",
+            "client selected an invalid SASL authentication mechanism",
+        ] {
+            assert_eq!(
+                classify(&server("08P01", message)),
+                ConnectErrorKind::AuthenticationFailed,
+                "{message}"
+            );
+        }
+        // Other protocol violations are not about the password.
+        assert_eq!(
+            classify(&server("08P01", "invalid frontend message type 0")),
+            ConnectErrorKind::Other
+        );
+        let mismatch = sqlx::Error::Protocol("MAC tag mismatch".into());
+        assert_eq!(classify(&mismatch), ConnectErrorKind::AuthenticationFailed);
+        assert!(describe(&mismatch).contains("the server's SCRAM signature is wrong"));
+        for text in [
+            "expected SASLFinal but received Ok (sqlx_postgres::connection::sasl:157)",
+            "unsupported SASL authentication mechanisms: OAUTHBEARER (sqlx_postgres::connection::sasl:46)",
+        ] {
+            let error = sqlx::Error::Protocol(text.into());
+            assert_eq!(classify(&error), ConnectErrorKind::AuthenticationFailed);
+            assert_eq!(
+                describe(&error),
+                format!("the SCRAM exchange failed: {text}")
+            );
+        }
+        // Anything else keeps sqlx's own text.
+        let other = io(Io::BrokenPipe, "pipe");
+        assert_eq!(describe(&other), other.to_string());
     }
 }

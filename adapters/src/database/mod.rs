@@ -8,7 +8,6 @@
 //! derived `Debug` prints the password.
 
 mod classify;
-mod describe;
 pub mod mysql;
 pub mod postgres;
 pub mod reflect;
@@ -19,8 +18,7 @@ use domain::{
     ConnectError, ConnectionTarget, Credential, DbKind, ServerInfo, TargetIdentity, TargetSpec,
 };
 
-pub use classify::classify;
-pub use describe::describe;
+pub use classify::{classify, describe};
 
 /// A pool for one of the supported kinds.
 #[derive(Debug, Clone)]

@@ -422,3 +422,387 @@ async fn an_unknown_host_is_unreachable() {
     let message = run.json()["error"]["message"].as_str().unwrap().to_owned();
     assert!(message.contains("no-such-host.invalid:5432/d"), "{message}");
 }
+
+// ---- SCRAM and user names (issue 10, item 8) ----
+//
+// PostgreSQL takes the user name from the startup packet; the one in SCRAM's client-first
+// message is ignored, so libpq sends it empty. A client that writes the name there unescaped
+// breaks on `,` and `=` (RFC 5802 syntax) and, through SASLprep, on names SASLprep refuses.
+
+/// Role names that stress SCRAM's attribute syntax, SASLprep and multi-byte encoding.
+const SCRAM_ROLES: &[&str] = &[
+    "md5,role",
+    "a=b",
+    "a,=b",
+    "x,r=forged-nonce",
+    "zoë 東京 ü",
+    "a role with spaces",
+    "emoji 😀 role",
+];
+
+/// A libpq connection-string value, quoted.
+fn conninfo_quote(value: &str) -> String {
+    format!("'{}'", value.replace('\\', "\\\\").replace('\'', "\\'"))
+}
+
+/// A TOML basic string.
+fn toml_quote(value: &str) -> String {
+    format!("\"{}\"", value.replace('\\', "\\\\").replace('"', "\\\""))
+}
+
+/// `current_user` as `psql` (libpq) logs in with `password`, or its error.
+fn psql_current_user(pg: &PgCluster, user: &str, password: &str) -> Result<String, String> {
+    let psql = if pg.bin("psql").exists() {
+        pg.bin("psql")
+    } else {
+        "psql".into()
+    };
+    let conninfo = format!(
+        "host=127.0.0.1 port={} dbname=postgres user={} sslmode=disable connect_timeout=5",
+        pg.port(),
+        conninfo_quote(user)
+    );
+    let home = tempfile::tempdir().unwrap();
+    let out = std::process::Command::new(psql)
+        .args([
+            "-w",
+            "-X",
+            "-A",
+            "-t",
+            "-c",
+            "select current_user",
+            &conninfo,
+        ])
+        .env_clear()
+        .env("PGPASSWORD", password)
+        .env("HOME", home.path())
+        .output()
+        .expect("psql runs");
+    if out.status.success() {
+        Ok(String::from_utf8_lossy(&out.stdout).trim_end().to_owned())
+    } else {
+        Err(String::from_utf8_lossy(&out.stderr).into_owned())
+    }
+}
+
+/// A login role with a SCRAM verifier for `password` (checked, so no test passes on md5).
+async fn create_scram_role(pg: &PgCluster, role: &str, password: &str) {
+    let pool = pg.superuser().await;
+    sqlx::query("set password_encryption = 'scram-sha-256'")
+        .execute(&pool)
+        .await
+        .unwrap();
+    sqlx::query(sqlx::AssertSqlSafe(format!(
+        "create role {} login password {}",
+        tests::pg::quote_ident(role),
+        tests::pg::quote_literal(password)
+    )))
+    .execute(&pool)
+    .await
+    .unwrap();
+    let verifier: String =
+        sqlx::query_scalar("select rolpassword from pg_authid where rolname = $1")
+            .bind(role.to_owned())
+            .fetch_one(&pool)
+            .await
+            .unwrap();
+    assert!(verifier.starts_with("SCRAM-SHA-256$"), "{role}: {verifier}");
+    pool.close().await;
+}
+
+/// A target `name` for `user` on the `postgres` database, password from the env source.
+fn scram_target(pg: &PgCluster, user: &str, env_prefix: &str) -> String {
+    format!(
+        "kind = \"postgres\"\nhost = \"127.0.0.1\"\nport = {}\ndatabase = \"postgres\"\nuser = {}\nsources = [\"env\", \"pgpass\"]\nenv_prefix = \"{env_prefix}\"\nsslmode = \"disable\"\n",
+        pg.port(),
+        toml_quote(user)
+    )
+}
+
+/// Opens the target through the registry and returns `current_user`, or the error's text.
+async fn dbcore_current_user(
+    pg: &PgCluster,
+    user: &str,
+    password: &str,
+    env_prefix: &str,
+) -> Result<String, String> {
+    let config = ConfigDir::new();
+    let name = env_prefix.to_lowercase().replace('_', "-");
+    config.target(&name, &scram_target(pg, user, env_prefix));
+    let ctx = context_with(
+        Some(config.path()),
+        Arc::new(MapEnv::new().with(format!("{env_prefix}_PASSWORD"), password)),
+    );
+    let db = registry::open(&name, &ctx)
+        .await
+        .map_err(|e| e.to_string())?;
+    let current: String = sqlx::query_scalar("select current_user::text")
+        .fetch_one(db.pool::<Postgres>().unwrap())
+        .await
+        .map_err(|e| e.to_string())?;
+    db.close().await;
+    Ok(current)
+}
+
+#[tokio::test]
+async fn scram_user_names_with_syntax_characters_log_in_as_with_psql() {
+    let Some(pg) = cluster() else { return };
+    let mut failures = Vec::new();
+    for (i, role) in SCRAM_ROLES.iter().enumerate() {
+        let password = format!("scram-pw-{i}");
+        create_scram_role(pg, role, &password).await;
+        assert_eq!(
+            psql_current_user(pg, role, &password).as_deref(),
+            Ok(*role),
+            "psql, the oracle, logs in as {role:?}"
+        );
+        let dbcore = dbcore_current_user(pg, role, &password, &format!("SCRAM_NAME_{i}")).await;
+        if dbcore.as_deref() != Ok(*role) {
+            failures.push(format!("{role:?}: {dbcore:?}"));
+        }
+    }
+    assert!(
+        failures.is_empty(),
+        "dbcore cannot log in as:\n{}",
+        failures.join("\n")
+    );
+}
+
+#[tokio::test]
+async fn scram_passwords_that_saslprep_refuses_are_used_as_is_like_libpq() {
+    let Some(pg) = cluster() else { return };
+    // A control character (SASLprep "prohibited"), a code point unassigned in Unicode 3.2, and
+    // one that SASLprep maps (NFKC), so both the fallback and normalisation are exercised.
+    let passwords = [
+        "tab\there",
+        "smile 😀 pw",
+        "ﬁne ligature",
+        "nbsp\u{a0}and\u{200b}zwsp",
+    ];
+    let mut failures = Vec::new();
+    for (i, password) in passwords.iter().enumerate() {
+        let role = format!("scram_pw_{i}");
+        create_scram_role(pg, &role, password).await;
+        assert_eq!(
+            psql_current_user(pg, &role, password).as_deref(),
+            Ok(role.as_str()),
+            "psql, the oracle, logs in with password #{i}"
+        );
+        match dbcore_current_user(pg, &role, password, &format!("SCRAM_PW_{i}")).await {
+            Ok(user) => assert_eq!(user, role),
+            Err(e) => {
+                for c in password
+                    .chars()
+                    .filter(|c| !c.is_ascii_alphanumeric() && *c != ' ')
+                {
+                    assert!(
+                        !e.contains(c),
+                        "the error shows a character of the password: {e}"
+                    );
+                }
+                failures.push(format!("password #{i}: {e}"));
+            }
+        }
+    }
+    assert!(failures.is_empty(), "{}", failures.join("\n"));
+}
+
+#[tokio::test]
+async fn admin_ping_as_a_role_with_a_comma_in_its_name() {
+    let Some(pg) = cluster() else { return };
+    let role = "ping,role=x";
+    create_scram_role(pg, role, "ping-comma-pw").await;
+    let config = ConfigDir::new();
+    config.target("t", &scram_target(pg, role, "T_PING_COMMA"));
+    let pgpass = config.secret_file(
+        "pgpass",
+        &format!("127.0.0.1:{}:postgres:{role}:ping-comma-pw\n", pg.port()),
+    );
+    let ping = run(
+        "admin",
+        &[
+            "--config-dir",
+            config.path_str(),
+            "ping",
+            "t",
+            "--format",
+            "json",
+        ],
+        &[
+            ("T_PING_COMMA_PGPASS", pgpass.as_str()),
+            ("HOME", config.path_str()),
+        ],
+    );
+    assert_eq!(ping.code, Some(0), "{ping:?}");
+    let json = ping.json();
+    assert_eq!(json["current_user"], role);
+    assert_eq!(json["credential"]["source"], "pgpass");
+    assert!(!ping.all_output().contains("ping-comma-pw"));
+}
+
+/// How the fake server below ends a SCRAM exchange.
+#[derive(Debug, Clone, Copy)]
+enum ScramEnd {
+    /// An `ErrorResponse` right after the client-first message, as PostgreSQL sends when it
+    /// cannot parse it.
+    ServerError {
+        code: &'static str,
+        message: &'static str,
+        detail: &'static str,
+    },
+    /// The whole exchange, closed by a server signature that cannot be right: a server that
+    /// does not know the password (or is not the server).
+    WrongServerSignature,
+}
+
+async fn send_message(
+    stream: &mut tokio::net::TcpStream,
+    tag: u8,
+    body: &[u8],
+) -> std::io::Result<()> {
+    use tokio::io::AsyncWriteExt;
+    let mut frame = vec![tag];
+    frame.extend_from_slice(&i32::try_from(body.len() + 4).unwrap().to_be_bytes());
+    frame.extend_from_slice(body);
+    stream.write_all(&frame).await
+}
+
+async fn recv_body(stream: &mut tokio::net::TcpStream) -> std::io::Result<Vec<u8>> {
+    use tokio::io::AsyncReadExt;
+    let len = usize::try_from(stream.read_i32().await?).unwrap();
+    let mut body = vec![0; len - 4];
+    stream.read_exact(&mut body).await?;
+    Ok(body)
+}
+
+/// One connection of the fake server; records each client-first message it receives.
+async fn serve_scram(
+    mut stream: tokio::net::TcpStream,
+    end: ScramEnd,
+    seen: Arc<std::sync::Mutex<Vec<String>>>,
+) -> std::io::Result<()> {
+    use tokio::io::AsyncReadExt;
+    // An SSLRequest is answered "N"; then the startup packet.
+    while recv_body(&mut stream)
+        .await?
+        .starts_with(&80877103i32.to_be_bytes())
+    {
+        use tokio::io::AsyncWriteExt;
+        stream.write_all(b"N").await?;
+    }
+    send_message(&mut stream, b'R', b"\0\0\0\x0aSCRAM-SHA-256\0\0").await?;
+    assert_eq!(stream.read_u8().await?, b'p');
+    let body = recv_body(&mut stream).await?;
+    let nul = body.iter().position(|&b| b == 0).unwrap();
+    let first = String::from_utf8_lossy(&body[nul + 5..]).into_owned();
+    seen.lock().unwrap().push(first.clone());
+    match end {
+        ScramEnd::ServerError {
+            code,
+            message,
+            detail,
+        } => {
+            let mut fields = Vec::new();
+            for (field, value) in [
+                (b'S', "FATAL"),
+                (b'V', "FATAL"),
+                (b'C', code),
+                (b'M', message),
+                (b'D', detail),
+            ] {
+                fields.push(field);
+                fields.extend_from_slice(value.as_bytes());
+                fields.push(0);
+            }
+            fields.push(0);
+            send_message(&mut stream, b'E', &fields).await?;
+        }
+        ScramEnd::WrongServerSignature => {
+            let nonce = first
+                .split(',')
+                .find_map(|attr| attr.strip_prefix("r="))
+                .unwrap()
+                .to_owned();
+            let mut cont = 11i32.to_be_bytes().to_vec();
+            cont.extend_from_slice(format!("r={nonce}fakeserver,s=c2FsdA==,i=4096").as_bytes());
+            send_message(&mut stream, b'R', &cont).await?;
+            assert_eq!(stream.read_u8().await?, b'p');
+            recv_body(&mut stream).await?;
+            let mut fin = 12i32.to_be_bytes().to_vec();
+            fin.extend_from_slice(format!("v={}=", "A".repeat(43)).as_bytes());
+            send_message(&mut stream, b'R', &fin).await?;
+        }
+    }
+    let mut rest = Vec::new();
+    stream.read_to_end(&mut rest).await.map(|_| ())
+}
+
+/// A fake PostgreSQL on a free port that ends every SCRAM exchange as `end` says.
+async fn fake_scram_server(end: ScramEnd) -> (u16, Arc<std::sync::Mutex<Vec<String>>>) {
+    let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+    let port = listener.local_addr().unwrap().port();
+    let seen = Arc::new(std::sync::Mutex::new(Vec::new()));
+    let recorded = Arc::clone(&seen);
+    tokio::spawn(async move {
+        while let Ok((stream, _)) = listener.accept().await {
+            tokio::spawn(serve_scram(stream, end, Arc::clone(&recorded)));
+        }
+    });
+    (port, seen)
+}
+
+#[tokio::test]
+async fn a_failed_scram_exchange_says_why_and_sends_no_user_name() {
+    let cases = [
+        (
+            ScramEnd::ServerError {
+                code: "08P01",
+                message: "malformed SCRAM message",
+                detail: "Expected attribute \"r\" but found \"role\".",
+            },
+            "malformed SCRAM message (Expected attribute \"r\" but found \"role\".; SQLSTATE 08P01)",
+        ),
+        (
+            ScramEnd::WrongServerSignature,
+            "the server's SCRAM signature is wrong",
+        ),
+    ];
+    for (i, (end, expected)) in cases.into_iter().enumerate() {
+        let (port, seen) = fake_scram_server(end).await;
+        let prefix = format!("SCRAM_FAKE_{i}");
+        let config = ConfigDir::new();
+        config.target(
+            "fake",
+            &format!(
+                "kind = \"postgres\"\nhost = \"127.0.0.1\"\nport = {port}\ndatabase = \"postgres\"\nuser = \"md5,role\"\nsources = [\"env\"]\nenv_prefix = \"{prefix}\"\nsslmode = \"disable\"\nconnect_timeout = \"10s\"\n"
+            ),
+        );
+        let ctx = context_with(
+            Some(config.path()),
+            Arc::new(MapEnv::new().with(format!("{prefix}_PASSWORD"), "fake-pw")),
+        );
+        let error = match registry::open("fake", &ctx).await {
+            Ok(_) => panic!("{end:?}: the fake server let dbcore in"),
+            Err(DbError::Connect { error, .. }) => error,
+            Err(other) => panic!("{end:?}: {other}"),
+        };
+        let text = error.to_string();
+        assert_eq!(
+            error.kind,
+            domain::ConnectErrorKind::AuthenticationFailed,
+            "{text}"
+        );
+        assert!(text.starts_with("authentication failed"), "{text}");
+        assert!(text.contains(expected), "{end:?}: {text}");
+        assert!(!text.contains("fake-pw"), "{text}");
+        // The client-first message names no user: PostgreSQL takes it from the startup packet.
+        let seen = seen.lock().unwrap().clone();
+        assert!(!seen.is_empty());
+        for first in seen {
+            assert!(
+                first.starts_with("n,,n=,r="),
+                "client-first message {first:?}"
+            );
+        }
+    }
+}
