@@ -3,6 +3,7 @@
 use tests::bin::{ConfigDir, run};
 
 const GOOD: &str = "id,name,amount,seen\n1,apple,1.50,2026-01-01\n2,\"pear, green\",,\n3,\"say \"\"hi\"\"\",3,2026-01-03\n";
+const MORE: &str = "id,name,amount,seen\n4,fig,4,2026-01-04\n5,kiwi,x,\n6,lime,6,2026-01-06\n";
 const BAD_IN_THE_MIDDLE: &str = "id,name,amount,seen\n1,apple,1.50,2026-01-01\n2,pear,not-a-number,2026-01-02\n3,plum,3,2026-01-03\n";
 
 /// Loads GOOD, then BAD_IN_THE_MIDDLE (all-or-nothing: nothing written, line named), a dry
@@ -11,6 +12,7 @@ async fn scenario(
     config: &ConfigDir,
     target: &str,
     env: &[(&str, &str)],
+    amount_type: &str,
     count: impl AsyncFn() -> i64,
 ) {
     let good = config.secret_file("good.csv", GOOD);
@@ -61,7 +63,13 @@ async fn scenario(
         ],
         env,
     );
-    assert_eq!(dry.code, Some(0), "{dry:?}");
+    assert_eq!(dry.code, Some(1), "a dry run fails on any bad row: {dry:?}");
+    assert!(
+        dry.stderr.contains("line 3, column amount"),
+        "{}",
+        dry.stderr
+    );
+    assert!(!config.path().join("bad.rejects.csv").exists());
     assert_eq!(count().await, 3, "a dry run writes nothing");
 
     // Keys clash with the rows already there, so load into a fresh table state first.
@@ -95,10 +103,33 @@ async fn scenario(
         tolerant.stderr
     );
     assert_eq!(count().await, 3);
-    let rejects = std::fs::read_to_string(config.path().join("bad.rejects.csv")).unwrap();
+    assert!(
+        !config.path().join("bad.rejects.csv").exists(),
+        "a failed all-or-nothing load leaves no reject file"
+    );
+
+    // New ids: the good rows load, the bad one goes to the reject file with its reason.
+    let more = config.secret_file("more.csv", MORE);
+    let tolerant = run(
+        "ingest",
+        &[
+            "--config-dir",
+            dir,
+            target,
+            "items",
+            &more,
+            "--max-errors",
+            "1",
+        ],
+        env,
+    );
+    assert_eq!(tolerant.code, Some(0), "{tolerant:?}");
+    assert_eq!(count().await, 5);
+    let rejects = std::fs::read_to_string(config.path().join("more.rejects.csv")).unwrap();
     assert_eq!(
         rejects,
-        "id,name,amount,seen\n2,pear,not-a-number,2026-01-02\n"
+        "id,name,amount,seen,_reject_reason\n5,kiwi,x,,\"line 3, column amount: \"\"x\"\" is not a number (column type {})\"\n"
+            .replace("{}", amount_type),
     );
 }
 
@@ -128,12 +159,22 @@ async fn postgres_copy() {
             .await
             .unwrap()
     };
-    scenario(&config, "t", &[("I_PASSWORD", "ingest-pw")], count).await;
+    scenario(
+        &config,
+        "t",
+        &[("I_PASSWORD", "ingest-pw")],
+        "numeric(10,2)",
+        count,
+    )
+    .await;
     let names: Vec<String> = sqlx::query_scalar("select name from items order by id")
         .fetch_all(&pool)
         .await
         .unwrap();
-    assert_eq!(names, vec!["apple", "pear, green", "say \"hi\""]);
+    assert_eq!(
+        names,
+        vec!["apple", "pear, green", "say \"hi\"", "fig", "lime"]
+    );
 }
 
 #[tokio::test]
@@ -159,7 +200,7 @@ async fn sqlite_inserts() {
             .await
             .unwrap()
     };
-    scenario(&config, "t", &[], count).await;
+    scenario(&config, "t", &[], "numeric(10,2)", count).await;
 }
 
 #[tokio::test]
@@ -191,5 +232,12 @@ async fn mariadb_inserts() {
             .await
             .unwrap()
     };
-    scenario(&config, "t", &[("HOME", config.path_str())], count).await;
+    scenario(
+        &config,
+        "t",
+        &[("HOME", config.path_str())],
+        "decimal(10,2)",
+        count,
+    )
+    .await;
 }

@@ -1,0 +1,332 @@
+//! Reading rows: CSV records and JSON lines as bytes, so that a ragged row, bytes that are not
+//! UTF-8 or an over-long line are a bad row with its line number, never the end of the load.
+//! Only an I/O error ends reading.
+
+use std::io::{BufRead, BufReader, Read};
+
+use anyhow::{Context as _, Result, bail};
+
+use crate::cli::InputFormat;
+use crate::plan::{Bad, Plan, Raw, Row};
+use crate::values::shown;
+
+/// The longest JSON line read whole (64 MiB): longer ones are bad rows, read past without
+/// being held, so a file with no newline cannot exhaust memory.
+pub const MAX_LINE: usize = 64 << 20;
+
+pub enum Input {
+    Csv {
+        reader: csv::Reader<Box<dyn Read>>,
+        header: csv::ByteRecord,
+        record: csv::ByteRecord,
+    },
+    Jsonl {
+        reader: BufReader<Box<dyn Read>>,
+        line: u64,
+        /// The first line, read to learn the columns, still to be loaded.
+        first: Option<(u64, Vec<u8>)>,
+        buf: Vec<u8>,
+    },
+}
+
+/// One line read: its bytes (without the newline), or only the fact that it was too long.
+enum Line {
+    Text,
+    TooLong,
+}
+
+/// Reads up to and past the next `\n` into `buf`, keeping at most `cap` bytes.
+fn read_line(
+    reader: &mut impl BufRead,
+    buf: &mut Vec<u8>,
+    cap: usize,
+) -> std::io::Result<Option<Line>> {
+    buf.clear();
+    let mut any = false;
+    let mut too_long = false;
+    loop {
+        let available = reader.fill_buf()?;
+        if available.is_empty() {
+            return Ok(any.then_some(if too_long { Line::TooLong } else { Line::Text }));
+        }
+        any = true;
+        let newline = available.iter().position(|b| *b == b'\n');
+        let chunk = newline.map_or(available, |i| available.get(..i).unwrap_or_default());
+        if !too_long {
+            if buf.len().saturating_add(chunk.len()) > cap {
+                too_long = true;
+                buf.clear();
+            } else {
+                buf.extend_from_slice(chunk);
+            }
+        }
+        let used = newline.map_or(available.len(), |i| i + 1);
+        reader.consume(used);
+        if newline.is_some() {
+            if buf.last() == Some(&b'\r') {
+                buf.pop();
+            }
+            return Ok(Some(if too_long { Line::TooLong } else { Line::Text }));
+        }
+    }
+}
+
+fn is_blank(bytes: &[u8]) -> bool {
+    bytes.iter().all(u8::is_ascii_whitespace)
+}
+
+impl Input {
+    /// Opens `file` (or standard input), reads its first line and adds the columns it names to
+    /// `plan`.
+    pub fn open(file: &str, format: InputFormat, plan: &mut Plan) -> Result<Input> {
+        let source: Box<dyn Read> = if file == "-" {
+            Box::new(std::io::stdin())
+        } else {
+            Box::new(std::fs::File::open(file).with_context(|| format!("cannot open {file}"))?)
+        };
+        let input = match format {
+            InputFormat::Csv => {
+                let mut reader = csv::ReaderBuilder::new()
+                    .has_headers(true)
+                    .flexible(true)
+                    .from_reader(source);
+                let header = reader
+                    .byte_headers()
+                    .context("cannot read the CSV header (line 1)")?
+                    .clone();
+                if header.is_empty() {
+                    bail!("line 1: the input is empty; a CSV file starts with a header line");
+                }
+                for field in &header {
+                    let name = std::str::from_utf8(field)
+                        .map_err(|_| anyhow::anyhow!("line 1: the CSV header is not UTF-8"))?;
+                    plan.add_column(name)?;
+                }
+                Input::Csv {
+                    reader,
+                    header,
+                    record: csv::ByteRecord::new(),
+                }
+            }
+            InputFormat::Jsonl => {
+                // The columns are the table's columns the first record names.
+                let mut reader = BufReader::new(source);
+                let mut buf = Vec::new();
+                let mut line = 0;
+                loop {
+                    line += 1;
+                    match read_line(&mut reader, &mut buf, MAX_LINE)
+                        .with_context(|| format!("cannot read line {line}"))?
+                    {
+                        None => bail!("the input holds no JSON object"),
+                        Some(Line::TooLong) => bail!("line {line} is longer than 64 MiB"),
+                        Some(Line::Text) if is_blank(&buf) => {}
+                        Some(Line::Text) => break,
+                    }
+                }
+                let object: serde_json::Map<String, serde_json::Value> =
+                    serde_json::from_slice(&buf).with_context(|| {
+                        format!("line {line} is not a JSON object; the first one names the columns")
+                    })?;
+                for key in object.keys() {
+                    plan.add_column(key)
+                        .with_context(|| format!("line {line} names the columns"))?;
+                }
+                Input::Jsonl {
+                    reader,
+                    line,
+                    first: Some((line, std::mem::take(&mut buf))),
+                    buf,
+                }
+            }
+        };
+        plan.require_not_null()?;
+        Ok(input)
+    }
+
+    /// The CSV header, for the reject file.
+    pub fn header(&self) -> Option<&csv::ByteRecord> {
+        match self {
+            Input::Csv { header, .. } => Some(header),
+            Input::Jsonl { .. } => None,
+        }
+    }
+
+    /// Reads past one data row without checking it; `false` at the end of the input.
+    pub fn skip(&mut self) -> Result<bool> {
+        match self {
+            Input::Csv { reader, record, .. } => reader
+                .read_byte_record(record)
+                .context("cannot read the CSV input"),
+            Input::Jsonl {
+                reader,
+                line,
+                first,
+                buf,
+            } => {
+                if first.take().is_some() {
+                    return Ok(true);
+                }
+                loop {
+                    *line += 1;
+                    match read_line(reader, buf, MAX_LINE)
+                        .with_context(|| format!("cannot read line {line}"))?
+                    {
+                        None => return Ok(false),
+                        Some(Line::Text) if is_blank(buf) => {}
+                        Some(_) => return Ok(true),
+                    }
+                }
+            }
+        }
+    }
+
+    /// The next row (checked), a bad row, or the end.
+    pub fn next(&mut self, plan: &Plan) -> Result<Option<Result<Row, Bad>>> {
+        match self {
+            Input::Csv {
+                reader,
+                header,
+                record,
+            } => {
+                if !reader
+                    .read_byte_record(record)
+                    .context("cannot read the CSV input")?
+                {
+                    return Ok(None);
+                }
+                let line = record.position().map_or(0, csv::Position::line);
+                let raw = || Raw::Fields(record.iter().map(<[u8]>::to_vec).collect());
+                if record.len() != header.len() {
+                    return Ok(Some(Err(Bad {
+                        line,
+                        column: None,
+                        reason: format!("{} fields, the header has {}", record.len(), header.len()),
+                        raw: raw(),
+                    })));
+                }
+                let mut values = Vec::with_capacity(record.len());
+                for ((column, _), field) in plan.columns.iter().zip(record.iter()) {
+                    match std::str::from_utf8(field) {
+                        Ok("") => values.push(None),
+                        Ok(text) => values.push(Some(text.to_owned())),
+                        Err(e) => {
+                            return Ok(Some(Err(Bad {
+                                line,
+                                column: Some(column.name.clone()),
+                                reason: format!(
+                                    "not UTF-8 (a bad byte after {} bytes)",
+                                    e.valid_up_to()
+                                ),
+                                raw: raw(),
+                            })));
+                        }
+                    }
+                }
+                Ok(Some(plan.check_row(line, values, raw())))
+            }
+            Input::Jsonl {
+                reader,
+                line,
+                first,
+                buf,
+            } => {
+                let (number, bytes) = match first.take() {
+                    Some(first) => first,
+                    None => loop {
+                        *line += 1;
+                        match read_line(reader, buf, MAX_LINE)
+                            .with_context(|| format!("cannot read line {line}"))?
+                        {
+                            None => return Ok(None),
+                            Some(Line::TooLong) => {
+                                return Ok(Some(Err(Bad {
+                                    line: *line,
+                                    column: None,
+                                    reason: "longer than 64 MiB".into(),
+                                    raw: Raw::Line(Vec::new()),
+                                })));
+                            }
+                            Some(Line::Text) if is_blank(buf) => {}
+                            Some(Line::Text) => break (*line, std::mem::take(buf)),
+                        }
+                    },
+                };
+                Ok(Some(json_row(plan, number, bytes)))
+            }
+        }
+    }
+
+    /// Bytes read so far, for the progress bar.
+    pub fn bytes_read(&self) -> Option<u64> {
+        match self {
+            Input::Csv { reader, .. } => Some(reader.position().byte()),
+            Input::Jsonl { .. } => None,
+        }
+    }
+}
+
+fn json_row(plan: &Plan, line: u64, bytes: Vec<u8>) -> Result<Row, Bad> {
+    let bad = |column: Option<String>, reason: String, bytes: Vec<u8>| Bad {
+        line,
+        column,
+        reason,
+        raw: Raw::Line(bytes),
+    };
+    let object: serde_json::Map<String, serde_json::Value> = match std::str::from_utf8(&bytes) {
+        Err(e) => {
+            let reason = format!("not UTF-8 (a bad byte after {} bytes)", e.valid_up_to());
+            return Err(bad(None, reason, bytes));
+        }
+        Ok(text) => match serde_json::from_str(text) {
+            Ok(o) => o,
+            Err(e) => return Err(bad(None, format!("not a JSON object: {e}"), bytes)),
+        },
+    };
+    if let Some(key) = object
+        .keys()
+        .find(|k| !plan.columns.iter().any(|(c, _)| &c.name == *k))
+    {
+        let reason = "not a column of the table (or absent from the first line)".to_owned();
+        return Err(bad(Some(shown(key)), reason, bytes));
+    }
+    let values = plan
+        .columns
+        .iter()
+        .map(|(c, _)| match object.get(&c.name) {
+            None | Some(serde_json::Value::Null) => None,
+            Some(serde_json::Value::String(s)) => Some(s.clone()),
+            Some(other) => Some(other.to_string()),
+        })
+        .collect();
+    plan.check_row(line, values, Raw::Line(bytes))
+}
+
+#[cfg(test)]
+mod tests {
+    use proptest::prelude::*;
+
+    use super::*;
+
+    proptest! {
+        #[test]
+        fn reading_lines_keeps_every_byte_or_says_too_long(
+            data in proptest::collection::vec(any::<u8>(), 0..2000),
+            cap in 1usize..64,
+        ) {
+            let mut reader = BufReader::with_capacity(7, data.as_slice());
+            let mut buf = Vec::new();
+            let mut lines = 0;
+            while let Some(line) = read_line(&mut reader, &mut buf, cap).unwrap() {
+                lines += 1;
+                match line {
+                    Line::Text => prop_assert!(buf.len() <= cap && !buf.contains(&b'\n')),
+                    Line::TooLong => {}
+                }
+            }
+            let expected = data.split(|b| *b == b'\n').count()
+                - usize::from(data.is_empty() || data.ends_with(b"\n"));
+            prop_assert_eq!(lines, expected);
+        }
+    }
+}

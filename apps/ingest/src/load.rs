@@ -1,0 +1,185 @@
+//! The load: reading batches, the three ways through them (dry run, all-or-nothing,
+//! per-batch), and the resume hint.
+//!
+//! Design decision: the resume hint counts rows by where committed batches end, never by
+//! counters of good and bad rows: `committed_through` is the number of data rows read (good
+//! and rejected) when the last batch committed, so `--skip (skip + committed_through)` starts
+//! right after it whatever happened in the batch that failed (a read error, a bad row past
+//! --max-errors, a refusal by the server), and the reject file is cut back to the same point.
+#![allow(
+    clippy::print_stderr,
+    reason = "bad rows are reported on the terminal as they are found"
+)]
+
+use anyhow::{Result, bail};
+use project_core::DbKind;
+use project_core::db::DatabaseConnection;
+
+use crate::input::Input;
+use crate::plan::{Plan, Row};
+use crate::progress::{Progress, Stats};
+use crate::rejects::Rejects;
+use crate::write::{copy_payload, copy_statement, in_scope, refused_copy};
+
+/// The reading side of a load: the input, what it has counted, and where bad rows go.
+pub struct Load {
+    pub input: Input,
+    pub plan: Plan,
+    pub stats: Stats,
+    pub rejects: Rejects,
+    pub progress: Progress,
+    pub max_errors: u64,
+    pub batch_size: usize,
+    pub dry_run: bool,
+    /// Data rows read (good and rejected) through the end of the last committed batch.
+    pub committed_through: u64,
+}
+
+impl Load {
+    /// Reads up to a batch of good rows, counting and setting aside bad ones; a bad row past
+    /// --max-errors ends the load (a dry run reports every bad row and goes on). An empty
+    /// batch is the end of the input.
+    fn next_batch(&mut self) -> Result<Vec<Row>> {
+        let mut rows = Vec::with_capacity(self.batch_size.min(100_000));
+        while rows.len() < self.batch_size {
+            let Some(next) = self.input.next(&self.plan)? else {
+                break;
+            };
+            self.stats.read = self.stats.read.saturating_add(1);
+            match next {
+                Ok(row) => rows.push(row),
+                Err(bad) => {
+                    self.stats.rejected = self.stats.rejected.saturating_add(1);
+                    if self.dry_run {
+                        eprintln!("ingest: bad {bad}");
+                    } else if self.stats.rejected > self.max_errors {
+                        bail!("{bad}");
+                    } else {
+                        eprintln!("ingest: skipped {bad}");
+                        self.rejects.record(&bad)?;
+                    }
+                }
+            }
+            if self.stats.read.is_multiple_of(1024) {
+                self.progress.update(&self.stats, self.input.bytes_read());
+            }
+        }
+        Ok(rows)
+    }
+
+    /// The error that ends a per-batch load, with the exact resume hint.
+    fn stopped(&self, error: anyhow::Error, skip: u64) -> anyhow::Error {
+        let next = skip.saturating_add(self.committed_through);
+        let mut hint = format!(
+            "{} rows were committed by earlier batches, the batch being read was not; resume with --skip {next}",
+            self.stats.written
+        );
+        if self.rejects.committed_rows() > 0 {
+            hint.push_str(&format!(
+                " after moving {} away (it holds the {} rows rejected before that point)",
+                self.rejects.path().display(),
+                self.rejects.committed_rows()
+            ));
+        }
+        error.context(hint)
+    }
+
+    /// Checks every row and writes nothing; any bad row is an error.
+    pub fn dry_run(&mut self) -> Result<()> {
+        while !self.next_batch()?.is_empty() {}
+        if self.stats.rejected > 0 {
+            bail!(
+                "{} of {} rows are bad (each is listed above){}",
+                self.stats.rejected,
+                self.stats.read,
+                if self.stats.rejected <= self.max_errors {
+                    "; a load with this --max-errors would skip them"
+                } else {
+                    ""
+                }
+            );
+        }
+        Ok(())
+    }
+
+    /// One transaction for the whole input.
+    pub async fn all_or_nothing(&mut self, db: &DatabaseConnection) -> Result<()> {
+        let written = if db.kind() == DbKind::Postgres {
+            // One COPY for the whole file: the server works on what was sent while the next
+            // rows are read and checked (a COPY per batch would wait for the server at every
+            // batch).
+            db.session_scope::<sqlx::Postgres, u64, anyhow::Error, _>(async |tx| {
+                let statement = copy_statement(&self.plan);
+                let mut copy = tx.copy_in_raw(&statement).await?;
+                // Input line of each row sent, to name the line the server refuses.
+                let mut sent_lines: Vec<u64> = Vec::new();
+                loop {
+                    let rows = match self.next_batch() {
+                        Ok(rows) => rows,
+                        Err(e) => {
+                            let _ = copy.abort("a bad row").await;
+                            return Err(e);
+                        }
+                    };
+                    let (Some(first), Some(last)) = (rows.first(), rows.last()) else {
+                        break;
+                    };
+                    let (first, last) = (first.line, last.line);
+                    sent_lines.extend(rows.iter().map(|r| r.line));
+                    copy.send(copy_payload(&rows)).await.map_err(|e| {
+                        anyhow::anyhow!("the server refused the rows of lines {first}–{last}: {e}")
+                    })?;
+                }
+                copy.finish()
+                    .await
+                    .map_err(|e| refused_copy(&e, &sent_lines))
+            })
+            .await?
+        } else {
+            let mut written = 0;
+            in_scope!(db, db.kind(), |tx| {
+                let mut tx = tx;
+                loop {
+                    let rows = self.next_batch()?;
+                    if rows.is_empty() {
+                        break Ok::<_, anyhow::Error>(());
+                    }
+                    written += tx.write(&self.plan, &rows).await?;
+                }
+            })?;
+            written
+        };
+        self.stats.written = written;
+        self.committed_through = self.stats.read;
+        self.rejects.commit()
+    }
+
+    /// A transaction per batch; an error names the exact `--skip` to resume with.
+    pub async fn per_batch(&mut self, db: &DatabaseConnection, skip: u64) -> Result<()> {
+        loop {
+            let rows = match self.next_batch() {
+                Ok(rows) => rows,
+                Err(e) => return Err(self.stopped(e, skip)),
+            };
+            if rows.is_empty() {
+                self.committed_through = self.stats.read;
+                return self.rejects.commit();
+            }
+            let plan = &self.plan;
+            let rows = &rows;
+            let written = in_scope!(db, db.kind(), |tx| {
+                let mut tx = tx;
+                tx.write(plan, rows).await
+            });
+            match written {
+                Ok(n) => {
+                    self.stats.written = self.stats.written.saturating_add(n);
+                    self.committed_through = self.stats.read;
+                    self.rejects.commit()?;
+                }
+                Err(e) => return Err(self.stopped(e, skip)),
+            }
+            self.progress.update(&self.stats, self.input.bytes_read());
+        }
+    }
+}
