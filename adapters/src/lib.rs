@@ -1,6 +1,6 @@
 //! Adapters: every outside system dbcore talks to, one module each.
 //!
-//! Design decision: the only crate that imports sqlx (and later vaultrs and keyring) is this
+//! Design decision: the only crate that imports sqlx (and reqwest, for Vault, and keyring) is this
 //! one, and every adapter implements a port from `domain`. Credential sources read files and
 //! variables through the `Env` port so that tests can run in parallel with their own
 //! environment, and the database side always passes the password explicitly so that sqlx can

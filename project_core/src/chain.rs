@@ -152,6 +152,7 @@ pub fn vault_config(settings: &Settings) -> Result<VaultConfig, InvalidSource> {
         auth,
         secret,
         env_prefix: settings.env_prefix().to_owned(),
+        allow_http: settings.bool_setting("vault.allow_http").unwrap_or(false),
     })
 }
 

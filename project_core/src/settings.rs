@@ -167,6 +167,8 @@ const KEYS: &[Key] = &[
     Key { name: "keyring.store", env: Some("KEYRING_STORE"), ty: Ty::KeyringStore },
     Key { name: "vault.address", env: Some("VAULT_ADDRESS"), ty: Ty::Text },
     Key { name: "vault.ca_cert", env: None, ty: Ty::Path },
+    // Only from the target file: plain http to a remote Vault is a decision about that target.
+    Key { name: "vault.allow_http", env: None, ty: Ty::Bool },
     Key { name: "vault.namespace", env: None, ty: Ty::Text },
     Key { name: "vault.auth", env: Some("VAULT_AUTH"), ty: Ty::VaultAuth },
     Key { name: "vault.auth_mount", env: None, ty: Ty::Text },
@@ -647,6 +649,14 @@ impl Settings {
     /// A setting as text, for the groups of keys other modules assemble (`vault.*`).
     pub fn text_setting(&self, key: &str) -> Option<&str> {
         self.text(key)
+    }
+
+    /// A boolean setting (`vault.allow_http`).
+    pub fn bool_setting(&self, key: &str) -> Option<bool> {
+        match self.get(key) {
+            Some(Value::Bool(b)) => Some(*b),
+            _ => None,
+        }
     }
 
     /// A path setting (`vault.token_file` …).

