@@ -85,14 +85,10 @@ async fn probe(db: &DatabaseConnection) -> Result<(), DbError> {
     macro_rules! select_one {
         ($db:ty) => {
             db.session_scope::<$db, (), DbError, _>(async |tx| {
-                sqlx::query("select 1")
-                    .execute(&mut **tx)
-                    .await
-                    .map(|_| ())
-                    .map_err(|cause| DbError::Query {
-                        target: String::new(),
-                        cause,
-                    })
+                match sqlx::query("select 1").execute(&mut **tx).await {
+                    Ok(_) => Ok(()),
+                    Err(cause) => Err(tx.query_error(cause)),
+                }
             })
             .await
         };

@@ -63,8 +63,9 @@ pub fn copy_statement(plan: &Plan) -> String {
 
 async fn write_pg(tx: &mut Tx<sqlx::Postgres>, plan: &Plan, rows: &[Row]) -> Result<u64, DbError> {
     let statement = copy_statement(plan);
+    let target = tx.target_name().to_owned();
     let err = |cause| DbError::Query {
-        target: String::new(),
+        target: target.clone(),
         cause,
     };
     let mut copy = tx.copy_in_raw(&statement).await.map_err(err)?;
@@ -96,15 +97,10 @@ macro_rules! insert_batches {
                         b.push_bind(value.clone());
                     }
                 });
-                let done =
-                    builder
-                        .build()
-                        .execute(&mut **tx)
-                        .await
-                        .map_err(|cause| DbError::Query {
-                            target: String::new(),
-                            cause,
-                        })?;
+                let done = match builder.build().execute(&mut **tx).await {
+                    Ok(done) => done,
+                    Err(cause) => return Err(tx.query_error(cause)),
+                };
                 written += done.rows_affected();
             }
             Ok(written)

@@ -521,7 +521,14 @@ impl<DB: sqlx::Database> std::ops::DerefMut for Tx<DB> {
 }
 
 impl<DB: sqlx::Database> Tx<DB> {
-    fn query_error(&self, cause: sqlx::Error) -> DbError {
+    /// The name of the target this transaction runs on, for errors.
+    pub fn target_name(&self) -> &str {
+        &self.target
+    }
+
+    /// A failed statement inside this transaction, named after its target (apps map their
+    /// sqlx errors through this instead of building a `DbError::Query` without a name).
+    pub fn query_error(&self, cause: sqlx::Error) -> DbError {
         DbError::Query {
             target: self.target.to_string(),
             cause,
