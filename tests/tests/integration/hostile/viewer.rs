@@ -444,3 +444,107 @@ async fn page_numbers_and_query_values_never_panic_a_handler() {
     assert_eq!(alive.status, 200, "{}", alive.body);
     assert!(alive.body.contains("<td>second</td>"), "{}", alive.body);
 }
+
+#[tokio::test]
+async fn a_table_whose_columns_cannot_be_seen_is_said_so() {
+    let Some(server) = tests::mariadb::server() else {
+        return;
+    };
+    let canary = format!("canary-{}", random_token(16));
+    server
+        .sql_as_root(&format!(
+            "create database viewer_views;
+             create table viewer_views.base (id int primary key, label text);
+             create table viewer_views.gone (id int);
+             create view viewer_views.over_gone as select id from viewer_views.gone;
+             drop table viewer_views.gone;
+             create view viewer_views.shown as select id, label from viewer_views.base;
+             create user 'viewer_my'@'127.0.0.1' identified by '{canary}';
+             grant select on viewer_views.base to 'viewer_my'@'127.0.0.1';
+             grant select on viewer_views.over_gone to 'viewer_my'@'127.0.0.1';
+             grant show view on viewer_views.shown to 'viewer_my'@'127.0.0.1';"
+        ))
+        .unwrap();
+    let config = ConfigDir::new();
+    config.target(
+        "my",
+        &format!(
+            "kind = \"mysql\"\nhost = \"127.0.0.1\"\nport = {}\ndatabase = \"viewer_views\"\nuser = \"viewer_my\"\nsources = [\"env\"]\nenv_prefix = \"VM\"\nschemas = [\"viewer_views\"]\n",
+            server.port()
+        ),
+    );
+    let token = random_token(32);
+    let cache = config.path().join("cache");
+    let viewer = Viewer::start(
+        &config,
+        &[],
+        &[
+            ("VM_PASSWORD", &canary),
+            ("PROJECT_CACHE_DIR", cache.to_str().unwrap()),
+            (TOKEN_VAR, &token),
+        ],
+    );
+    let secrets = [canary.as_str(), token.as_str()];
+    let (_, cookie) = viewer.login(&token).unwrap();
+    let tables = viewer.browse("/t/my", Some(&cookie));
+    assert_eq!(tables.status, 200, "{}", tables.body);
+    tables.assert_clean(&secrets, "/t/my");
+    let mut blind = 0;
+    for view in ["over_gone", "shown"] {
+        if !tables.body.contains(&format!(">{view}<")) {
+            continue;
+        }
+        let columns = viewer.browse(&format!("/t/my/viewer_views/{view}"), Some(&cookie));
+        columns.assert_clean(&secrets, view);
+        if !columns.body.contains("<td>id</td>") {
+            blind += 1;
+            assert!(
+                columns.body.contains("id=\"no-columns\""),
+                "{}",
+                columns.body
+            );
+            let rows = viewer.browse(&format!("/t/my/viewer_views/{view}/rows"), Some(&cookie));
+            rows.assert_clean(&secrets, view);
+            assert_eq!(rows.status, 200, "{view}: {}", rows.body);
+            assert!(
+                rows.body.contains("no column of viewer_views.") && !rows.body.contains("select"),
+                "{view}: {}",
+                rows.body
+            );
+        }
+    }
+    assert!(
+        blind > 0,
+        "no view without visible columns: {}",
+        tables.body
+    );
+    let rows = viewer.browse("/t/my/viewer_views/base/rows", Some(&cookie));
+    assert_eq!(rows.status, 200, "{}", rows.body);
+
+    // A wrong password on a configured target: the error page names the failure, not the secret.
+    config.target(
+        "bad",
+        &format!(
+            "kind = \"mysql\"\nhost = \"127.0.0.1\"\nport = {}\ndatabase = \"viewer_views\"\nuser = \"viewer_my\"\nsources = [\"env\"]\nenv_prefix = \"VB\"\n",
+            server.port()
+        ),
+    );
+    let wrong = format!("wrong-{canary}");
+    drop(viewer);
+    let viewer = Viewer::start(
+        &config,
+        &[],
+        &[
+            ("VB_PASSWORD", &wrong),
+            ("VM_PASSWORD", &canary),
+            ("PROJECT_CACHE_DIR", cache.to_str().unwrap()),
+            (TOKEN_VAR, &token),
+        ],
+    );
+    let (_, cookie) = viewer.login(&token).unwrap();
+    for path in ["/t/bad", "/t/bad/viewer_views/base/rows?page=2"] {
+        let reply = viewer.browse(path, Some(&cookie));
+        assert_eq!(reply.status, 502, "{path}: {}", reply.body);
+        reply.assert_clean(&[&canary, &token, &wrong], path);
+    }
+}
