@@ -66,7 +66,8 @@ impl Token {
         Ok(Token(SecretString::from(random_hex(32)?)))
     }
 
-    /// Whether `candidate` is the token, in time that does not depend on where they differ.
+    /// Whether `candidate` is the token, in time that does not depend on where they differ
+    /// (`subtle` answers at once when the lengths differ, so only the length can be timed).
     pub(crate) fn matches(&self, candidate: &str) -> bool {
         bool::from(
             self.0
