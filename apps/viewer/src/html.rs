@@ -1,0 +1,105 @@
+//! Markup: every byte printed is escaped here, every link segment percent-encoded here, and
+//! every page (error pages included) is built by [`page`].
+
+use std::fmt::Write as _;
+
+use axum::http::StatusCode;
+use axum::response::{Html, IntoResponse, Response};
+
+/// How much of a visitor's input an error message quotes: enough to recognise it, never a
+/// whole hostile string.
+const SHOWN_CHARS: usize = 32;
+
+pub(crate) fn esc(text: &str) -> String {
+    let mut out = String::with_capacity(text.len());
+    for c in text.chars() {
+        match c {
+            '&' => out.push_str("&amp;"),
+            '<' => out.push_str("&lt;"),
+            '>' => out.push_str("&gt;"),
+            '"' => out.push_str("&quot;"),
+            '\'' => out.push_str("&#39;"),
+            c => out.push(c),
+        }
+    }
+    out
+}
+
+/// Percent-encodes a path segment or query value.
+pub(crate) fn enc(text: &str) -> String {
+    let mut out = String::new();
+    for b in text.bytes() {
+        if b.is_ascii_alphanumeric() || b"-_.~".contains(&b) {
+            out.push(b as char);
+        } else {
+            let _ = write!(out, "%{b:02X}");
+        }
+    }
+    out
+}
+
+/// A visitor's input as an error message quotes it: at most [`SHOWN_CHARS`] characters, control
+/// characters as `?`, and `…` when cut (the caller escapes the message as a whole).
+pub(crate) fn shown(input: &str) -> String {
+    let mut out: String = input
+        .chars()
+        .take(SHOWN_CHARS)
+        .map(|c| if c.is_control() { '?' } else { c })
+        .collect();
+    if input.chars().nth(SHOWN_CHARS).is_some() {
+        out.push('…');
+    }
+    out
+}
+
+pub(crate) fn page(title: &str, body: &str) -> Html<String> {
+    Html(format!(
+        "<!doctype html><html><head><meta charset=\"utf-8\"><title>{t}</title>\
+         <style>body{{font-family:sans-serif;margin:2em}}table{{border-collapse:collapse}}\
+         td,th{{border:1px solid #ccc;padding:2px 6px;text-align:left}}</style></head>\
+         <body><h1>{t}</h1>{body}</body></html>",
+        t = esc(title)
+    ))
+}
+
+/// An error page: `message` is escaped; it must never hold a secret or a whole visitor input.
+pub(crate) fn error(status: StatusCode, message: &str) -> Response {
+    (
+        status,
+        page("error", &format!("<p id=\"error\">{}</p>", esc(message))),
+    )
+        .into_response()
+}
+
+/// A refused request: its status and a message for the error page (same rules as [`error`]).
+#[derive(Debug)]
+pub(crate) struct Refusal(pub(crate) StatusCode, pub(crate) String);
+
+impl IntoResponse for Refusal {
+    fn into_response(self) -> Response {
+        error(self.0, &self.1)
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn shown_input_is_bounded_and_has_no_control_characters() {
+        assert_eq!(shown("id"), "id");
+        assert_eq!(shown("a\0b\r\nc"), "a?b??c");
+        let long = "é".repeat(1000);
+        assert_eq!(shown(&long).chars().count(), SHOWN_CHARS + 1);
+        assert!(shown(&long).ends_with('…'));
+    }
+
+    #[test]
+    fn markup_and_links_are_escaped() {
+        assert_eq!(
+            esc("<a href='x'>&\""),
+            "&lt;a href=&#39;x&#39;&gt;&amp;&quot;"
+        );
+        assert_eq!(enc("a b/é"), "a%20b%2F%C3%A9");
+    }
+}

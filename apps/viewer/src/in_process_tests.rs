@@ -1,0 +1,213 @@
+//! The router in-process on a loopback port: generated hostile requests never panic a handler
+//! and never leak the token, and concurrent requests open one pool per target.
+#![allow(
+    clippy::unwrap_used,
+    clippy::expect_used,
+    reason = "a failed set-up step stops the test with its message"
+)]
+
+use std::io::{Read as _, Write as _};
+use std::net::SocketAddr;
+use std::sync::Arc;
+
+use domain::MapEnv;
+use proptest::prelude::*;
+
+use crate::App;
+use crate::auth::Guard;
+use crate::targets::Targets;
+use crate::token::Token;
+
+const TOKEN: &str = "in-process-token-0123456789";
+
+struct Server {
+    app: Arc<App>,
+    addr: SocketAddr,
+    _dir: tempfile::TempDir,
+}
+
+/// A viewer over a config dir with one SQLite target, `lite`, holding `items`.
+async fn server() -> Server {
+    let dir = tempfile::tempdir().unwrap();
+    std::fs::create_dir_all(dir.path().join("targets")).unwrap();
+    let db = dir.path().join("lite.sqlite3");
+    std::fs::write(
+        dir.path().join("targets/lite.toml"),
+        format!("kind = \"sqlite\"\npath = {:?}\n", db.display().to_string()),
+    )
+    .unwrap();
+    let options = sqlx::sqlite::SqliteConnectOptions::new()
+        .filename(&db)
+        .create_if_missing(true);
+    let pool = sqlx::SqlitePool::connect_with(options).await.unwrap();
+    sqlx::raw_sql("create table items (id integer primary key, name text); insert into items values (1, 'a');")
+        .execute(&pool)
+        .await
+        .unwrap();
+    pool.close().await;
+    let env = MapEnv::new()
+        .with("HOME", dir.path().to_str().unwrap())
+        .with(
+            "PROJECT_CACHE_DIR",
+            dir.path().join("cache").to_str().unwrap(),
+        );
+    let context = project_core::context_with(Some(dir.path()), Arc::new(env));
+    let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+    let addr = listener.local_addr().unwrap();
+    let app = Arc::new(App {
+        targets: Targets::new(context),
+        guard: Guard::new(addr, &[], Token::parse(TOKEN, "test").unwrap()).unwrap(),
+    });
+    let router = crate::routes::router(app.clone());
+    tokio::spawn(async move { axum::serve(listener, router).await });
+    Server {
+        app,
+        addr,
+        _dir: dir,
+    }
+}
+
+/// A blocking raw request; returns the status (0 when the connection closed without one) and
+/// the whole answer.
+fn get(addr: SocketAddr, target: &[u8], extra: &str) -> (u16, String) {
+    let mut stream = std::net::TcpStream::connect(addr).unwrap();
+    let mut request = b"GET ".to_vec();
+    request.extend_from_slice(target);
+    request.extend_from_slice(
+        format!(" HTTP/1.1\r\nHost: {addr}\r\n{extra}Connection: close\r\n\r\n").as_bytes(),
+    );
+    stream.write_all(&request).unwrap();
+    let mut answer = Vec::new();
+    let _ = stream.read_to_end(&mut answer);
+    let answer = String::from_utf8_lossy(&answer).into_owned();
+    let status = answer
+        .split(' ')
+        .nth(1)
+        .and_then(|s| s.parse().ok())
+        .unwrap_or(0);
+    (status, answer)
+}
+
+fn session(addr: SocketAddr) -> String {
+    let (status, answer) = get(addr, format!("/login?token={TOKEN}").as_bytes(), "");
+    assert_eq!(status, 303, "{answer}");
+    let line = answer
+        .lines()
+        .find(|l| l.to_ascii_lowercase().starts_with("set-cookie:"))
+        .unwrap();
+    let cookie = line["set-cookie:".len()..]
+        .split(';')
+        .next()
+        .unwrap()
+        .trim();
+    format!("Cookie: {cookie}\r\n")
+}
+
+/// Path segments and query parts a hostile visitor would combine.
+fn segment() -> impl Strategy<Value = String> {
+    prop_oneof![
+        Just("lite".to_owned()),
+        Just("main".to_owned()),
+        Just("items".to_owned()),
+        Just("rows".to_owned()),
+        Just("..".to_owned()),
+        Just("%2E%2E%2F".to_owned()),
+        Just("%2Ftmp%2Fevil".to_owned()),
+        Just("%00".to_owned()),
+        Just("%FF".to_owned()),
+        Just("%".to_owned()),
+        Just("%C3%A9".to_owned()),
+        "[a-zA-Z0-9._~-]{0,80}",
+        "(%[0-9A-F]{2}){0,20}",
+    ]
+}
+
+fn query_part() -> impl Strategy<Value = String> {
+    let key = prop_oneof![
+        Just("page"),
+        Just("sort"),
+        Just("dir"),
+        Just("col"),
+        Just("eq"),
+        Just("token"),
+        Just("next"),
+        Just("%00"),
+    ];
+    let value = prop_oneof![
+        Just(i64::MAX.to_string()),
+        Just(i64::MIN.to_string()),
+        Just(u64::MAX.to_string()),
+        Just("-1".to_owned()),
+        Just("0".to_owned()),
+        Just("id".to_owned()),
+        Just("desc".to_owned()),
+        Just("%FF%FE".to_owned()),
+        "-?[0-9]{0,30}",
+        "(%[0-9A-F]{2}|[a-z=&;+]){0,30}",
+    ];
+    (key, value).prop_map(|(k, v)| format!("{k}={v}"))
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn no_generated_request_panics_a_handler_or_shows_the_token() {
+    let server = server().await;
+    let addr = server.addr;
+    tokio::task::spawn_blocking(move || {
+        let cookie = session(addr);
+        let mut runner = proptest::test_runner::TestRunner::new(proptest::test_runner::Config {
+            cases: 200,
+            failure_persistence: None,
+            ..proptest::test_runner::Config::default()
+        });
+        let strategy = (
+            proptest::collection::vec(segment(), 0..5),
+            proptest::collection::vec(query_part(), 0..4),
+            any::<bool>(),
+        );
+        runner
+            .run(&strategy, |(segments, query, logged_in)| {
+                let target = format!("/t/{}?{}", segments.join("/"), query.join("&"));
+                let extra = if logged_in { cookie.as_str() } else { "" };
+                let (status, answer) = get(addr, target.as_bytes(), extra);
+                prop_assert!(
+                    matches!(status, 200 | 303 | 400 | 401 | 404 | 405),
+                    "{target}: {answer}"
+                );
+                prop_assert!(!answer.contains(TOKEN), "{target}: {answer}");
+                Ok(())
+            })
+            .unwrap();
+        // Still answering.
+        let (status, answer) = get(addr, b"/t/lite/main/items/rows?page=1", &cookie);
+        assert_eq!(status, 200, "{answer}");
+    })
+    .await
+    .unwrap();
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn concurrent_requests_open_one_pool_per_target() {
+    let server = server().await;
+    let addr = server.addr;
+    let cookie = tokio::task::spawn_blocking(move || session(addr))
+        .await
+        .unwrap();
+    let mut handles = Vec::new();
+    for i in 0..16 {
+        let cookie = cookie.clone();
+        handles.push(tokio::task::spawn_blocking(move || {
+            let path: &[u8] = match i % 4 {
+                0 => b"/t/lite",
+                1 => b"/t/lite/main/items",
+                2 => b"/t/lite/main/items/rows",
+                _ => b"/t/.%2Flite",
+            };
+            get(addr, path, &cookie).0
+        }));
+    }
+    for handle in handles {
+        let status = handle.await.unwrap();
+        assert!(status == 200 || status == 400, "{status}");
+    }
+    assert_eq!(server.app.targets.opened(), 1);
+}

@@ -1,0 +1,236 @@
+//! The SQL the viewer runs: one SELECT per page, read-only, under a timeout.
+//!
+//! Identifiers come only from the target's metadata and are quoted here; a visitor's value is
+//! always a bound parameter; the page number is checked here, so the offset is computed with
+//! checked arithmetic from a number already known to be in range.
+
+use std::fmt::Write as _;
+use std::time::Duration;
+
+use anyhow::{Context as _, Result};
+use project_core::DbKind;
+use project_core::db::DatabaseConnection;
+use project_core::metadata_model::Table;
+use sqlx::Row;
+
+/// Rows per page.
+pub(crate) const PAGE_ROWS: i64 = 50;
+/// The last page whose offset, `(page - 1) * PAGE_ROWS`, fits in the `i64` every engine takes.
+pub(crate) const MAX_PAGE: i64 = i64::MAX / PAGE_ROWS;
+const QUERY_TIMEOUT: Duration = Duration::from_secs(5);
+
+/// `?page=`: absent means 1; otherwise a whole number from 1 to [`MAX_PAGE`], written in ASCII
+/// digits only (no sign, no spaces, no exponent).
+pub(crate) fn parse_page(raw: Option<&str>) -> Result<i64, String> {
+    let Some(raw) = raw else { return Ok(1) };
+    let refused = || format!("`page` must be a whole number from 1 to {MAX_PAGE}");
+    if raw.is_empty() || !raw.bytes().all(|b| b.is_ascii_digit()) {
+        return Err(refused());
+    }
+    match raw.parse::<i64>() {
+        Ok(page) if (1..=MAX_PAGE).contains(&page) => Ok(page),
+        _ => Err(refused()),
+    }
+}
+
+/// The offset of a page's first row; `None` when it would not fit in an `i64`.
+pub(crate) fn offset(page: i64) -> Option<i64> {
+    page.checked_sub(1)?.checked_mul(PAGE_ROWS)
+}
+
+/// A table whose columns the database user may not see: there is nothing to select.
+#[derive(Debug, PartialEq, Eq)]
+pub(crate) struct NoVisibleColumns;
+
+fn quote(kind: DbKind, name: &str) -> String {
+    match kind {
+        DbKind::MySql => format!("`{}`", name.replace('`', "``")),
+        _ => format!("\"{}\"", name.replace('"', "\"\"")),
+    }
+}
+
+/// The SELECT for a page: identifiers from metadata, values as `$1`/`?`. A table with no
+/// visible column (a MariaDB view over a table the user may not read, or whose base table is
+/// gone, lists no columns) has no SELECT at all, rather than `select  from …`.
+pub(crate) fn select_sql(
+    kind: DbKind,
+    schema: &str,
+    table: &Table,
+    sort: Option<(&str, bool)>,
+    filter: Option<&str>,
+    offset: i64,
+) -> Result<String, NoVisibleColumns> {
+    if table.columns.is_empty() {
+        return Err(NoVisibleColumns);
+    }
+    let cast = |c: &str| match kind {
+        DbKind::Postgres => format!("src.{}::text", quote(kind, c)),
+        DbKind::MySql => format!("cast(src.{} as char)", quote(kind, c)),
+        DbKind::Sqlite => format!("cast(src.{} as text)", quote(kind, c)),
+    };
+    let list: Vec<String> = table.columns.iter().map(|c| cast(&c.name)).collect();
+    // The table is aliased so that ORDER BY and WHERE name its column, not the text cast of the
+    // same name in the select list (PostgreSQL would otherwise sort ids as text).
+    let mut sql = format!(
+        "select {} from {}.{} as src",
+        list.join(", "),
+        quote(kind, schema),
+        quote(kind, &table.name)
+    );
+    if let Some(column) = filter {
+        let placeholder = if kind == DbKind::Postgres { "$1" } else { "?" };
+        let _ = write!(sql, " where {} = {placeholder}", cast(column));
+    }
+    if let Some((column, descending)) = sort {
+        let _ = write!(
+            sql,
+            " order by src.{} {}",
+            quote(kind, column),
+            if descending { "desc" } else { "asc" }
+        );
+    }
+    let _ = write!(sql, " limit {} offset {offset}", PAGE_ROWS + 1);
+    Ok(sql)
+}
+
+/// Runs a page's SELECT in a read-only transaction, every value as text.
+pub(crate) async fn fetch(
+    db: &DatabaseConnection,
+    sql: String,
+    value: Option<String>,
+) -> Result<Vec<Vec<Option<String>>>> {
+    use sqlx::Acquire;
+    macro_rules! run {
+        ($pool:expr, $session:expr, $begin:expr) => {{
+            let mut conn = $pool.acquire().await?;
+            for statement in $session {
+                sqlx::query(*statement).execute(&mut *conn).await?;
+            }
+            let mut tx = conn.begin().await?;
+            for statement in $begin {
+                sqlx::query(*statement).execute(&mut *tx).await?;
+            }
+            let mut query = sqlx::query(sqlx::AssertSqlSafe(sql));
+            if let Some(v) = value {
+                query = query.bind(v);
+            }
+            let rows = query.fetch_all(&mut *tx).await?;
+            tx.rollback().await?;
+            rows.iter()
+                .map(|row| {
+                    (0..row.len())
+                        .map(|i| row.try_get::<Option<String>, _>(i).ok().flatten())
+                        .collect()
+                })
+                .collect()
+        }};
+    }
+    let work = async {
+        Ok::<_, anyhow::Error>(match db.kind() {
+            DbKind::Postgres => run!(
+                db.pool::<sqlx::Postgres>()?,
+                &[] as &[&'static str],
+                &[
+                    "set transaction read only",
+                    "set local statement_timeout = '5s'"
+                ]
+            ),
+            DbKind::MySql => run!(
+                db.pool::<sqlx::MySql>()?,
+                &["set session transaction read only"],
+                &[] as &[&'static str]
+            ),
+            DbKind::Sqlite => run!(
+                db.pool::<sqlx::Sqlite>()?,
+                &["pragma query_only = on"],
+                &[] as &[&'static str]
+            ),
+        })
+    };
+    tokio::time::timeout(QUERY_TIMEOUT, work)
+        .await
+        .context("the query took longer than 5 s")?
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use project_core::metadata_model::{Column, TableKind};
+
+    fn table(columns: &[&str]) -> Table {
+        Table {
+            name: "v".into(),
+            kind: TableKind::View,
+            columns: columns
+                .iter()
+                .map(|c| Column {
+                    name: (*c).into(),
+                    data_type: "text".into(),
+                    nullable: true,
+                    default: None,
+                    ordinal: 1,
+                })
+                .collect(),
+            primary_key: Vec::new(),
+            foreign_keys: Vec::new(),
+            unique_constraints: Vec::new(),
+            indexes: Vec::new(),
+        }
+    }
+
+    #[test]
+    fn a_table_with_no_visible_column_has_no_select() {
+        for kind in [DbKind::MySql, DbKind::Postgres, DbKind::Sqlite] {
+            assert_eq!(
+                select_sql(kind, "s", &table(&[]), None, None, 0),
+                Err(NoVisibleColumns)
+            );
+        }
+        let sql = select_sql(DbKind::MySql, "s", &table(&["a`b"]), None, None, 50).unwrap();
+        assert_eq!(
+            sql,
+            "select cast(src.`a``b` as char) from `s`.`v` as src limit 51 offset 50"
+        );
+    }
+
+    #[test]
+    fn pages_are_whole_numbers_in_range_and_their_offsets_fit() {
+        assert_eq!(parse_page(None), Ok(1));
+        assert_eq!(parse_page(Some("1")), Ok(1));
+        assert_eq!(parse_page(Some("0002")), Ok(2));
+        assert_eq!(parse_page(Some(&MAX_PAGE.to_string())), Ok(MAX_PAGE));
+        for bad in [
+            "",
+            "0",
+            "-1",
+            "+1",
+            " 1",
+            "1 ",
+            "1e3",
+            "0x10",
+            "1.5",
+            "９",
+            "abc",
+            "\0",
+            &(MAX_PAGE + 1).to_string(),
+            &i64::MAX.to_string(),
+            &u64::MAX.to_string(),
+            &"9".repeat(400),
+        ] {
+            assert!(parse_page(Some(bad)).is_err(), "{bad:?} was accepted");
+        }
+        assert_eq!(offset(1), Some(0));
+        assert_eq!(offset(MAX_PAGE), Some((MAX_PAGE - 1) * PAGE_ROWS));
+        assert_eq!(offset(i64::MAX), None);
+        assert_eq!(offset(i64::MIN), None);
+    }
+
+    proptest::proptest! {
+        #[test]
+        fn no_page_text_panics_and_every_accepted_page_has_an_offset(raw in ".{0,40}") {
+            if let Ok(page) = parse_page(Some(&raw)) {
+                proptest::prop_assert!(offset(page).is_some());
+            }
+        }
+    }
+}
