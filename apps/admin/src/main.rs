@@ -98,13 +98,13 @@ enum Command {
         #[arg(long)]
         watch: bool,
         /// Report interval for --watch.
-        #[arg(long, default_value = "1s", value_parser = humantime::parse_duration)]
+        #[arg(long, default_value = "1s", value_parser = watch::parse_interval)]
         interval: std::time::Duration,
         /// How long --watch runs.
-        #[arg(long, default_value = "30s", value_parser = humantime::parse_duration)]
+        #[arg(long, default_value = "30s", value_parser = watch::parse_duration)]
         duration: std::time::Duration,
         /// Concurrent tasks for --watch.
-        #[arg(long, default_value_t = 4)]
+        #[arg(long, default_value_t = 4, value_parser = watch::parse_concurrency)]
         concurrency: usize,
     },
     /// Print a shell completion script: `admin completions bash > /etc/bash_completion.d/admin`.
@@ -189,7 +189,7 @@ async fn run(cli: Cli) -> Result<ExitCode> {
             interval,
             duration,
             concurrency,
-        } => watch::run(&context, &target, interval, duration, concurrency.max(1)).await,
+        } => watch::run(&context, &target, interval, duration, concurrency).await,
         Command::Secret { action } => secret(&context, action, cli.format).await,
         Command::Completions { .. } => Ok(ExitCode::SUCCESS),
         Command::Metadata {

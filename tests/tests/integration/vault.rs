@@ -561,3 +561,71 @@ async fn short_lived_approle_tokens_are_renewed_and_replaced_through_rotations()
     );
     assert_no_secret(&watch, &[&role_id, &secret_id]);
 }
+
+/// `ping --watch` is the tool that shows a rotation; its numbers are refused with their bounds
+/// instead of panicking (`--interval 0s` did), spinning or overflowing. SQLite: no server.
+#[test]
+fn watch_refuses_numbers_it_cannot_honour() {
+    let home = tempfile::tempdir().unwrap();
+    let home_s = home.path().to_str().unwrap();
+    let cases: &[(&[&str], &str)] = &[
+        (&["--interval", "0s"], "--interval must be between"),
+        (&["--interval", "0"], "--interval must be between"),
+        (&["--interval", "1ns"], "--interval must be between"),
+        (&["--interval", "584542046091y"], "--interval"),
+        (&["--duration", "0s"], "--duration must be more than 0s"),
+        (
+            &["--duration", "9999999999y"],
+            "--duration must be more than 0s",
+        ),
+        (&["--duration", "18446744073709551615s"], "--duration"),
+        (
+            &["--concurrency", "0"],
+            "--concurrency must be between 1 and 1024",
+        ),
+        (
+            &["--concurrency", "1000000000"],
+            "--concurrency must be between 1 and 1024",
+        ),
+        (&["--concurrency=-3"], "--concurrency takes a whole number"),
+        (
+            &["--concurrency", "4\u{20ac}"],
+            "--concurrency takes a whole number",
+        ),
+    ];
+    for (extra, expected) in cases {
+        let mut args = vec!["ping", "local", "--watch"];
+        args.extend_from_slice(extra);
+        if !extra.iter().any(|a| a.starts_with("--duration")) {
+            args.extend(["--duration", "1s"]);
+        }
+        let out = run("admin", &args, &[("HOME", home_s)]);
+        assert_eq!(out.code, Some(2), "{extra:?}: {out:?}");
+        assert!(out.stderr.contains(expected), "{extra:?}: {}", out.stderr);
+        assert!(
+            !out.stderr.contains("panicked"),
+            "{extra:?}: {}",
+            out.stderr
+        );
+    }
+    // An interval longer than the run gives one report, at the end.
+    let out = run(
+        "admin",
+        &[
+            "ping",
+            "local",
+            "--watch",
+            "--duration",
+            "300ms",
+            "--interval",
+            "2s",
+            "--concurrency",
+            "2",
+        ],
+        &[("HOME", home_s)],
+    );
+    assert_eq!(out.code, Some(0), "{out:?}");
+    let reports = out.stdout.lines().filter(|l| l.starts_with("t=")).count();
+    assert_eq!(reports, 1, "{}", out.stdout);
+    assert!(out.stdout.contains("failed 0"), "{}", out.stdout);
+}
