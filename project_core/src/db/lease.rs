@@ -25,6 +25,12 @@
 //!   least that margin is still left on the lease.
 //! - **A capped or refused renewal rotates at once**: the lease will not grow again, and
 //!   waiting only spends the margin.
+//! - **A lease's lifetime is learned from its first capped renewal** (`max_ttl`, as seen
+//!   from here: from the fetch being sent to the capped term's end), and the next leases are
+//!   rotated that margin before they would reach it, whether or not they could still be
+//!   renewed: when three rotation costs are more than a lease's whole term, renewing early
+//!   cannot keep the margin, and only knowing where the cap falls can. A lease rotated while
+//!   it could still be renewed is renewed first, so that the rotation runs in a whole term.
 //! - One lease is never acted on sooner than a third of its reported duration (at least
 //!   [`MIN_SPACING`]) after its last renewal: a lease too short for the margin is renewed or
 //!   rotated three times per duration rather than in a loop.
@@ -86,6 +92,9 @@ pub struct Term {
     /// The duration the answer reported (whole seconds).
     pub reported: Duration,
     pub standing: Standing,
+    /// When the lease is expected to reach its `max_ttl` (learned from an earlier capped
+    /// renewal), if known.
+    pub hard_end: Option<Instant>,
 }
 
 impl Term {
@@ -101,6 +110,8 @@ pub struct Held {
     pub source: Arc<dyn CredentialSource>,
     pub lease: Lease,
     pub term: Term,
+    /// When the request that obtained the lease was sent.
+    pub obtained: Instant,
     pub username: Option<String>,
 }
 
@@ -135,6 +146,16 @@ pub fn plan(term: &Term, rotation: Duration, now: Instant) -> Step {
     let before_margin = end.checked_sub(margin).unwrap_or(term.sent);
     let earliest = term.sent + (term.reported / 3).max(MIN_SPACING);
     let due = two_thirds.min(before_margin).max(earliest);
+    let before_cap = term
+        .hard_end
+        .map(|hard| hard.checked_sub(margin).unwrap_or(term.sent).max(earliest));
+    if let Some(before_cap) = before_cap.filter(|at| *at <= due) {
+        return if now < before_cap {
+            Step::WaitUntil(before_cap)
+        } else {
+            Step::Rotate
+        };
+    }
     if now < due {
         Step::WaitUntil(due)
     } else if term.standing == Standing::Renewable {
@@ -195,6 +216,8 @@ pub struct Leases {
     rotations: AtomicU64,
     rotation_lock: Mutex<()>,
     cost: std::sync::Mutex<RotationCost>,
+    /// How long a lease lives at most (`max_ttl`), learned from the last capped renewal.
+    lifetime: std::sync::Mutex<Option<Duration>>,
 }
 
 impl std::fmt::Debug for Leases {
@@ -219,6 +242,7 @@ impl Leases {
             rotations: AtomicU64::new(0),
             rotation_lock: Mutex::new(()),
             cost: std::sync::Mutex::new(RotationCost::default()),
+            lifetime: std::sync::Mutex::new(None),
         })
     }
 
@@ -235,6 +259,7 @@ impl Leases {
             .lock()
             .await
             .push((source.clone(), lease.clone()));
+        let lifetime = *self.lifetime.lock().unwrap_or_else(|p| p.into_inner());
         *self.held.lock().await = Some(Held {
             source,
             term: Term {
@@ -245,7 +270,9 @@ impl Leases {
                 } else {
                     Standing::NotRenewable
                 },
+                hard_end: lifetime.map(|l| sent + l),
             },
+            obtained: sent,
             lease,
             username: credential.username.clone(),
         });
@@ -332,7 +359,16 @@ impl Leases {
                     }
                 }
                 Step::Renew => self.renew(held).await,
-                Step::Rotate => self.rotate_before_expiry(held).await,
+                Step::Rotate if held.term.standing == Standing::Renewable => {
+                    // Ahead of a learned cap: renew first, so that the rotation has a whole
+                    // renewal to run in (nothing renews the old lease while it runs).
+                    self.renew(held.clone()).await;
+                    let renewed = self.held.lock().await.clone();
+                    self.clone()
+                        .rotate_before_expiry(renewed.unwrap_or(held))
+                        .await;
+                }
+                Step::Rotate => self.clone().rotate_before_expiry(held).await,
             }
         }
     }
@@ -344,6 +380,11 @@ impl Leases {
                 // Vault caps a renewal at max_ttl: a shorter lease than asked for will not
                 // grow again, so it is rotated at once.
                 let capped = renewal.duration < held.lease.duration || renewal.duration.is_zero();
+                if capped && !renewal.duration.is_zero() {
+                    let cap = sent + renewal.duration.saturating_sub(ROUNDING);
+                    *self.lifetime.lock().unwrap_or_else(|p| p.into_inner()) =
+                        Some(cap.saturating_duration_since(held.obtained));
+                }
                 let mut current = self.held.lock().await;
                 if let Some(h) = current
                     .as_mut()
@@ -359,6 +400,7 @@ impl Leases {
                         } else {
                             Standing::NotRenewable
                         },
+                        hard_end: held.term.hard_end,
                     };
                 }
                 self.renewals.fetch_add(1, Ordering::SeqCst);
@@ -378,13 +420,17 @@ impl Leases {
         }
     }
 
-    async fn rotate_before_expiry(&self, held: Held) {
+    async fn rotate_before_expiry(self: Arc<Self>, held: Held) {
         let end = held.term.end();
         let started = Instant::now();
         match self.rotate().await {
             Ok(()) => {
-                self.retire(&held).await;
-                self.record_rotation_cost(started.elapsed());
+                // The old user's sessions are waited for beside the loop, which must go on
+                // renewing the new lease meanwhile; the rotation's cost includes the wait.
+                tokio::spawn(async move {
+                    self.retire(&held).await;
+                    self.record_rotation_cost(started.elapsed());
+                });
             }
             Err(error) => {
                 let left = end.saturating_duration_since(Instant::now());
@@ -471,7 +517,39 @@ mod tests {
             sent,
             reported: Duration::from_secs(secs),
             standing,
+            hard_end: None,
         }
+    }
+
+    #[test]
+    fn a_learned_cap_rotates_a_renewable_lease_three_rotation_costs_before_it() {
+        let t0 = Instant::now();
+        let slow = Duration::from_millis(1500);
+        // 3 s leases that live 9 s: renewing every second until the cap would leave the
+        // rotation what is left of one renewal; rotate 4.5 s before the cap instead.
+        let lease = Term {
+            hard_end: Some(t0 + secs(9)),
+            ..term(t0 + secs(3), 3, Standing::Renewable)
+        };
+        assert_eq!(
+            plan(&lease, slow, t0 + secs(3)),
+            Step::WaitUntil(t0 + secs(4))
+        );
+        let later = Term {
+            hard_end: Some(t0 + secs(9)),
+            ..term(t0 + secs(4), 3, Standing::Renewable)
+        };
+        assert_eq!(
+            plan(&later, slow, t0 + secs(4)),
+            Step::WaitUntil(t0 + Duration::from_millis(5_000))
+        );
+        assert_eq!(plan(&later, slow, t0 + secs(5)), Step::Rotate);
+        // Far from the cap, renewing goes on as before.
+        let early = Term {
+            hard_end: Some(t0 + secs(60)),
+            ..term(t0, 31, Standing::Renewable)
+        };
+        assert_eq!(plan(&early, slow, t0 + secs(20)), Step::Renew);
     }
 
     #[test]
@@ -891,6 +969,20 @@ mod tests {
         let slack = rotate_against(vault, 2_400, Duration::from_secs(90)).await;
         assert!(slack.len() >= 3, "{slack:?}");
         assert!(slack.iter().all(|s| *s > 0.0), "{slack:?}");
+    }
+
+    /// 3 s leases capped at 9 s and rotations of 1.5 s: three rotation costs are more than a
+    /// whole lease, so renewing early cannot keep the margin; the lifetime learned from the
+    /// first capped renewal must move the next rotations ahead of the cap.
+    #[tokio::test(start_paused = true)]
+    async fn a_rotation_longer_than_a_third_of_the_lease_comes_before_the_cap() {
+        let vault = FakeVault::new(3_000, 9_000, 100);
+        let slack = rotate_against(vault, 1_400, Duration::from_secs(60)).await;
+        assert!(slack.len() >= 5, "{slack:?}");
+        // The first cap is met with what renewing every second leaves; after it, rotations
+        // start a margin of three rotation costs (4.5 s) before the learned cap.
+        assert!(slack.iter().all(|s| *s > 0.0), "{slack:?}");
+        assert!(slack[1..].iter().all(|s| *s > 1.0), "{slack:?}");
     }
 
     /// A lease that really has 2.6 s but is reported as "3 s", and that cannot be renewed.
