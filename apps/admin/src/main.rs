@@ -97,13 +97,13 @@ enum Command {
         /// Exits non-zero if any query failed.
         #[arg(long)]
         watch: bool,
-        /// Report interval for --watch.
+        /// Report interval for --watch (100ms to 1h).
         #[arg(long, default_value = "1s", value_parser = watch::parse_interval)]
         interval: std::time::Duration,
-        /// How long --watch runs.
+        /// How long --watch runs (up to 7d).
         #[arg(long, default_value = "30s", value_parser = watch::parse_duration)]
         duration: std::time::Duration,
-        /// Concurrent tasks for --watch.
+        /// Concurrent tasks for --watch (1 to 1024).
         #[arg(long, default_value_t = 4, value_parser = watch::parse_concurrency)]
         concurrency: usize,
     },
