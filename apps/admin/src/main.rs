@@ -106,15 +106,15 @@ enum Command {
         /// Exits non-zero if any query failed.
         #[arg(long)]
         watch: bool,
-        /// Report interval for --watch (from 10ms to 1day).
-        #[arg(long, default_value = "1s", value_parser = watch_interval)]
+        /// Report interval for --watch (100ms to 1h).
+        #[arg(long, default_value = "1s", value_parser = watch::parse_interval)]
         interval: std::time::Duration,
-        /// How long --watch runs (from 10ms to 7days).
-        #[arg(long, default_value = "30s", value_parser = watch_duration)]
+        /// How long --watch runs (up to 7d).
+        #[arg(long, default_value = "30s", value_parser = watch::parse_duration)]
         duration: std::time::Duration,
-        /// Concurrent tasks for --watch (1 to 1000).
-        #[arg(long, default_value_t = 4, value_parser = clap::value_parser!(u16).range(1..=1000))]
-        concurrency: u16,
+        /// Concurrent tasks for --watch (1 to 1024).
+        #[arg(long, default_value_t = 4, value_parser = watch::parse_concurrency)]
+        concurrency: usize,
     },
     /// Print a shell completion script: `admin completions bash > /etc/bash_completion.d/admin`.
     #[command(
@@ -213,16 +213,7 @@ async fn run(cli: Cli) -> Result<ExitCode> {
             interval,
             duration,
             concurrency,
-        } => {
-            watch::run(
-                &context,
-                &target,
-                interval,
-                duration,
-                usize::from(concurrency),
-            )
-            .await
-        }
+        } => watch::run(&context, &target, interval, duration, concurrency).await,
         Command::Secret { action } => secret(&context, action, cli.format).await,
         Command::Completions { .. } => Ok(ExitCode::SUCCESS),
         Command::Metadata {
@@ -231,33 +222,6 @@ async fn run(cli: Cli) -> Result<ExitCode> {
             table,
         } => metadata(&context, &target, refresh, table.as_deref(), cli.format).await,
     }
-}
-
-/// A duration flag within `[min, max]`: zero would spin a loop, a huge one overflows a timer.
-fn duration_within(
-    text: &str,
-    min: std::time::Duration,
-    max: std::time::Duration,
-) -> Result<std::time::Duration, String> {
-    let duration = humantime::parse_duration(text).map_err(|e| e.to_string())?;
-    if duration < min || duration > max {
-        return Err(format!(
-            "must be from {} to {}",
-            humantime::format_duration(min),
-            humantime::format_duration(max)
-        ));
-    }
-    Ok(duration)
-}
-
-const DAY: std::time::Duration = std::time::Duration::from_secs(24 * 60 * 60);
-
-fn watch_interval(text: &str) -> Result<std::time::Duration, String> {
-    duration_within(text, std::time::Duration::from_millis(10), DAY)
-}
-
-fn watch_duration(text: &str) -> Result<std::time::Duration, String> {
-    duration_within(text, std::time::Duration::from_millis(10), 7 * DAY)
 }
 
 /// The process environment, through the project's one environment shim.

@@ -1,14 +1,80 @@
 //! `admin ping TARGET --watch`: short transactions from several tasks through the target's
 //! pool, reported once per interval: what an operator runs through a rotation or a failover.
+//!
+//! The numbers are bounded, checked when the command line is parsed and again by [`run`]:
+//! `--interval` from 100 ms (a report line per interval; shorter would flood the terminal
+//! and `0s` would mean "report continuously") to 1 h, `--duration` from 1 ms to 7 days (a
+//! deadline must be a representable instant), `--concurrency` from 1 to 1024 tasks (each is
+//! a client of the pool; more only queue for its connections). An interval longer than the
+//! duration gives one report, at the end. Every task's outcome is counted: a task that
+//! panicked counts as a failed query.
 
 use std::collections::BTreeMap;
 use std::process::ExitCode;
 use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
 
-use anyhow::Result;
+use anyhow::{Result, bail};
 use project_core::db::DatabaseConnection;
 use project_core::{Context, DbError, DbKind, registry};
+
+pub const MIN_INTERVAL: Duration = Duration::from_millis(100);
+pub const MAX_INTERVAL: Duration = Duration::from_secs(3600);
+pub const MAX_DURATION: Duration = Duration::from_secs(7 * 24 * 3600);
+pub const MAX_CONCURRENCY: usize = 1024;
+
+fn duration_text(text: &str, flag: &str) -> Result<Duration, String> {
+    humantime::parse_duration(text.trim())
+        .map_err(|e| format!("{flag} takes a duration such as 1s, 500ms or 2m ({e})"))
+}
+
+fn check_interval(interval: Duration) -> Result<Duration, String> {
+    if interval < MIN_INTERVAL || interval > MAX_INTERVAL {
+        return Err(format!(
+            "--interval must be between {} and {}",
+            humantime::format_duration(MIN_INTERVAL),
+            humantime::format_duration(MAX_INTERVAL)
+        ));
+    }
+    Ok(interval)
+}
+
+fn check_duration(duration: Duration) -> Result<Duration, String> {
+    if duration.is_zero() || duration > MAX_DURATION {
+        return Err(format!(
+            "--duration must be more than 0s and at most {}",
+            humantime::format_duration(MAX_DURATION)
+        ));
+    }
+    Ok(duration)
+}
+
+fn check_concurrency(tasks: usize) -> Result<usize, String> {
+    if tasks == 0 || tasks > MAX_CONCURRENCY {
+        return Err(format!(
+            "--concurrency must be between 1 and {MAX_CONCURRENCY} tasks"
+        ));
+    }
+    Ok(tasks)
+}
+
+/// `--interval` for clap.
+pub fn parse_interval(text: &str) -> Result<Duration, String> {
+    check_interval(duration_text(text, "--interval")?)
+}
+
+/// `--duration` for clap.
+pub fn parse_duration(text: &str) -> Result<Duration, String> {
+    check_duration(duration_text(text, "--duration")?)
+}
+
+/// `--concurrency` for clap.
+pub fn parse_concurrency(text: &str) -> Result<usize, String> {
+    let tasks = text.trim().parse::<usize>().map_err(|_| {
+        format!("--concurrency takes a whole number of tasks, 1 to {MAX_CONCURRENCY}")
+    })?;
+    check_concurrency(tasks)
+}
 
 #[derive(Default)]
 struct Tally {
@@ -80,6 +146,23 @@ fn adapters_kind(cause: &sqlx::Error) -> String {
     }
 }
 
+/// Waits for every task; one that panicked (or was cancelled) is a failed query, not a lost
+/// one: its last query never reported.
+async fn join(workers: Vec<tokio::task::JoinHandle<()>>) -> Tally {
+    let mut lost = Tally::default();
+    for worker in workers {
+        if let Err(error) = worker.await {
+            let kind = if error.is_panic() {
+                "task panicked"
+            } else {
+                "task cancelled"
+            };
+            *lost.failures.entry(kind.to_owned()).or_default() += 1;
+        }
+    }
+    lost
+}
+
 /// One short transaction: begin, select, commit.
 async fn probe(db: &DatabaseConnection) -> Result<(), DbError> {
     macro_rules! select_one {
@@ -104,6 +187,12 @@ async fn probe(db: &DatabaseConnection) -> Result<(), DbError> {
     clippy::print_stdout,
     reason = "the watch report is the command's output"
 )]
+/// One line on standard output; an error instead of a panic when the reader has gone.
+fn say(line: std::fmt::Arguments<'_>) -> std::io::Result<()> {
+    use std::io::Write as _;
+    writeln!(std::io::stdout().lock(), "{line}")
+}
+
 pub async fn run(
     context: &Context,
     target: &str,
@@ -111,15 +200,26 @@ pub async fn run(
     duration: Duration,
     concurrency: usize,
 ) -> Result<ExitCode> {
+    let checked = check_interval(interval)
+        .and_then(|_| check_duration(duration))
+        .and_then(|_| check_concurrency(concurrency));
+    if let Err(reason) = checked {
+        bail!(reason);
+    }
     let db = Arc::new(registry::open(target, context).await?);
-    println!(
-        "watching {target} ({}) at {} for {}s with {concurrency} tasks",
+    if let Err(e) = say(format_args!(
+        "watching {target} ({}) at {} for {} with {concurrency} tasks",
         db.kind(),
         db.settings().location(),
-        duration.as_secs()
-    );
+        humantime::format_duration(duration)
+    )) {
+        db.close().await;
+        return Err(e.into());
+    }
     let started = Instant::now();
-    let deadline = started + duration;
+    let Some(deadline) = started.checked_add(duration) else {
+        bail!("--duration is too long for this clock");
+    };
     let window = Arc::new(Mutex::new(Tally::default()));
     let mut workers = Vec::new();
     for _ in 0..concurrency {
@@ -151,17 +251,23 @@ pub async fn run(
     }
     let mut total = Tally::default();
     let mut rotations_seen = db.rotations();
-    let mut ticker = tokio::time::interval_at(tokio::time::Instant::now() + interval, interval);
+    let mut next = started;
+    // A failed write (the reader of a pipeline went away) ends the watch early, but only after
+    // the workers have stopped and the connection has been closed (its leases revoked).
+    let mut closed: Option<std::io::Error> = None;
     loop {
-        ticker.tick().await;
+        next = next.checked_add(interval).unwrap_or(deadline).min(deadline);
+        tokio::time::sleep_until(next.into()).await;
         let mut this = std::mem::take(&mut *window.lock().unwrap_or_else(|p| p.into_inner()));
         let elapsed = started.elapsed().as_secs_f64();
         let rotations = db.rotations();
         if rotations != rotations_seen {
-            println!(
-                "t={elapsed:>6.1}s  rotation: new credentials in the pool ({} so far)",
-                rotations
-            );
+            if let Err(e) = say(format_args!(
+                "t={elapsed:>6.1}s  rotation: new credentials in the pool ({rotations} so far)"
+            )) {
+                closed = Some(e);
+                break;
+            }
             rotations_seen = rotations;
         }
         let lease = match db.lease_status().await {
@@ -176,27 +282,132 @@ pub async fn run(
             ),
             None => String::new(),
         };
-        println!("t={elapsed:>6.1}s  {}{lease}", this.line());
+        let line = this.line();
         total.absorb(&mut this);
+        if let Err(e) = say(format_args!("t={elapsed:>6.1}s  {line}{lease}")) {
+            closed = Some(e);
+            break;
+        }
         if Instant::now() >= deadline {
             break;
         }
     }
-    for worker in workers {
-        let _ = worker.await;
-    }
+    let mut lost = join(workers).await;
     total.absorb(&mut window.lock().unwrap_or_else(|p| p.into_inner()));
+    total.absorb(&mut lost);
     let failed = total.failed();
-    println!(
-        "total after {:.1}s: {}  rotations {}",
-        started.elapsed().as_secs_f64(),
-        total.line(),
-        db.rotations()
-    );
+    if closed.is_none()
+        && let Err(e) = say(format_args!(
+            "total after {:.1}s: {}  rotations {}",
+            started.elapsed().as_secs_f64(),
+            total.line(),
+            db.rotations()
+        ))
+    {
+        closed = Some(e);
+    }
     db.close().await;
+    if let Some(error) = closed {
+        return Err(error.into());
+    }
     Ok(if failed == 0 {
         ExitCode::SUCCESS
     } else {
         ExitCode::FAILURE
     })
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn zero_and_huge_numbers_are_refused_with_the_bounds() {
+        for zero in ["0s", "0ms", "0", " 0s ", "0ns"] {
+            let error = parse_interval(zero).unwrap_err();
+            assert!(
+                error.starts_with("--interval must be between 100ms and 1h"),
+                "{error}"
+            );
+            let error = parse_duration(zero).unwrap_err();
+            assert!(
+                error.starts_with("--duration must be more than 0s"),
+                "{error}"
+            );
+        }
+        for huge in [
+            "9999999999y",
+            "584542046091y",
+            "2h",
+            "10000000000000000000000s",
+        ] {
+            assert!(parse_interval(huge).is_err(), "{huge}");
+        }
+        for huge in ["8d", "9999999999y", "18446744073709551615s"] {
+            assert!(parse_duration(huge).is_err(), "{huge}");
+        }
+        for bad in [
+            "0",
+            "-1",
+            "1025",
+            "18446744073709551616",
+            "4\u{20ac}",
+            "",
+            "four",
+        ] {
+            let error = parse_concurrency(bad).unwrap_err();
+            assert!(error.contains("1024"), "{error}");
+            assert!(
+                !error.contains('\u{20ac}'),
+                "the input is not echoed: {error}"
+            );
+        }
+        assert!(
+            parse_interval("\u{20ac}")
+                .unwrap_err()
+                .starts_with("--interval takes a duration")
+        );
+    }
+
+    #[test]
+    fn the_bounds_themselves_are_accepted() {
+        assert_eq!(parse_interval("100ms"), Ok(MIN_INTERVAL));
+        assert_eq!(parse_interval("1h"), Ok(MAX_INTERVAL));
+        assert_eq!(parse_duration("1ms"), Ok(Duration::from_millis(1)));
+        assert_eq!(parse_duration("7d"), Ok(MAX_DURATION));
+        assert_eq!(parse_concurrency("1"), Ok(1));
+        assert_eq!(parse_concurrency("1024"), Ok(MAX_CONCURRENCY));
+    }
+
+    #[tokio::test]
+    async fn run_refuses_out_of_bounds_numbers_before_opening_anything() {
+        let context = Context::new(None, Arc::new(project_core::context::ProcessEnv));
+        for (interval, duration, tasks) in [
+            (Duration::ZERO, Duration::from_secs(1), 1),
+            (Duration::from_secs(1), Duration::ZERO, 1),
+            (Duration::from_secs(1), Duration::from_secs(1), 0),
+            (Duration::from_secs(1), Duration::MAX, 1),
+            (Duration::MAX, Duration::from_secs(1), 1),
+        ] {
+            let error = run(&context, "no-such-target", interval, duration, tasks)
+                .await
+                .unwrap_err()
+                .to_string();
+            assert!(error.starts_with("--"), "{error}");
+        }
+    }
+
+    #[tokio::test]
+    async fn a_panicked_task_is_a_failed_query() {
+        let workers = vec![
+            tokio::spawn(async {}),
+            tokio::spawn(async { panic!("a worker broke") }),
+            tokio::spawn(std::future::pending::<()>()),
+        ];
+        workers[2].abort();
+        let lost = join(workers).await;
+        assert_eq!(lost.failed(), 2);
+        assert_eq!(lost.failures.get("task panicked"), Some(&1));
+        assert_eq!(lost.failures.get("task cancelled"), Some(&1));
+    }
 }

@@ -87,6 +87,19 @@ impl Sink for PoolSink {
             .await
             .map_err(|e| e.to_string())
     }
+
+    /// PostgreSQL shows every session's user in `pg_stat_activity` to every user; other kinds
+    /// cannot tell (MariaDB shows other users' threads only with `PROCESS`).
+    async fn sessions_of(&self, username: &str) -> Option<u64> {
+        let pool = self.pool.as_postgres()?;
+        let count: i64 =
+            sqlx::query_scalar("select count(*) from pg_stat_activity where usename = $1")
+                .bind(username)
+                .fetch_one(pool)
+                .await
+                .ok()?;
+        u64::try_from(count).ok()
+    }
 }
 
 /// Whether an error says the server refused the password.
@@ -152,6 +165,9 @@ impl DatabaseConnection {
 
     async fn open_claimed(settings: Settings, context: &Context) -> Result<Self, DbError> {
         let name = settings.name().to_owned();
+        // A lease is timed from before its request went out, and opening (resolve, then
+        // prove with a first connection) is the first measure of what a rotation costs.
+        let started = tokio::time::Instant::now();
         let (chain, resolution) = resolve(&settings, context.env().clone()).await?;
         let target = SqlxTarget::new(settings.spec());
         let credential = resolution.credential.as_ref();
@@ -190,7 +206,8 @@ impl DatabaseConnection {
         let leases = Leases::new(chain, settings.identity(), sink);
         let mut manager = None;
         if let Some(credential) = credential.filter(|c| c.lease.is_some()) {
-            leases.adopt(credential).await;
+            leases.adopt(credential, started).await;
+            leases.record_rotation_cost(started.elapsed());
             manager = Some(tokio::spawn(leases.clone().run()));
         }
         Ok(Self {

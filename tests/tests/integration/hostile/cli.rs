@@ -40,6 +40,17 @@ fn commands_end_quietly_when_their_reader_goes_away() {
         &["--config-dir", dir, "targets"],
         &["--config-dir", dir, "ping", "lite"],
         &["--config-dir", dir, "metadata", "lite"],
+        &[
+            "--config-dir",
+            dir,
+            "ping",
+            "lite",
+            "--watch",
+            "--duration",
+            "300ms",
+            "--interval",
+            "100ms",
+        ],
         &["completions", "bash"],
         &["completions", "zsh"],
         &["completions", "fish"],
@@ -68,7 +79,7 @@ fn watch_numbers_out_of_range_are_refused_by_name() {
         ("--concurrency", "0"),
         ("--concurrency", "-1"),
         ("--concurrency", "9223372036854775807"),
-        ("--concurrency", "1001"),
+        ("--concurrency", "1025"),
     ] {
         let flag_value = format!("{flag}={value}");
         let run = run_bounded(
