@@ -128,6 +128,25 @@ impl ConfigDir {
         self
     }
 
+    /// Writes a SQLite target `name` whose database is `file` in this directory, and opens a
+    /// pool on that file (created if missing) for the test's own set-up and checks.
+    pub async fn sqlite_target(&self, name: &str, file: &str) -> sqlx::SqlitePool {
+        let path = self.path().join(file);
+        self.target(
+            name,
+            &format!(
+                "kind = \"sqlite\"\npath = {:?}\n",
+                path.display().to_string()
+            ),
+        );
+        let options = sqlx::sqlite::SqliteConnectOptions::new()
+            .filename(&path)
+            .create_if_missing(true);
+        sqlx::SqlitePool::connect_with(options)
+            .await
+            .expect("the test's own SQLite pool opens")
+    }
+
     /// Writes a credential file with mode 0600 and returns its path.
     pub fn secret_file(&self, name: &str, contents: &str) -> String {
         use std::os::unix::fs::PermissionsExt;

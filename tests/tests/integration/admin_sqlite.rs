@@ -167,18 +167,7 @@ fn every_command_has_help_examples_and_shells_get_completions() {
 #[tokio::test]
 async fn the_scripts_count_rows_and_use_two_targets() {
     let config = ConfigDir::new();
-    let path = config.path().join("shop.sqlite3");
-    config.target(
-        "shop",
-        &format!(
-            "kind = \"sqlite\"\npath = {:?}\n",
-            path.display().to_string()
-        ),
-    );
-    let options = sqlx::sqlite::SqliteConnectOptions::new()
-        .filename(&path)
-        .create_if_missing(true);
-    let pool = sqlx::SqlitePool::connect_with(options).await.unwrap();
+    let pool = config.sqlite_target("shop", "shop.sqlite3").await;
     sqlx::query("create table items (id integer primary key, name text)")
         .execute(&pool)
         .await
@@ -216,18 +205,7 @@ async fn the_scripts_count_rows_and_use_two_targets() {
 #[tokio::test]
 async fn admin_metadata_as_json_then_from_the_cache() {
     let config = ConfigDir::new();
-    let path = config.path().join("meta.sqlite3");
-    config.target(
-        "meta",
-        &format!(
-            "kind = \"sqlite\"\npath = {:?}\n",
-            path.display().to_string()
-        ),
-    );
-    let options = sqlx::sqlite::SqliteConnectOptions::new()
-        .filename(&path)
-        .create_if_missing(true);
-    let pool = sqlx::SqlitePool::connect_with(options).await.unwrap();
+    let pool = config.sqlite_target("meta", "meta.sqlite3").await;
     sqlx::raw_sql(
         "create table a (id integer primary key, name text not null default 'x');
          create table b (id integer primary key, a_id integer references a (id));

@@ -180,18 +180,7 @@ async fn postgres_copy() {
 #[tokio::test]
 async fn sqlite_inserts() {
     let config = ConfigDir::new();
-    let path = config.path().join("ingest.sqlite3");
-    config.target(
-        "t",
-        &format!(
-            "kind = \"sqlite\"\npath = {:?}\n",
-            path.display().to_string()
-        ),
-    );
-    let options = sqlx::sqlite::SqliteConnectOptions::new()
-        .filename(&path)
-        .create_if_missing(true);
-    let pool = sqlx::SqlitePool::connect_with(options).await.unwrap();
+    let pool = config.sqlite_target("t", "ingest.sqlite3").await;
     sqlx::query("create table items (id integer primary key, name text not null, amount numeric(10,2), seen date)")
         .execute(&pool).await.unwrap();
     let count = async || -> i64 {

@@ -72,18 +72,7 @@ impl Target {
 
     async fn sqlite() -> Self {
         let config = ConfigDir::new();
-        let path = config.path().join("hostile.sqlite3");
-        config.target(
-            "t",
-            &format!(
-                "kind = \"sqlite\"\npath = {:?}\n",
-                path.display().to_string()
-            ),
-        );
-        let options = sqlx::sqlite::SqliteConnectOptions::new()
-            .filename(&path)
-            .create_if_missing(true);
-        let pool = sqlx::SqlitePool::connect_with(options).await.unwrap();
+        let pool = config.sqlite_target("t", "hostile.sqlite3").await;
         Self::new(Kind::Sqlite, config, String::new(), Pool::Lite(pool))
     }
 

@@ -13,18 +13,7 @@ use crate::integration::viewer::{TOKEN_VAR, Viewer};
 /// A config dir with one SQLite file target, `lite`, holding `items(id, name)`.
 async fn lite_config() -> ConfigDir {
     let config = ConfigDir::new();
-    let path = config.path().join("lite.sqlite3");
-    config.target(
-        "lite",
-        &format!(
-            "kind = \"sqlite\"\npath = {:?}\n",
-            path.display().to_string()
-        ),
-    );
-    let options = sqlx::sqlite::SqliteConnectOptions::new()
-        .filename(&path)
-        .create_if_missing(true);
-    let pool = sqlx::SqlitePool::connect_with(options).await.unwrap();
+    let pool = config.sqlite_target("lite", "lite.sqlite3").await;
     sqlx::raw_sql(
         "create table items (id integer primary key, name text); \
          insert into items values (1, 'first'), (2, 'second');",
