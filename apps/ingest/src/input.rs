@@ -3,6 +3,8 @@
 //! Only an I/O error ends reading.
 
 use std::io::{BufRead, BufReader, Read};
+use std::sync::Arc;
+use std::sync::atomic::{AtomicUsize, Ordering};
 
 use anyhow::{Context as _, Result, bail};
 
@@ -14,11 +16,34 @@ use crate::values::shown;
 /// being held, so a file with no newline cannot exhaust memory.
 pub const MAX_LINE: usize = 64 << 20;
 
+/// The input under a CSV reader: it counts the bytes read since the record being read began
+/// and fails past [`MAX_LINE`], because the csv crate gathers a record (a line without a
+/// newline, a quoted field that never closes) in memory without bound.
+pub struct Capped {
+    inner: Box<dyn Read>,
+    used: Arc<AtomicUsize>,
+}
+
+impl Read for Capped {
+    fn read(&mut self, buf: &mut [u8]) -> std::io::Result<usize> {
+        if self.used.load(Ordering::Relaxed) > MAX_LINE {
+            return Err(std::io::Error::other(
+                "a CSV record (a line, or a quoted field with its newlines) is longer than 64 MiB",
+            ));
+        }
+        let n = self.inner.read(buf)?;
+        self.used.fetch_add(n, Ordering::Relaxed);
+        Ok(n)
+    }
+}
+
 pub enum Input {
     Csv {
-        reader: csv::Reader<Box<dyn Read>>,
+        reader: csv::Reader<Capped>,
         header: csv::ByteRecord,
         record: csv::ByteRecord,
+        /// Bytes read since the current record began (see [`Capped`]).
+        used: Arc<AtomicUsize>,
     },
     Jsonl {
         reader: BufReader<Box<dyn Read>>,
@@ -86,10 +111,14 @@ impl Input {
         };
         let input = match format {
             InputFormat::Csv => {
+                let used = Arc::new(AtomicUsize::new(0));
                 let mut reader = csv::ReaderBuilder::new()
                     .has_headers(true)
                     .flexible(true)
-                    .from_reader(source);
+                    .from_reader(Capped {
+                        inner: source,
+                        used: used.clone(),
+                    });
                 let header = reader
                     .byte_headers()
                     .context("cannot read the CSV header (line 1)")?
@@ -106,6 +135,7 @@ impl Input {
                     reader,
                     header,
                     record: csv::ByteRecord::new(),
+                    used,
                 }
             }
             InputFormat::Jsonl => {
@@ -157,9 +187,17 @@ impl Input {
     /// Reads past one data row without checking it; `false` at the end of the input.
     pub fn skip(&mut self) -> Result<bool> {
         match self {
-            Input::Csv { reader, record, .. } => reader
-                .read_byte_record(record)
-                .context("cannot read the CSV input"),
+            Input::Csv {
+                reader,
+                record,
+                used,
+                ..
+            } => {
+                used.store(0, Ordering::Relaxed);
+                reader
+                    .read_byte_record(record)
+                    .context("cannot read the CSV input")
+            }
             Input::Jsonl {
                 reader,
                 line,
@@ -190,7 +228,9 @@ impl Input {
                 reader,
                 header,
                 record,
+                used,
             } => {
+                used.store(0, Ordering::Relaxed);
                 if !reader
                     .read_byte_record(record)
                     .context("cannot read the CSV input")?

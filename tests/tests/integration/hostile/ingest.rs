@@ -991,3 +991,29 @@ async fn json_values_arrive_exactly_and_repeated_keys_are_bad_rows() {
         }
     }
 }
+
+/// A CSV record is read under the same cap as a JSON line: a file with no newline (or one
+/// quoted field that never ends, like /dev/zero or `yes` behind a quote) ends the load with
+/// a message naming the cap, instead of being gathered in memory until the process dies.
+#[tokio::test]
+async fn an_endless_csv_record_is_refused_at_the_cap_not_read_into_memory() {
+    let target = Target::sqlite().await;
+    target
+        .exec("create table e (id int primary key, name text)")
+        .await;
+    let cap = 64 << 20;
+    for (what, mut body) in [
+        ("no newline", b"id,name\n1,".to_vec()),
+        ("an open quote", b"id,name\n1,\"".to_vec()),
+    ] {
+        let fill: &[u8] = if what == "no newline" { b"a" } else { b"y\n" };
+        while body.len() < cap + (1 << 20) {
+            body.extend(std::iter::repeat_n(fill, 1 << 16).flatten());
+        }
+        let file = target.file("e.csv", &body);
+        let load = target.ingest(&["e", &file, "--max-errors", "5"]);
+        assert_eq!(load.code, Some(1), "{what}: {load:?}");
+        assert!(load.stderr.contains("64 MiB"), "{what}: {load:?}");
+        assert!(target.ids("e").await.is_empty(), "{what}");
+    }
+}
