@@ -6,10 +6,16 @@
 //! goes through [`redact`] first. Three shapes are recognised, because they are how secrets
 //! actually end up in connection settings:
 //!
-//! - userinfo in a URL, with or without a password (`https://token@host`, `postgres://u:pw@h`);
-//! - userinfo without a scheme (`app:pw@db`, as in `host = "app:pw@db"`);
-//! - a key-value password (`password=…`, `passwd=…`, `pwd=…`, libpq and ODBC style), in any
-//!   case and with spaces around `=`.
+//! - userinfo in a URL, with or without a password (`https://token@host`, `postgres://u:pw@h`):
+//!   everything between `://` and the last `@` before the path, query, fragment or line end,
+//!   spaces and punctuation included (a password may hold any printable character);
+//! - userinfo without a scheme (`app:pw@db`, as in `host = "app:pw@db"`): in one
+//!   whitespace-separated word, everything before its last `@` when that holds a `:`;
+//! - a secret key-value pair: a key that contains `password`, `passwd`, `passphrase`, `pwd`,
+//!   `secret`, `token` or `api_key` (`sslpassword=`, `MYSQL_PWD=`, `client_secret=`) but does
+//!   not end in `_file`, `_key`, `_path` or `_dir`, then `=` (or `:` after a quoted key, as in
+//!   JSON), then a value: quoted (`'…'`, `"…"`), braced (ODBC `{…}`) or up to a space, `;`,
+//!   `&` or `,`.
 //!
 //! The detector errs on the side of refusing: an `@` after a `user:` shape is refused even
 //! where it might be innocent, because the cost of a false refusal is one clear error and the
@@ -22,7 +28,7 @@ pub enum SecretShape {
     UrlUserinfo,
     /// `user:password@host`
     Userinfo,
-    /// `password=…`
+    /// `password=…`, `sslpassword='…'`, `"token": "…"`
     PasswordAssignment,
 }
 
@@ -36,8 +42,21 @@ impl SecretShape {
     }
 }
 
-/// Key words that introduce a password in `key=value` strings (libpq, ODBC, JDBC).
-const PASSWORD_WORDS: &[&str] = &["password", "passwd", "pwd"];
+/// Words that make a key name a secret's (`password=`, `sslpassword=`, `MYSQL_PWD=`,
+/// `"client_secret":`, `X-Vault-Token:`), found anywhere in the key.
+const SECRET_WORDS: &[&str] = &[
+    "password",
+    "passwd",
+    "passphrase",
+    "pwd",
+    "secret",
+    "token",
+    "apikey",
+    "api_key",
+];
+
+/// Key endings that name where a secret is kept, not the secret (`password_file=`).
+const NOT_SECRET_ENDINGS: &[&str] = &["_file", "_key", "_path", "_dir"];
 
 /// The first secret shape in `text`, if any.
 pub fn find_secret(text: &str) -> Option<SecretShape> {
@@ -70,23 +89,24 @@ pub fn redact(text: &str) -> String {
     out
 }
 
-/// Characters that end a token around an `@` (a URL's authority, a host list item).
-fn is_separator(c: char) -> bool {
-    c.is_whitespace() || matches!(c, '/' | ',' | ';' | '"' | '\'' | '<' | '>' | '(' | ')')
+/// Where a URL's authority ends: the path, query or fragment begins, or the line ends.
+/// Spaces and punctuation do not end it: a pasted password may hold any of them.
+fn ends_authority(c: char) -> bool {
+    matches!(c, '/' | '?' | '#' | '\\') || c.is_control()
 }
 
-/// The byte range of the userinfo (before its `@`) of the first URL whose authority has one.
-/// Userinfo that is already `***` is skipped, so that redacting twice finds nothing new.
+/// The byte range of the userinfo (before its last `@`) of the first URL whose authority has
+/// one. Userinfo that is already `***` is skipped, so that redacting twice finds nothing new.
 fn url_userinfo(text: &str) -> Option<std::ops::Range<usize>> {
     let mut from = 0;
     while let Some(at) = text[from..].find("://") {
         let start = from + at + 3;
         let authority_end = text[start..]
-            .find(|c: char| is_separator(c) || matches!(c, '?' | '#'))
+            .find(ends_authority)
             .map_or(text.len(), |i| start + i);
         let authority = &text[start..authority_end];
         if let Some(last_at) = authority.rfind('@')
-            && !authority.starts_with("***@")
+            && &authority[..last_at] != "***"
         {
             return Some(start..start + last_at);
         }
@@ -95,48 +115,95 @@ fn url_userinfo(text: &str) -> Option<std::ops::Range<usize>> {
     None
 }
 
-/// The byte range of a schemeless `user:password` before an `@` (the part before `@` holds a
-/// `:`).
+/// The byte range of a `user:password` before an `@` inside one whitespace-separated word
+/// (after its last `://`, if any): everything up to the word's last `@`, whatever punctuation
+/// the password holds (`app:pa;ss/w"rd@db`).
 fn bare_userinfo(text: &str) -> Option<std::ops::Range<usize>> {
-    for (at, _) in text.match_indices('@') {
-        let token_start = text[..at].rfind(|c: char| is_separator(c)).map_or(0, |i| {
-            i + text[i..].chars().next().map_or(1, char::len_utf8)
-        });
-        let token = &text[token_start..at];
-        if token.contains(':') && token != "***" && !token.ends_with(":***") {
-            return Some(token_start..at);
+    let mut next_word = 0;
+    for word in text.split(char::is_whitespace) {
+        let offset = next_word;
+        // `split` drops each separator, one whitespace character: step over it.
+        next_word += word.len();
+        next_word += text[next_word..].chars().next().map_or(0, char::len_utf8);
+        let rest_start = word.rfind("://").map_or(0, |i| i + 3);
+        let rest = &word[rest_start..];
+        let Some(last_at) = rest.rfind('@') else {
+            continue;
+        };
+        let userinfo = &rest[..last_at];
+        if userinfo.contains(':') && userinfo != "***" {
+            let begin = offset + rest_start;
+            return Some(begin..begin + last_at);
         }
     }
     None
 }
 
-/// The byte range of the value of the first `password=` (any case, spaces allowed).
-fn password_assignment(text: &str) -> Option<std::ops::Range<usize>> {
-    let lower = text.to_ascii_lowercase();
-    for word in PASSWORD_WORDS {
-        for (start, _) in lower.match_indices(word) {
-            // A whole word: not the tail of `no_password` or `mypwd`.
-            if lower[..start]
-                .chars()
-                .next_back()
-                .is_some_and(|c| c.is_ascii_alphanumeric() || c == '_')
-            {
-                continue;
-            }
-            let rest = &text[start + word.len()..];
-            let trimmed = rest.trim_start();
-            let Some(value) = trimmed.strip_prefix('=') else {
-                continue;
-            };
-            let value_start = text.len() - value.trim_start().len();
-            let value_end = text[value_start..]
-                .find(|c: char| c.is_whitespace() || c == ';' || c == '&')
-                .map_or(text.len(), |i| value_start + i);
-            if &text[value_start..value_end] == "***" {
-                continue;
-            }
-            return Some(value_start..value_end);
+/// Whether a key name (`sslpassword`, `MYSQL_PWD`, `client_secret`) names a secret.
+fn is_secret_key_name(key: &str) -> bool {
+    let key = key.to_ascii_lowercase();
+    (SECRET_WORDS.iter().any(|w| key.contains(w)) || key == "pass")
+        && !NOT_SECRET_ENDINGS.iter().any(|e| key.ends_with(e))
+}
+
+/// The byte length of a value starting `value`: a quoted (`'…'`, `"…"`, backslash escapes
+/// honoured) or braced (`{…}`, ODBC) value up to and with its closing mark, else up to a
+/// space, `;`, `&` or `,`.
+fn value_len(value: &str) -> usize {
+    let mut chars = value.char_indices();
+    let close = match chars.next() {
+        Some((_, q @ ('\'' | '"'))) => q,
+        Some((_, '{')) => '}',
+        _ => {
+            return value
+                .find(|c: char| c.is_whitespace() || matches!(c, ';' | '&' | ','))
+                .unwrap_or(value.len());
         }
+    };
+    let mut escaped = false;
+    for (i, c) in chars {
+        if escaped {
+            escaped = false;
+        } else if c == '\\' && close != '}' {
+            escaped = true;
+        } else if c == close {
+            return i + c.len_utf8();
+        }
+    }
+    value.len()
+}
+
+/// The byte range of the value of the first secret key-value pair: `password=…`,
+/// `sslpassword = '…'`, `Pwd={…}`, `"password": "…"`, `X-Vault-Token: …` (any case).
+fn password_assignment(text: &str) -> Option<std::ops::Range<usize>> {
+    for (sep, _) in text.match_indices(['=', ':']) {
+        // A URL's `scheme://` is not a key-value pair.
+        if text[sep..].starts_with("://") {
+            continue;
+        }
+        let before = text[..sep].trim_end();
+        let unquoted = before.strip_suffix(['"', '\'']);
+        // `key: value` is how messages are written (`VAULT_TOKEN: is empty`); only a quoted
+        // key (`"password": …`, JSON and YAML) makes a `:` a key-value pair.
+        if unquoted.is_none() && text[sep..].starts_with(':') {
+            continue;
+        }
+        let before = unquoted.unwrap_or(before);
+        let key_start = before
+            .char_indices()
+            .rev()
+            .find(|(_, c)| !(c.is_ascii_alphanumeric() || matches!(c, '_' | '-' | '.')))
+            .map_or(0, |(i, c)| i + c.len_utf8());
+        if !is_secret_key_name(&before[key_start..]) {
+            continue;
+        }
+        let after = &text[sep + 1..];
+        let value_start = text.len() - after.trim_start().len();
+        let value_end = value_start + value_len(&text[value_start..]);
+        if &text[value_start..value_end] == "***" {
+            continue;
+        }
+        return Some(value_start..value_end);
     }
     None
 }
@@ -162,7 +229,7 @@ mod tests {
             ),
             ("PASSWORD = x", Some(SecretShape::PasswordAssignment)),
             ("Pwd=x;Server=y", Some(SecretShape::PasswordAssignment)),
-            ("no_password=1", None),
+            ("no_password=1", Some(SecretShape::PasswordAssignment)),
             ("password_file", None),
             ("user@example.com", None),
             ("€:€@€", Some(SecretShape::Userinfo)),
@@ -193,6 +260,50 @@ mod tests {
             assert!(!once.contains("pw"), "{once}");
             assert_eq!(redact(&once), once, "redaction is idempotent");
             assert_eq!(find_secret(&once), None, "{once}");
+        }
+    }
+
+    /// Passwords are made of any printable characters: each one a separator of the old
+    /// detector (`;`, `/`, `"`, `,`, `(`, a space, `#`, `@` itself) must not end the secret
+    /// early, and keys that merely end in a password word (`sslpassword`, `MYSQL_PWD`) and
+    /// quoted or braced values (libpq `'…'`, ODBC `{…}`) are passwords too.
+    #[test]
+    fn secrets_with_punctuation_quotes_and_prefixed_keys_are_found_and_removed_whole() {
+        let secret = "CanArY";
+        for punct in [
+            ";", "/", "\"", "'", ",", "(", ")", "<", ">", "#", "?", "@", "&", "=", "%",
+        ] {
+            let password = format!("Can{punct}ArY");
+            for text in [
+                format!("app:{password}@db"),
+                format!("replica app:{password}@db.internal:5432"),
+                format!("postgres://u:{password}@db/x"),
+                format!("VAULT_ADDR=http://u:{password}@127.0.0.1:8200"),
+            ] {
+                assert!(find_secret(&text).is_some(), "{text:?}");
+                let out = redact(&text);
+                for part in ["Can", "ArY"] {
+                    assert!(!out.contains(part), "{text:?} -> {out:?}");
+                }
+            }
+        }
+        for text in [
+            format!("http://u:Can {secret}@127.0.0.1"),
+            format!("db sslpassword={secret}"),
+            format!("MYSQL_PWD={secret} mysql"),
+            format!("PGPASSWORD={secret}"),
+            format!("db_password = {secret}"),
+            format!("host=db password='Can {secret}' port=5"),
+            format!("host=db password=\"Can {secret}\""),
+            format!("Server=x;Pwd={{Can;{secret}}};"),
+            format!("{{\"password\": \"Can {secret}\"}}"),
+            format!("'password': '{secret}'"),
+        ] {
+            assert!(find_secret(&text).is_some(), "{text:?}");
+            let out = redact(&text);
+            assert!(!out.contains(secret), "{text:?} -> {out:?}");
+            assert!(!out.contains("Can"), "{text:?} -> {out:?}");
+            assert_eq!(redact(&out), out, "idempotent: {text:?}");
         }
     }
 

@@ -3,6 +3,8 @@
 //! Only an I/O error ends reading.
 
 use std::io::{BufRead, BufReader, Read};
+use std::sync::Arc;
+use std::sync::atomic::{AtomicUsize, Ordering};
 
 use anyhow::{Context as _, Result, bail};
 
@@ -14,11 +16,34 @@ use crate::values::shown;
 /// being held, so a file with no newline cannot exhaust memory.
 pub const MAX_LINE: usize = 64 << 20;
 
+/// The input under a CSV reader: it counts the bytes read since the record being read began
+/// and fails past [`MAX_LINE`], because the csv crate gathers a record (a line without a
+/// newline, a quoted field that never closes) in memory without bound.
+pub struct Capped {
+    inner: Box<dyn Read>,
+    used: Arc<AtomicUsize>,
+}
+
+impl Read for Capped {
+    fn read(&mut self, buf: &mut [u8]) -> std::io::Result<usize> {
+        if self.used.load(Ordering::Relaxed) > MAX_LINE {
+            return Err(std::io::Error::other(
+                "a CSV record (a line, or a quoted field with its newlines) is longer than 64 MiB",
+            ));
+        }
+        let n = self.inner.read(buf)?;
+        self.used.fetch_add(n, Ordering::Relaxed);
+        Ok(n)
+    }
+}
+
 pub enum Input {
     Csv {
-        reader: csv::Reader<Box<dyn Read>>,
+        reader: csv::Reader<Capped>,
         header: csv::ByteRecord,
         record: csv::ByteRecord,
+        /// Bytes read since the current record began (see [`Capped`]).
+        used: Arc<AtomicUsize>,
     },
     Jsonl {
         reader: BufReader<Box<dyn Read>>,
@@ -86,10 +111,14 @@ impl Input {
         };
         let input = match format {
             InputFormat::Csv => {
+                let used = Arc::new(AtomicUsize::new(0));
                 let mut reader = csv::ReaderBuilder::new()
                     .has_headers(true)
                     .flexible(true)
-                    .from_reader(source);
+                    .from_reader(Capped {
+                        inner: source,
+                        used: used.clone(),
+                    });
                 let header = reader
                     .byte_headers()
                     .context("cannot read the CSV header (line 1)")?
@@ -106,6 +135,7 @@ impl Input {
                     reader,
                     header,
                     record: csv::ByteRecord::new(),
+                    used,
                 }
             }
             InputFormat::Jsonl => {
@@ -124,11 +154,13 @@ impl Input {
                         Some(Line::Text) => break,
                     }
                 }
-                let object: serde_json::Map<String, serde_json::Value> =
-                    serde_json::from_slice(&buf).with_context(|| {
+                let object = std::str::from_utf8(&buf)
+                    .ok()
+                    .and_then(|text| members(text).ok())
+                    .with_context(|| {
                         format!("line {line} is not a JSON object; the first one names the columns")
                     })?;
-                for key in object.keys() {
+                for (key, _) in &object {
                     plan.add_column(key)
                         .with_context(|| format!("line {line} names the columns"))?;
                 }
@@ -155,9 +187,17 @@ impl Input {
     /// Reads past one data row without checking it; `false` at the end of the input.
     pub fn skip(&mut self) -> Result<bool> {
         match self {
-            Input::Csv { reader, record, .. } => reader
-                .read_byte_record(record)
-                .context("cannot read the CSV input"),
+            Input::Csv {
+                reader,
+                record,
+                used,
+                ..
+            } => {
+                used.store(0, Ordering::Relaxed);
+                reader
+                    .read_byte_record(record)
+                    .context("cannot read the CSV input")
+            }
             Input::Jsonl {
                 reader,
                 line,
@@ -188,7 +228,9 @@ impl Input {
                 reader,
                 header,
                 record,
+                used,
             } => {
+                used.store(0, Ordering::Relaxed);
                 if !reader
                     .read_byte_record(record)
                     .context("cannot read the CSV input")?
@@ -273,33 +315,91 @@ fn json_row(plan: &Plan, line: u64, bytes: Vec<u8>) -> Result<Row, Bad> {
         reason,
         raw: Raw::Line(bytes),
     };
-    let object: serde_json::Map<String, serde_json::Value> = match std::str::from_utf8(&bytes) {
+    let object = match std::str::from_utf8(&bytes) {
         Err(e) => {
             let reason = format!("not UTF-8 (a bad byte after {} bytes)", e.valid_up_to());
             return Err(bad(None, reason, bytes));
         }
-        Ok(text) => match serde_json::from_str(text) {
+        Ok(text) => match members(text) {
             Ok(o) => o,
             Err(e) => return Err(bad(None, format!("not a JSON object: {e}"), bytes)),
         },
     };
     if let Some(key) = object
-        .keys()
+        .iter()
+        .map(|(k, _)| k)
         .find(|k| !plan.columns.iter().any(|(c, _)| &c.name == *k))
     {
         let reason = "not a column of the table (or absent from the first line)".to_owned();
         return Err(bad(Some(shown(key)), reason, bytes));
     }
-    let values = plan
-        .columns
+    if let Some(key) = object
         .iter()
-        .map(|(c, _)| match object.get(&c.name) {
-            None | Some(serde_json::Value::Null) => None,
-            Some(serde_json::Value::String(s)) => Some(s.clone()),
-            Some(other) => Some(other.to_string()),
-        })
-        .collect();
+        .enumerate()
+        .find(|(i, (k, _))| object.iter().take(*i).any(|(earlier, _)| earlier == k))
+        .map(|(_, (k, _))| k)
+    {
+        let reason = "given twice in this line; keep the one value meant".to_owned();
+        return Err(bad(Some(shown(key)), reason, bytes));
+    }
+    let mut values = Vec::with_capacity(plan.columns.len());
+    for (c, _) in &plan.columns {
+        let raw = object.iter().find(|(k, _)| *k == c.name).map(|(_, v)| v);
+        values.push(match raw.map(|v| value_text(v)) {
+            None => None,
+            Some(Ok(v)) => v,
+            Some(Err(e)) => return Err(bad(Some(shown(&c.name)), e, bytes)),
+        });
+    }
     plan.check_row(line, values, Raw::Line(bytes))
+}
+
+/// A JSON object's members in order, duplicates kept (a map would keep one silently), each
+/// value as its raw text.
+struct Members(Vec<(String, Box<serde_json::value::RawValue>)>);
+
+impl<'de> serde::Deserialize<'de> for Members {
+    fn deserialize<D: serde::Deserializer<'de>>(d: D) -> Result<Self, D::Error> {
+        struct Visit;
+        impl<'de> serde::de::Visitor<'de> for Visit {
+            type Value = Members;
+            fn expecting(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+                f.write_str("a JSON object")
+            }
+            fn visit_map<A: serde::de::MapAccess<'de>>(
+                self,
+                mut map: A,
+            ) -> Result<Members, A::Error> {
+                let mut members = Vec::new();
+                while let Some(member) = map.next_entry()? {
+                    members.push(member);
+                }
+                Ok(Members(members))
+            }
+        }
+        d.deserialize_map(Visit)
+    }
+}
+
+/// The members of the JSON object `text` is, in order and with any repeated key.
+fn members(text: &str) -> Result<Vec<(String, Box<serde_json::value::RawValue>)>, String> {
+    serde_json::from_str::<Members>(text)
+        .map(|m| m.0)
+        .map_err(|e| e.to_string())
+}
+
+/// The text a JSON value loads as: a string decoded, `null` none, and anything else (a
+/// number, `true`, an object, an array) exactly as written, so that `12345678901234567890123`
+/// or `0.1000000000000000055511151231257827` is never rounded through an `f64`.
+fn value_text(raw: &serde_json::value::RawValue) -> Result<Option<String>, String> {
+    let text = raw.get();
+    match text.as_bytes().first() {
+        Some(b'"') => serde_json::from_str::<String>(text)
+            .map(Some)
+            .map_err(|e| format!("not a JSON string: {e}")),
+        Some(b'n') if text == "null" => Ok(None),
+        _ => Ok(Some(text.to_owned())),
+    }
 }
 
 #[cfg(test)]

@@ -891,3 +891,118 @@ async fn ragged_rows_bad_bytes_and_long_lines() {
         assert_eq!(target.ids("g").await, vec![1, 2, 6, 9], "{what}: {load:?}");
     }
 }
+
+/// A JSON value arrives as written: a number is its digits (never rounded through a float, in
+/// a text column or an exact numeric one), and a key given twice in one line is a bad row (which
+/// of the two values is meant is not for ingest to guess), never a silent choice.
+#[tokio::test]
+async fn json_values_arrive_exactly_and_repeated_keys_are_bad_rows() {
+    for target in Target::all("hi_jx").await {
+        let (text, exact) = match target.kind {
+            Kind::Sqlite => ("text", "text"),
+            _ => ("varchar(200)", "numeric(60,25)"),
+        };
+        target
+            .exec(&format!(
+                "create table j (id int primary key, t {text}, x {exact})"
+            ))
+            .await;
+        let digits = [
+            "12345678901234567890123",
+            "123456789012345678901234567890.1234567890123456789012345",
+            "0.1000000000000000055511151",
+            "9007199254740993",
+            "-0.0000000000000000000000001",
+        ];
+        let mut jsonl = String::new();
+        for (i, d) in digits.iter().enumerate() {
+            jsonl.push_str(&format!("{{\"id\":{i},\"t\":{d},\"x\":{d}}}\n"));
+        }
+        jsonl.push_str("{\"id\":10,\"t\":\"a\",\"t\":\"b\"}\n");
+        jsonl.push_str("{\"id\":11,\"id\":12}\n");
+        let file = target.file("j.jsonl", jsonl.as_bytes());
+        let what = format!("{:?}", target.kind);
+        let dry = target.ingest(&["j", &file, "--dry-run"]);
+        assert_eq!(dry.code, Some(1), "{what}: {dry:?}");
+        for line in [6, 7] {
+            assert!(
+                dry.stderr.contains(&format!("line {line}")),
+                "{what}: line {line} not reported: {dry:?}"
+            );
+        }
+        let load = target.ingest(&["j", &file, "--max-errors", "2"]);
+        assert_eq!(load.code, Some(0), "{what}: {load:?}");
+        assert_eq!(
+            target.ids("j").await,
+            vec![0, 1, 2, 3, 4],
+            "{what}: {load:?}"
+        );
+        let cast = match target.kind {
+            Kind::MariaDb => "cast(t as char)",
+            Kind::Postgres => "t::text",
+            Kind::Sqlite => "t",
+        };
+        let sql = format!("select {cast} from j order by id");
+        let got: Vec<String> = match &target.pool {
+            Pool::Pg(p) => {
+                sqlx::query_scalar(sqlx::AssertSqlSafe(sql))
+                    .fetch_all(p)
+                    .await
+            }
+            Pool::My(p) => {
+                sqlx::query_scalar(sqlx::AssertSqlSafe(sql))
+                    .fetch_all(p)
+                    .await
+            }
+            Pool::Lite(p) => {
+                sqlx::query_scalar(sqlx::AssertSqlSafe(sql))
+                    .fetch_all(p)
+                    .await
+            }
+        }
+        .unwrap();
+        assert_eq!(
+            got, digits,
+            "{what}: text columns hold the digits as written"
+        );
+        if target.kind == Kind::Postgres {
+            let Pool::Pg(p) = &target.pool else {
+                unreachable!()
+            };
+            let exact: Vec<bool> = sqlx::query_scalar("select x = t::numeric from j order by id")
+                .fetch_all(p)
+                .await
+                .unwrap();
+            assert!(
+                exact.iter().all(|e| *e),
+                "{what}: numeric columns exact: {exact:?}"
+            );
+        }
+    }
+}
+
+/// A CSV record is read under the same cap as a JSON line: a file with no newline (or one
+/// quoted field that never ends, like /dev/zero or `yes` behind a quote) ends the load with
+/// a message naming the cap, instead of being gathered in memory until the process dies.
+#[tokio::test]
+async fn an_endless_csv_record_is_refused_at_the_cap_not_read_into_memory() {
+    let target = Target::sqlite().await;
+    target
+        .exec("create table e (id int primary key, name text)")
+        .await;
+    let cap = 64 << 20;
+    for (what, mut body) in [
+        ("no newline", b"id,name\n1,".to_vec()),
+        ("an open quote", b"id,name\n1,\"".to_vec()),
+    ] {
+        let fill: &[u8] = if what == "no newline" { b"a" } else { b"y\n" };
+        while body.len() < cap + (1 << 20) {
+            body.extend(std::iter::repeat_n(fill, 1 << 16).flatten());
+        }
+        let file = target.file("e.csv", &body);
+        let load = target.ingest(&["e", &file, "--max-errors", "5"]);
+        assert_eq!(load.code, Some(1), "{what}: {load:?}");
+        assert!(load.stderr.contains("64 MiB"), "{what}: {load:?}");
+        assert!(target.ids("e").await.is_empty(), "{what}");
+    }
+}

@@ -233,3 +233,51 @@ fn explain_never_prints_userinfo_it_finds_in_the_environment() {
         assert!(!run.all_output().contains(CANARY), "{format}: {run:?}");
     }
 }
+
+/// A password may hold any printable character: whatever punctuation it holds (`;`, `/`, `"`,
+/// `,`, `(`, `#`), and whatever key introduces it (`sslpassword=`, `MYSQL_PWD=`, a quoted
+/// libpq value), no part of it is accepted as a setting or printed by explain.
+#[test]
+fn secrets_with_punctuation_in_the_environment_are_refused_or_redacted_whole() {
+    let config = ConfigDir::new();
+    config.target(
+        "v",
+        "kind = \"postgres\"\nhost = \"127.0.0.1\"\nport = 1\nuser = \"app\"\nsources = [\"vault\", \"env\", \"pgpass\"]\nenv_prefix = \"V\"\n[vault]\nauth = \"token\"\nkv = { mount = \"secret\", path = \"app\" }\n",
+    );
+    let (head, tail) = CANARY.split_at(7);
+    for punct in [";", "/", "\"", ",", "(", "#", "<"] {
+        let password = format!("{head}{punct}{tail}");
+        let values = [
+            ("V_HOST", format!("app:{password}@db")),
+            ("V_DATABASE", format!("db sslpassword={password}")),
+            ("V_APPLICATION_NAME", format!("x MYSQL_PWD={password}")),
+            ("V_HOST", format!("db password='{head} {tail}'")),
+            ("VAULT_ADDR", format!("http://root:{password}@127.0.0.1:1")),
+            (
+                "V_PGPASS",
+                config
+                    .path()
+                    .join(format!("a:{password}@b"))
+                    .display()
+                    .to_string(),
+            ),
+        ];
+        for (var, value) in &values {
+            let run = run_bounded(
+                "admin",
+                &["--config-dir", config.path_str(), "explain", "v"],
+                &[
+                    ("HOME", config.path_str()),
+                    ("VAULT_TOKEN", "hvs.x"),
+                    (var, value),
+                ],
+                LIMIT,
+            );
+            let out = run.all_output();
+            assert!(
+                !out.contains(head) && !out.contains(tail),
+                "{var}={value:?}: {run:?}"
+            );
+        }
+    }
+}
