@@ -64,3 +64,44 @@ impl DbError {
         }
     }
 }
+
+/// An error and its causes on one line, each said once. Messages in this workspace often quote
+/// their cause already (`cannot read X: permission denied`) and also return it from `source()`,
+/// so printing the chain as `{:#}` would repeat it; a cause whose text the line already holds
+/// is left out.
+pub fn one_line(error: &(dyn std::error::Error + 'static)) -> String {
+    let mut text = error.to_string();
+    let mut cause = error.source();
+    while let Some(next) = cause {
+        let said = next.to_string();
+        if !said.is_empty() && !text.contains(&said) {
+            text.push_str(": ");
+            text.push_str(&said);
+        }
+        cause = next.source();
+    }
+    text
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn a_cause_already_in_the_message_is_said_once() {
+        let io = std::io::Error::other("too many levels of symbolic links");
+        let quoted = SourceError::Read {
+            path: "/x".into(),
+            source: io,
+        };
+        assert_eq!(
+            one_line(&quoted),
+            "cannot read /x: too many levels of symbolic links"
+        );
+        let settings = SettingsError::Name(domain::InvalidTargetName::Empty);
+        assert_eq!(
+            one_line(&settings),
+            "invalid target name: a target name cannot be empty"
+        );
+    }
+}

@@ -36,7 +36,7 @@ pub mod secrets;
 pub mod settings;
 
 pub use context::{Context, configure, context};
-pub use error::DbError;
+pub use error::{DbError, one_line};
 pub use registry::context_with;
 
 /// Re-exported for apps: the port types they see in results.

@@ -89,6 +89,8 @@ pub const MAX_DURATION: Duration = Duration::from_secs(7 * 24 * 60 * 60);
 enum Ty {
     Kind,
     Text,
+    /// A host name, an IP address or a Unix-socket directory.
+    Host,
     SslMode,
     Port,
     /// A pool size: an integer from `min` to [`MAX_POOL_SIZE`].
@@ -110,6 +112,9 @@ impl Ty {
         match self {
             Ty::Kind => "one of postgres, mysql, sqlite".into(),
             Ty::Text => "a string".into(),
+            Ty::Host => "a host name, an IP address or a socket directory starting with /, \
+                         without `@`, spaces or control characters"
+                .into(),
             Ty::SslMode => format!("one of {}", adapters::database::postgres::SSL_MODES),
             Ty::Port => "an integer from 1 to 65535".into(),
             Ty::Count { min } => format!("an integer from {min} to {MAX_POOL_SIZE}"),
@@ -141,7 +146,7 @@ struct Key {
 #[rustfmt::skip]
 const KEYS: &[Key] = &[
     Key { name: "kind", env: Some("KIND"), ty: Ty::Kind },
-    Key { name: "host", env: Some("HOST"), ty: Ty::Text },
+    Key { name: "host", env: Some("HOST"), ty: Ty::Host },
     Key { name: "port", env: Some("PORT"), ty: Ty::Port },
     Key { name: "database", env: Some("DATABASE"), ty: Ty::Text },
     Key { name: "user", env: Some("USER"), ty: Ty::Text },
@@ -892,6 +897,27 @@ fn from_env(ty: Ty, raw: &str) -> Result<Value, String> {
     match ty {
         Ty::Kind => raw_t.parse().map(Value::Kind).map_err(|_| bad()),
         Ty::Text => Ok(Value::Text(raw.to_owned())),
+        Ty::Host => {
+            // `@` never belongs in a host (it is where userinfo ends, `app:pw@db`), nor do
+            // control characters; spaces only in a socket directory.
+            let socket = raw.starts_with('/');
+            match raw
+                .char_indices()
+                .find(|(_, c)| *c == '@' || c.is_control() || (!socket && c.is_whitespace()))
+            {
+                Some((at, c)) => Err(format!(
+                    "got {} with {} at position {}",
+                    describe_text(raw),
+                    match c {
+                        '@' => "`@`",
+                        c if c.is_whitespace() => "a space",
+                        _ => "a control character",
+                    },
+                    raw[..at].chars().count() + 1
+                )),
+                None => Ok(Value::Text(raw.to_owned())),
+            }
+        }
         Ty::SslMode => {
             let mode = raw_t.to_ascii_lowercase();
             if adapters::database::postgres::SSL_MODES

@@ -151,6 +151,27 @@ fn a_wrongly_typed_value_is_described_never_echoed() {
 }
 
 #[test]
+fn a_host_never_holds_userinfo_even_with_spaces_in_the_password() {
+    for host in [
+        format!("app:{CANARY} x@db"),
+        format!("app:{CANARY}\t@db"),
+        format!("{CANARY}@db"),
+        format!("db\n{CANARY}"),
+    ] {
+        let error = load_env(&[("PROJECT_DB_HOST", host.as_str())])
+            .unwrap_err()
+            .to_string();
+        assert!(error.starts_with("PROJECT_DB_HOST: "), "{error}");
+        assert!(!error.contains(CANARY), "{error}");
+        let text = format!("kind = \"postgres\"\nhost = {host:?}\n");
+        let error = load_file(&text).unwrap_err().to_string();
+        assert!(!error.contains(CANARY), "{error}");
+    }
+    let socket = load_env(&[("PROJECT_DB_HOST", "/run/my postgres")]).unwrap();
+    assert_eq!(socket.identity().host.as_deref(), Some("/run/my postgres"));
+}
+
+#[test]
 fn environment_values_are_filtered_and_never_echoed() {
     for (var, value) in [
         ("PROJECT_DB_HOST", format!("app:{CANARY}@db")),

@@ -172,7 +172,7 @@ fn main() -> ExitCode {
         // The reader of our output went away: nothing more to say, and no one to say it to.
         Err(error) if is_closed_pipe(&error) => ExitCode::SUCCESS,
         Err(error) => {
-            eprintln!("error: {error:#}");
+            eprintln!("error: {}", project_core::one_line(error.as_ref()));
             ExitCode::FAILURE
         }
     }

@@ -154,7 +154,10 @@ async fn run(cli: Cli) -> Result<ExitCode> {
             } else {
                 ""
             };
-            eprintln!("ingest: error: {error:#}{nothing}");
+            eprintln!(
+                "ingest: error: {}{nothing}",
+                project_core::one_line(error.as_ref())
+            );
             eprintln!("ingest: {summary}");
             Ok(ExitCode::FAILURE)
         }
@@ -184,7 +187,7 @@ fn main() -> ExitCode {
     match runtime.block_on(run(cli)) {
         Ok(code) => code,
         Err(error) => {
-            eprintln!("ingest: error: {error:#}");
+            eprintln!("ingest: error: {}", project_core::one_line(error.as_ref()));
             ExitCode::FAILURE
         }
     }

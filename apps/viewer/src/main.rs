@@ -139,7 +139,7 @@ fn main() -> std::process::ExitCode {
     match runtime.block_on(serve(cli)) {
         Ok(()) => std::process::ExitCode::SUCCESS,
         Err(e) => {
-            eprintln!("viewer: error: {e:#}");
+            eprintln!("viewer: error: {}", project_core::one_line(e.as_ref()));
             std::process::ExitCode::FAILURE
         }
     }

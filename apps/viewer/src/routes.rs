@@ -300,7 +300,7 @@ async fn rows(
     };
     let fetched = match fetch(&db, sql, value.clone()).await {
         Ok(rows) => rows,
-        Err(e) => return error(StatusCode::BAD_GATEWAY, &format!("{e:#}")),
+        Err(e) => return error(StatusCode::BAD_GATEWAY, &project_core::one_line(e.as_ref())),
     };
     let shown_rows = usize::try_from(PAGE_ROWS).unwrap_or(usize::MAX);
     let more = fetched.len() > shown_rows && page_no < MAX_PAGE;
