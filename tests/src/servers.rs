@@ -55,9 +55,34 @@ fn report_skip(line: &str) {
     }
 }
 
-/// A TCP port on 127.0.0.1 that was free a moment ago.
+/// A TCP port on 127.0.0.1 that was free a moment ago. Another process may take it before it
+/// is used: only for a server that is started with a retry on "address in use" (the harnesses).
 pub fn free_port() -> std::io::Result<u16> {
     Ok(TcpListener::bind("127.0.0.1:0")?.local_addr()?.port())
+}
+
+/// A port on 127.0.0.1 where nothing listens, held for as long as this value lives: the socket
+/// is bound but never listens, so connecting is refused and no other process can bind it.
+#[derive(Debug)]
+pub struct RefusingPort {
+    _held: tokio::net::TcpSocket,
+    port: u16,
+}
+
+impl RefusingPort {
+    pub fn new() -> std::io::Result<Self> {
+        let socket = tokio::net::TcpSocket::new_v4()?;
+        socket.bind(std::net::SocketAddr::from(([127, 0, 0, 1], 0)))?;
+        let port = socket.local_addr()?.port();
+        Ok(Self {
+            _held: socket,
+            port,
+        })
+    }
+
+    pub fn port(&self) -> u16 {
+        self.port
+    }
 }
 
 pub fn is_root() -> bool {

@@ -89,3 +89,17 @@ fn a_missing_server_fails_when_servers_are_required() {
     );
     assert!(!log.exists(), "a failure is not counted as a skip");
 }
+
+/// A port held for a refused connection is refused, and nobody else can take it meanwhile.
+#[test]
+fn a_refusing_port_refuses_and_cannot_be_taken() {
+    let held = tests::servers::RefusingPort::new().unwrap();
+    let taken = std::net::TcpListener::bind(("127.0.0.1", held.port()));
+    assert!(
+        taken.is_err(),
+        "another listener took port {} while it was held",
+        held.port()
+    );
+    let err = std::net::TcpStream::connect(("127.0.0.1", held.port())).unwrap_err();
+    assert_eq!(err.kind(), std::io::ErrorKind::ConnectionRefused, "{err}");
+}

@@ -283,7 +283,9 @@ async fn the_local_module_is_created_once_for_concurrent_first_callers() {
 #[tokio::test]
 async fn a_failed_open_leaves_nothing_behind_and_can_be_retried() {
     let config = ConfigDir::new();
-    let port = tests::servers::free_port().unwrap();
+    // Held, not just free a moment ago: nobody else can start listening there meanwhile.
+    let refusing = tests::servers::RefusingPort::new().unwrap();
+    let port = refusing.port();
     config.target(
         "down",
         &format!("kind = \"postgres\"\nhost = \"127.0.0.1\"\nport = {port}\nuser = \"u\"\ndatabase = \"d\"\nsources = []\n"),
