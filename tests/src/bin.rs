@@ -198,7 +198,7 @@ pub struct Background {
 }
 
 impl Background {
-    pub fn start(name: &str, args: &[&str], env: &[(&str, &str)]) -> Self {
+    fn command(name: &str, args: &[&str], env: &[(&str, &str)]) -> std::process::Command {
         let mut command = std::process::Command::new(path(name));
         command.args(args).env_clear();
         if let Some(p) = std::env::var_os("PATH") {
@@ -207,12 +207,52 @@ impl Background {
         for (k, v) in env {
             command.env(k, v);
         }
-        let child = command
+        command.stderr(std::process::Stdio::null());
+        command
+    }
+
+    pub fn start(name: &str, args: &[&str], env: &[(&str, &str)]) -> Self {
+        let child = Self::command(name, args, env)
             .stdout(std::process::Stdio::null())
-            .stderr(std::process::Stdio::null())
             .spawn()
             .expect("the binary starts");
         Self { child }
+    }
+
+    /// Starts a server and waits for the line on its stdout that begins with `announce`
+    /// (e.g. the viewer's `viewer: listening on `), returning the rest of that line. A server
+    /// told to listen on port 0 binds a port the kernel picks, so no port is chosen before it
+    /// is bound and none can be taken by another process in between.
+    pub fn start_announced(
+        name: &str,
+        args: &[&str],
+        env: &[(&str, &str)],
+        announce: &str,
+    ) -> (Self, String) {
+        use std::io::BufRead as _;
+        let mut child = Self::command(name, args, env)
+            .stdout(std::process::Stdio::piped())
+            .spawn()
+            .expect("the binary starts");
+        let stdout = child.stdout.take().expect("stdout is piped");
+        let this = Self { child };
+        let (tx, rx) = std::sync::mpsc::channel();
+        let wanted = announce.to_owned();
+        std::thread::spawn(move || {
+            let mut lines = std::io::BufReader::new(stdout).lines();
+            let found = lines
+                .by_ref()
+                .map_while(Result::ok)
+                .find_map(|line| line.strip_prefix(&wanted).map(str::to_owned));
+            let _ = tx.send(found);
+            // Keep draining, so that the server never blocks on a full pipe.
+            lines.for_each(drop);
+        });
+        match rx.recv_timeout(std::time::Duration::from_secs(60)) {
+            Ok(Some(rest)) => (this, rest),
+            Ok(None) => panic!("{name} exited without announcing `{announce}`"),
+            Err(_) => panic!("{name} did not announce `{announce}` within 60 s"),
+        }
     }
 }
 

@@ -2,9 +2,9 @@
 //!
 //! Design decision: a server-backed test never passes silently without its server. When
 //! `DBCORE_REQUIRE_SERVERS=1` (set by `scripts/test`) a server that cannot be started fails
-//! the test; otherwise the test prints a visible `SKIP` line and returns. Every server listens
-//! on 127.0.0.1 (and a private socket directory) on a port picked free, and is stopped by a
-//! watchdog that outlives the test process, so it stops even when a test panics or aborts.
+//! the test; otherwise the test writes a `SKIP` line past libtest's output capture and
+//! returns. Every server listens on 127.0.0.1 (and a private socket directory) on a port picked
+//! free, and is stopped by a watchdog that outlives the test process, so it stops even when a test panics or aborts.
 #![allow(
     clippy::print_stderr,
     reason = "harness messages go to the test's stderr"

@@ -9,6 +9,7 @@
 
 mod integration {
     mod admin_sqlite;
+    mod harness;
     mod hostile;
     mod ingest;
     mod keyring;

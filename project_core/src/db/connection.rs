@@ -71,6 +71,8 @@ pub struct DatabaseConnection {
     leases: Arc<Leases>,
     /// The lease manager task, when the credential is leased.
     manager: std::sync::Mutex<Option<tokio::task::JoinHandle<()>>>,
+    /// This connection's hold on its environment prefix; `None` once closed.
+    prefix: std::sync::Mutex<Option<PrefixClaim>>,
 }
 
 /// Installs new credentials into this connection's pool.
@@ -119,31 +121,60 @@ impl std::fmt::Debug for DatabaseConnection {
     }
 }
 
-/// Prefixes of targets open in this process, so that two never share one.
-static OPEN_PREFIXES: Mutex<Option<HashMap<String, String>>> = Mutex::new(None);
+/// Prefixes of targets open in this process, so that two never share one: for each prefix,
+/// the target holding it and how many of that target's connections are open.
+static OPEN_PREFIXES: Mutex<Option<HashMap<String, (String, usize)>>> = Mutex::new(None);
 
-fn claim_prefix(target: &str, prefix: &str) -> Result<(), DbError> {
-    let mut guard = OPEN_PREFIXES.lock().unwrap_or_else(|p| p.into_inner());
-    let open = guard.get_or_insert_with(HashMap::new);
-    match open.get(prefix) {
-        Some(first) if first != target => Err(DbError::SharedPrefix {
-            first: first.clone(),
-            second: target.to_owned(),
+/// One open connection's hold on its environment prefix, released exactly once, when dropped.
+/// The same target may be open more than once (a module's `db()` and a tool's `open`); the
+/// prefix is free again only when the last of them is gone.
+#[derive(Debug)]
+struct PrefixClaim {
+    target: String,
+    prefix: String,
+}
+
+impl PrefixClaim {
+    fn claim(target: &str, prefix: &str) -> Result<Self, DbError> {
+        let mut guard = OPEN_PREFIXES.lock().unwrap_or_else(|p| p.into_inner());
+        let open = guard.get_or_insert_with(HashMap::new);
+        match open.get_mut(prefix) {
+            Some((first, _)) if first != target => Err(DbError::SharedPrefix {
+                first: first.clone(),
+                second: target.to_owned(),
+                prefix: prefix.to_owned(),
+            }),
+            Some((_, count)) => {
+                *count += 1;
+                Ok(Self::held(target, prefix))
+            }
+            None => {
+                open.insert(prefix.to_owned(), (target.to_owned(), 1));
+                Ok(Self::held(target, prefix))
+            }
+        }
+    }
+
+    fn held(target: &str, prefix: &str) -> Self {
+        Self {
+            target: target.to_owned(),
             prefix: prefix.to_owned(),
-        }),
-        _ => {
-            open.insert(prefix.to_owned(), target.to_owned());
-            Ok(())
         }
     }
 }
 
-fn release_prefix(target: &str, prefix: &str) {
-    let mut guard = OPEN_PREFIXES.lock().unwrap_or_else(|p| p.into_inner());
-    if let Some(open) = guard.as_mut()
-        && open.get(prefix).is_some_and(|t| t == target)
-    {
-        open.remove(prefix);
+impl Drop for PrefixClaim {
+    fn drop(&mut self) {
+        let mut guard = OPEN_PREFIXES.lock().unwrap_or_else(|p| p.into_inner());
+        let Some(open) = guard.as_mut() else { return };
+        if let Some((target, count)) = open.get_mut(&self.prefix)
+            && *target == self.target
+        {
+            *count = count.saturating_sub(1);
+            if *count == 0 {
+                open.remove(&self.prefix);
+            }
+        }
     }
 }
 
@@ -152,18 +183,16 @@ impl DatabaseConnection {
     /// pool and proves it with one connection.
     #[instrument(skip_all, fields(target = %settings.name()))]
     pub async fn open(settings: Settings, context: &Context) -> Result<Self, DbError> {
-        let name = settings.name().to_owned();
-        let prefix = settings.env_prefix().to_owned();
-        claim_prefix(&name, &prefix)?;
-        let opened = Self::open_claimed(settings, context).await;
-        if opened.is_err() {
-            // A failed creation leaves nothing behind.
-            release_prefix(&name, &prefix);
-        }
-        opened
+        // A failed creation drops the claim: it leaves nothing behind.
+        let claim = PrefixClaim::claim(settings.name(), settings.env_prefix())?;
+        Self::open_claimed(settings, context, claim).await
     }
 
-    async fn open_claimed(settings: Settings, context: &Context) -> Result<Self, DbError> {
+    async fn open_claimed(
+        settings: Settings,
+        context: &Context,
+        claim: PrefixClaim,
+    ) -> Result<Self, DbError> {
         let name = settings.name().to_owned();
         // A lease is timed from before its request went out, and opening (resolve, then
         // prove with a first connection) is the first measure of what a rotation costs.
@@ -220,6 +249,7 @@ impl DatabaseConnection {
             metadata: tokio::sync::Mutex::new(None),
             leases,
             manager: std::sync::Mutex::new(manager),
+            prefix: std::sync::Mutex::new(Some(claim)),
         })
     }
 
@@ -446,7 +476,7 @@ impl DatabaseConnection {
         }
         self.pool.close().await;
         self.leases.revoke_all().await;
-        release_prefix(self.name(), self.settings.env_prefix());
+        drop(self.prefix.lock().unwrap_or_else(|p| p.into_inner()).take());
     }
 
     fn query_error(&self, cause: sqlx::Error) -> DbError {
@@ -458,8 +488,8 @@ impl DatabaseConnection {
 }
 
 impl Drop for DatabaseConnection {
-    // The pool closes itself when its last handle goes; the prefix must be freed with it and
-    // the lease manager stopped.
+    // The pool closes itself when its last handle goes; the lease manager must be stopped with
+    // it (the prefix claim, a field, is released when it is dropped).
     fn drop(&mut self) {
         if let Some(task) = self
             .manager
@@ -469,7 +499,6 @@ impl Drop for DatabaseConnection {
         {
             task.abort();
         }
-        release_prefix(self.settings.name(), self.settings.env_prefix());
     }
 }
 
@@ -646,5 +675,29 @@ where
             }
             std::panic::resume_unwind(panic)
         }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn a_prefix_claimed_twice_by_one_target_is_free_only_when_both_claims_are_gone() {
+        let prefix = "PROJECT_DB_UNIT_CLAIM_TWICE";
+        let first = PrefixClaim::claim("twice", prefix).unwrap();
+        let second = PrefixClaim::claim("twice", prefix).unwrap();
+        drop(first);
+        assert!(
+            matches!(
+                PrefixClaim::claim("rival", prefix),
+                Err(DbError::SharedPrefix { .. })
+            ),
+            "one claim of two released must not free the prefix"
+        );
+        drop(second);
+        let rival = PrefixClaim::claim("rival", prefix).expect("free once both are gone");
+        drop(rival);
+        PrefixClaim::claim("twice", prefix).expect("free again");
     }
 }

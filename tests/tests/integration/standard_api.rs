@@ -180,6 +180,42 @@ async fn several_targets_are_open_at_once_and_never_share_a_prefix() {
         .expect("the prefix is free once `first` is closed");
 }
 
+/// One target opened twice holds its prefix twice: closing (or dropping) one of the two leaves
+/// the other's claim in force, and a close followed by the drop releases only once.
+#[tokio::test]
+async fn a_target_opened_twice_keeps_its_prefix_until_both_are_closed() {
+    let config = ConfigDir::new();
+    let first = open_sqlite(&config, "twice").await;
+    let second = open_sqlite(&config, "twice").await;
+    config.target(
+        "rival",
+        "kind = \"sqlite\"\npath = \":memory:\"\nenv_prefix = \"PROJECT_DB_TWICE\"\n",
+    );
+    let ctx = context_with(Some(config.path()), Arc::new(MapEnv::new()));
+    let refused = |what: &str, result: Result<DatabaseConnection, DbError>| match result {
+        Ok(_) => panic!("`rival` opened while {what}"),
+        Err(err) => assert_eq!(
+            err.to_string(),
+            "targets `twice` and `rival` both read environment variables with prefix PROJECT_DB_TWICE; give one of them its own `env_prefix`",
+            "{what}"
+        ),
+    };
+    first.close().await;
+    refused(
+        "the second `twice` is still open (one of two closed)",
+        registry::open("rival", &ctx).await,
+    );
+    drop(first);
+    refused(
+        "the second `twice` is still open (the closed one dropped too)",
+        registry::open("rival", &ctx).await,
+    );
+    drop(second);
+    registry::open("rival", &ctx)
+        .await
+        .expect("the prefix is free once both are gone");
+}
+
 #[tokio::test]
 async fn session_hands_out_a_pooled_connection_and_a_wrong_kind_is_refused() {
     let config = ConfigDir::new();
@@ -247,7 +283,9 @@ async fn the_local_module_is_created_once_for_concurrent_first_callers() {
 #[tokio::test]
 async fn a_failed_open_leaves_nothing_behind_and_can_be_retried() {
     let config = ConfigDir::new();
-    let port = tests::servers::free_port().unwrap();
+    // Held, not just free a moment ago: nobody else can start listening there meanwhile.
+    let refusing = tests::servers::RefusingPort::new().unwrap();
+    let port = refusing.port();
     config.target(
         "down",
         &format!("kind = \"postgres\"\nhost = \"127.0.0.1\"\nport = {port}\nuser = \"u\"\ndatabase = \"d\"\nsources = []\n"),

@@ -1,13 +1,12 @@
 //! The viewer in a real headless Chromium: a 1,000-table target, paging and sorting a
 //! 100,000-row table, a hostile filter value shown as text, and the token rule. Also the
-//! helpers the hostile viewer tests use: a viewer on a free port and raw HTTP requests whose
+//! helpers the hostile viewer tests use: a viewer on a port the kernel picks and raw HTTP requests whose
 //! every byte (the `Host` header included) the test chooses.
 
 use std::io::{Read as _, Write as _};
-use std::time::{Duration, Instant};
+use std::time::Duration;
 
 use tests::bin::{Background, ConfigDir, chromium_dom, run};
-use tests::servers::free_port;
 
 /// The environment variable the viewer reads its token from.
 pub(crate) const TOKEN_VAR: &str = "DBCORE_VIEWER_TOKEN";
@@ -50,12 +49,14 @@ impl Reply {
 
 impl Viewer {
     pub(crate) fn start(config: &ConfigDir, args: &[&str], env: &[(&str, &str)]) -> Self {
-        let port = free_port().unwrap();
-        let listen = format!("127.0.0.1:{port}");
-        let mut all = vec!["--config-dir", config.path_str(), "--listen", &listen];
+        let mut all = vec!["--config-dir", config.path_str(), "--listen", "127.0.0.1:0"];
         all.extend_from_slice(args);
-        let process = Background::start("viewer", &all, env);
-        wait_for(port);
+        let (process, base) = start_viewer(&all, env);
+        let port = base
+            .rsplit(':')
+            .next()
+            .and_then(|p| p.parse().ok())
+            .unwrap_or_else(|| panic!("no port in the viewer's origin {base}"));
         Self {
             _process: process,
             port,
@@ -132,15 +133,16 @@ fn login_url(base: &str, token: &str, path: &str) -> String {
     format!("{base}/login?token={token}&next={next}")
 }
 
-fn wait_for(port: u16) {
-    let deadline = Instant::now() + Duration::from_secs(20);
-    while std::net::TcpStream::connect(("127.0.0.1", port)).is_err() {
-        assert!(
-            Instant::now() < deadline,
-            "the viewer did not start listening"
-        );
-        std::thread::sleep(Duration::from_millis(50));
-    }
+/// Starts the viewer (told to listen on port 0) and returns it with its origin,
+/// `http://127.0.0.1:PORT`, read from the line it prints once it listens.
+fn start_viewer(args: &[&str], env: &[(&str, &str)]) -> (Background, String) {
+    let (process, rest) = Background::start_announced("viewer", args, env, "viewer: listening on ");
+    let origin = rest.split(';').next().unwrap_or_default().trim().to_owned();
+    assert!(
+        origin.starts_with("http://127.0.0.1:"),
+        "unexpected origin in `{rest}`"
+    );
+    (process, origin)
 }
 
 #[tokio::test]
@@ -173,21 +175,16 @@ async fn a_big_target_in_a_real_browser() {
         "t",
         &format!("kind = \"postgres\"\nhost = \"127.0.0.1\"\nport = {}\ndatabase = \"viewer_pg\"\nuser = \"viewer_pg\"\nsources = [\"env\"]\nenv_prefix = \"V\"\n", pg.port()),
     );
-    let port = free_port().unwrap();
-    let listen = format!("127.0.0.1:{port}");
     let cache = config.path().join("cache");
     let token = tests::servers::random_token(32);
-    let _viewer = Background::start(
-        "viewer",
-        &["--config-dir", config.path_str(), "--listen", &listen],
+    let (_viewer, base) = start_viewer(
+        &["--config-dir", config.path_str(), "--listen", "127.0.0.1:0"],
         &[
             ("V_PASSWORD", "viewer-pw"),
             ("PROJECT_CACHE_DIR", cache.to_str().unwrap()),
             (TOKEN_VAR, &token),
         ],
     );
-    wait_for(port);
-    let base = format!("http://{listen}");
     // Each Chromium run has a fresh profile: it logs in, gets the cookie, follows the redirect.
     let open = |path: &str| {
         let dom = chromium_dom(&login_url(&base, &token, path));
@@ -280,16 +277,11 @@ fn beyond_loopback_a_token_is_required() {
         refused.stderr
     );
 
-    let port = free_port().unwrap();
-    let listen = format!("127.0.0.1:{port}");
     let token = tests::servers::random_token(32);
-    let _viewer = Background::start(
-        "viewer",
-        &["--config-dir", config.path_str(), "--listen", &listen],
+    let (_viewer, base) = start_viewer(
+        &["--config-dir", config.path_str(), "--listen", "127.0.0.1:0"],
         &[(TOKEN_VAR, &token)],
     );
-    wait_for(port);
-    let base = format!("http://{listen}");
     let Some(denied) = chromium_dom(&format!("{base}/")) else {
         return;
     };
