@@ -293,7 +293,9 @@ async fn permission_denied_missing_secret_and_vault_down_are_named() {
     assert_eq!(missing.json()["credential"]["source"], "env");
 
     // Vault down at start: unavailable with the reason, then a clear error.
-    let port = tests::servers::free_port().unwrap();
+    // Held, never listening: nothing else can take the port while the test expects refusal.
+    let refusing = tests::servers::RefusingPort::new().unwrap();
+    let port = refusing.port();
     config.target("down", &format!("kind = \"postgres\"\nhost = \"127.0.0.1\"\nport = {}\ndatabase = \"vault_errors\"\nuser = \"vault_errors\"\nsources = [\"vault\"]\nenv_prefix = \"D\"\n[vault]\naddress = \"http://127.0.0.1:{port}\"\nkv = {{ path = \"x\" }}\n", pg.port()));
     let down = run(
         "admin",
