@@ -419,7 +419,12 @@ impl RotationScenario {
 /// after Vault revoked the old lease shows as failed queries (`57P01`, the revocation
 /// terminating the old user's sessions). The plan that rotated at two thirds of a capped
 /// remainder failed this; the numbers are what an operator watching a rotation relies on.
+///
+/// Timing-sensitive by design: run beside ninety other tests on two cores, a rotation here
+/// takes as long as a whole lease, which no plan can survive. `scripts/test` runs it alone
+/// after the parallel suite (`--ignored --exact`, one thread).
 #[tokio::test]
+#[ignore = "timing-sensitive: scripts/test runs it alone after the parallel suite"]
 async fn dynamic_credentials_rotate_under_load_with_no_failed_query() {
     let (Some(pg), Some(vault)) = (cluster(), tests::vault::server()) else {
         return;
