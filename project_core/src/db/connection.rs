@@ -71,6 +71,8 @@ pub struct DatabaseConnection {
     leases: Arc<Leases>,
     /// The lease manager task, when the credential is leased.
     manager: std::sync::Mutex<Option<tokio::task::JoinHandle<()>>>,
+    /// This connection's hold on the environment prefix, until `close()` or drop.
+    claim: std::sync::Mutex<Option<PrefixClaim>>,
 }
 
 /// Installs new credentials into this connection's pool.
@@ -119,31 +121,57 @@ impl std::fmt::Debug for DatabaseConnection {
     }
 }
 
-/// Prefixes of targets open in this process, so that two never share one.
-static OPEN_PREFIXES: Mutex<Option<HashMap<String, String>>> = Mutex::new(None);
+/// Prefixes of targets open in this process, so that two never share one: each prefix with
+/// its target and how many connections of that target hold it.
+static OPEN_PREFIXES: Mutex<Option<HashMap<String, (String, usize)>>> = Mutex::new(None);
 
-fn claim_prefix(target: &str, prefix: &str) -> Result<(), DbError> {
-    let mut guard = OPEN_PREFIXES.lock().unwrap_or_else(|p| p.into_inner());
-    let open = guard.get_or_insert_with(HashMap::new);
-    match open.get(prefix) {
-        Some(first) if first != target => Err(DbError::SharedPrefix {
-            first: first.clone(),
-            second: target.to_owned(),
-            prefix: prefix.to_owned(),
-        }),
-        _ => {
-            open.insert(prefix.to_owned(), target.to_owned());
-            Ok(())
+/// One connection's hold on its target's environment prefix; the prefix is free again when
+/// the last hold of its target goes (a target may be open more than once in a process).
+struct PrefixClaim {
+    target: String,
+    prefix: String,
+}
+
+impl PrefixClaim {
+    fn take(target: &str, prefix: &str) -> Result<Self, DbError> {
+        let mut guard = OPEN_PREFIXES.lock().unwrap_or_else(|p| p.into_inner());
+        let open = guard.get_or_insert_with(HashMap::new);
+        match open.get_mut(prefix) {
+            Some((first, _)) if first != target => Err(DbError::SharedPrefix {
+                first: first.clone(),
+                second: target.to_owned(),
+                prefix: prefix.to_owned(),
+            }),
+            Some((_, holds)) => {
+                *holds = holds.saturating_add(1);
+                Ok(Self {
+                    target: target.to_owned(),
+                    prefix: prefix.to_owned(),
+                })
+            }
+            None => {
+                open.insert(prefix.to_owned(), (target.to_owned(), 1));
+                Ok(Self {
+                    target: target.to_owned(),
+                    prefix: prefix.to_owned(),
+                })
+            }
         }
     }
 }
 
-fn release_prefix(target: &str, prefix: &str) {
-    let mut guard = OPEN_PREFIXES.lock().unwrap_or_else(|p| p.into_inner());
-    if let Some(open) = guard.as_mut()
-        && open.get(prefix).is_some_and(|t| t == target)
-    {
-        open.remove(prefix);
+impl Drop for PrefixClaim {
+    fn drop(&mut self) {
+        let mut guard = OPEN_PREFIXES.lock().unwrap_or_else(|p| p.into_inner());
+        if let Some(open) = guard.as_mut()
+            && let Some((target, holds)) = open.get_mut(&self.prefix)
+            && *target == self.target
+        {
+            *holds = holds.saturating_sub(1);
+            if *holds == 0 {
+                open.remove(&self.prefix);
+            }
+        }
     }
 }
 
@@ -152,15 +180,11 @@ impl DatabaseConnection {
     /// pool and proves it with one connection.
     #[instrument(skip_all, fields(target = %settings.name()))]
     pub async fn open(settings: Settings, context: &Context) -> Result<Self, DbError> {
-        let name = settings.name().to_owned();
-        let prefix = settings.env_prefix().to_owned();
-        claim_prefix(&name, &prefix)?;
-        let opened = Self::open_claimed(settings, context).await;
-        if opened.is_err() {
-            // A failed creation leaves nothing behind.
-            release_prefix(&name, &prefix);
-        }
-        opened
+        // A failed creation leaves nothing behind: the claim goes with it.
+        let claim = PrefixClaim::take(settings.name(), settings.env_prefix())?;
+        let opened = Self::open_claimed(settings, context).await?;
+        *opened.claim.lock().unwrap_or_else(|p| p.into_inner()) = Some(claim);
+        Ok(opened)
     }
 
     async fn open_claimed(settings: Settings, context: &Context) -> Result<Self, DbError> {
@@ -231,6 +255,7 @@ impl DatabaseConnection {
             metadata: tokio::sync::Mutex::new(None),
             leases,
             manager: std::sync::Mutex::new(manager),
+            claim: std::sync::Mutex::new(None),
         })
     }
 
@@ -457,7 +482,7 @@ impl DatabaseConnection {
         }
         self.pool.close().await;
         self.leases.revoke_all().await;
-        release_prefix(self.name(), self.settings.env_prefix());
+        drop(self.claim.lock().unwrap_or_else(|p| p.into_inner()).take());
     }
 
     fn query_error(&self, cause: sqlx::Error) -> DbError {
@@ -480,7 +505,7 @@ impl Drop for DatabaseConnection {
         {
             task.abort();
         }
-        release_prefix(self.settings.name(), self.settings.env_prefix());
+        // The prefix claim goes with the fields.
     }
 }
 

@@ -1,6 +1,7 @@
-//! Hostile moments for leases: a dynamic credential obtained for something that then fails
-//! (opening against a database the new user cannot use, a rotation the pool refuses) is
-//! revoked at once, at Vault and at the server, never left to live until its TTL.
+//! Hostile moments in a connection's life: a dynamic credential obtained for something that
+//! then fails (opening against a database the new user cannot use, a rotation the pool
+//! refuses) is revoked at once, at Vault and at the server, never left to live until its TTL;
+//! a target opened, closed and dropped in any order keeps its environment prefix to itself.
 
 use std::sync::Arc;
 
@@ -105,4 +106,45 @@ async fn a_failed_open_revokes_the_lease_it_obtained() {
     }
     assert_eq!(leases(vault, mount), 0, "leases left at Vault");
     assert_eq!(members(pg, marker).await, 0, "users left at the server");
+}
+
+/// A target opened twice in one process (a tool and a library each open it) holds its
+/// environment prefix until the last of its connections goes: closing or dropping one, or a
+/// second open that fails, must not free the prefix for another target, which would then read
+/// the first target's password from the environment and send it to its own host.
+#[tokio::test]
+async fn a_prefix_is_held_until_the_last_connection_of_its_target_goes() {
+    let config = ConfigDir::new();
+    for name in ["first", "second"] {
+        let pool = config.sqlite_target(name, &format!("{name}.sqlite3")).await;
+        pool.close().await;
+        let path = config.path().join(format!("{name}.sqlite3"));
+        config.target(
+            name,
+            &format!(
+                "kind = \"sqlite\"\npath = {:?}\nenv_prefix = \"HOSTILE_SHARED\"\n",
+                path.display().to_string()
+            ),
+        );
+    }
+    let context = context_with(Some(config.path()), Arc::new(MapEnv::new()));
+    let kept = registry::open("first", &context).await.unwrap();
+    let refused = |opened: Result<project_core::db::DatabaseConnection, project_core::DbError>| {
+        let Err(error) = opened else {
+            panic!("`second` opened while `first` holds the prefix");
+        };
+        assert!(format!("{error}").contains("HOSTILE_SHARED"), "{error}");
+    };
+    refused(registry::open("second", &context).await);
+    // A second connection of the same target, closed.
+    let again = registry::open("first", &context).await.unwrap();
+    again.close().await;
+    refused(registry::open("second", &context).await);
+    // And one dropped.
+    drop(registry::open("first", &context).await.unwrap());
+    refused(registry::open("second", &context).await);
+    kept.close().await;
+    drop(kept);
+    let second = registry::open("second", &context).await;
+    assert!(second.is_ok(), "the prefix is free once `first` is closed");
 }
