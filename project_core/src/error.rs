@@ -53,6 +53,9 @@ pub enum DbError {
         #[source]
         cause: sqlx::Error,
     },
+    /// The outcome of an open shared by the callers that waited for it.
+    #[error(transparent)]
+    Shared(std::sync::Arc<DbError>),
 }
 
 impl DbError {
@@ -60,6 +63,7 @@ impl DbError {
     pub fn connect_error(&self) -> Option<&ConnectError> {
         match self {
             DbError::Connect { error, .. } => Some(error),
+            DbError::Shared(shared) => shared.connect_error(),
             _ => None,
         }
     }

@@ -49,5 +49,4 @@ pub use domain::metadata as metadata_model;
 pub mod __private {
     pub use domain::DbKind;
     pub use sqlx;
-    pub use tokio::sync::OnceCell;
 }

@@ -72,7 +72,7 @@ pub(crate) fn error(status: StatusCode, message: &str) -> Response {
 }
 
 /// A refused request: its status and a message for the error page (same rules as [`error`]).
-#[derive(Debug)]
+#[derive(Debug, Clone)]
 pub(crate) struct Refusal(pub(crate) StatusCode, pub(crate) String);
 
 impl IntoResponse for Refusal {

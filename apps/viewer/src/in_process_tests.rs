@@ -211,3 +211,51 @@ async fn concurrent_requests_open_one_pool_per_target() {
     }
     assert_eq!(server.app.targets.opened(), 1);
 }
+
+/// A target whose first open fails slowly (a server that accepts and never answers), asked for
+/// by 50 requests at once: the requests that arrive while an open is under way share its
+/// outcome, failure included, instead of each trying again in turn (50 connection timeouts
+/// one after another, and 50 times the load on the credential source and the server).
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn requests_that_arrive_during_a_failing_open_share_its_failure() {
+    let silent = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
+    let port = silent.local_addr().unwrap().port();
+    let dir = tempfile::tempdir().unwrap();
+    std::fs::create_dir_all(dir.path().join("targets")).unwrap();
+    std::fs::write(
+        dir.path().join("targets/slow.toml"),
+        format!(
+            "kind = \"postgres\"\nhost = \"127.0.0.1\"\nport = {port}\nuser = \"app\"\nsources = []\nconnect_timeout = \"1s\"\n[pool]\nacquire_timeout = \"1s\"\n"
+        ),
+    )
+    .unwrap();
+    let env = MapEnv::new().with("HOME", dir.path().to_str().unwrap());
+    let targets = Arc::new(Targets::new(project_core::context_with(
+        Some(dir.path()),
+        Arc::new(env),
+    )));
+    let name = targets.configured("slow").unwrap();
+    let mut handles = Vec::new();
+    for _ in 0..50 {
+        let (targets, name) = (targets.clone(), name.clone());
+        handles.push(tokio::spawn(async move { targets.db(&name).await }));
+    }
+    for handle in handles {
+        let refusal = handle.await.unwrap().expect_err("nothing answers");
+        assert_eq!(
+            refusal.0,
+            axum::http::StatusCode::BAD_GATEWAY,
+            "{}",
+            refusal.1
+        );
+    }
+    let attempts = targets.attempts();
+    assert!(
+        attempts <= 3,
+        "{attempts} opens for 50 requests that arrived together"
+    );
+    // A request after the failure tries again.
+    assert!(targets.db(&name).await.is_err());
+    assert_eq!(targets.attempts(), attempts + 1);
+    drop(silent);
+}

@@ -4,7 +4,9 @@
 //! then it must be one of `registry::names` (a compiled module or a file in `targets/`): a
 //! name the configuration does not list is never opened, even when the environment would
 //! describe it. Pools are keyed by the validated name, and a name has one cell that the first
-//! request fills while later ones wait on it, so no spelling and no race opens a second pool.
+//! request fills while later ones wait on it, so no spelling and no race opens a second pool;
+//! requests that wait on an open that fails share its failure instead of each trying again
+//! in turn (`FirstUse`).
 
 use std::collections::HashMap;
 use std::sync::atomic::{AtomicUsize, Ordering};
@@ -12,13 +14,12 @@ use std::sync::{Arc, Mutex};
 
 use axum::http::StatusCode;
 use domain::TargetName;
-use project_core::db::DatabaseConnection;
+use project_core::db::{DatabaseConnection, FirstUse};
 use project_core::{Context, registry};
-use tokio::sync::OnceCell;
 
 use crate::html::Refusal;
 
-type Cell = Arc<OnceCell<Arc<DatabaseConnection>>>;
+type Cell = Arc<FirstUse<Arc<DatabaseConnection>, Refusal>>;
 
 /// The targets a viewer may open and the pools it has opened.
 pub(crate) struct Targets {
@@ -26,6 +27,8 @@ pub(crate) struct Targets {
     open: Mutex<HashMap<TargetName, Cell>>,
     /// Pools opened so far (for tests: at most one per configured name).
     opened: AtomicUsize,
+    /// Opens tried so far, failed ones included.
+    attempts: AtomicUsize,
 }
 
 impl std::fmt::Debug for Targets {
@@ -42,6 +45,7 @@ impl Targets {
             context,
             open: Mutex::new(HashMap::new()),
             opened: AtomicUsize::new(0),
+            attempts: AtomicUsize::new(0),
         }
     }
 
@@ -71,6 +75,7 @@ impl Targets {
             open.entry(name.clone()).or_default().clone()
         };
         cell.get_or_try_init(|| async {
+            self.attempts.fetch_add(1, Ordering::Relaxed);
             let db = registry::open(name.as_str(), &self.context)
                 .await
                 .map_err(|e| Refusal(StatusCode::BAD_GATEWAY, e.to_string()))?;
@@ -84,5 +89,10 @@ impl Targets {
     #[cfg(test)]
     pub(crate) fn opened(&self) -> usize {
         self.opened.load(Ordering::Relaxed)
+    }
+
+    #[cfg(test)]
+    pub(crate) fn attempts(&self) -> usize {
+        self.attempts.load(Ordering::Relaxed)
     }
 }

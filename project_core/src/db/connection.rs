@@ -200,7 +200,18 @@ impl DatabaseConnection {
         let (chain, resolution) = resolve(&settings, context.env().clone()).await?;
         let target = SqlxTarget::new(settings.spec());
         let credential = resolution.credential.as_ref();
-        let pool = target.connect(credential).await.map_err(|mut error| {
+        let connected = target.connect(credential).await;
+        if connected.is_err()
+            && let Some(credential) = credential
+            && let Some(lease) = &credential.lease
+            && let Some(source) = chain.source(&credential.source)
+            && let Err(error) = source.revoke(lease).await
+        {
+            // A credential the pool never used is given back at once: left to its TTL, each
+            // failed open (and each retry) would leave one more live user at the server.
+            tracing::warn!(%error, "could not revoke the lease of a credential that failed to connect");
+        }
+        let pool = connected.map_err(|mut error| {
             if error.kind == ConnectErrorKind::AuthenticationFailed && credential.is_none() {
                 error.hint = Some(format!(
                     "no source supplied a password ({})",

@@ -330,7 +330,12 @@ impl Leases {
         let credential = resolution
             .credential
             .ok_or_else(|| format!("no source has a credential now ({summary})"))?;
-        self.sink.install(&credential).await?;
+        if let Err(reason) = self.sink.install(&credential).await {
+            // A credential that never made it into the pool is given back at once: left to
+            // its TTL, every failed attempt would leave one more live user at the server.
+            self.give_back(&credential).await;
+            return Err(reason);
+        }
         self.rotations.fetch_add(1, Ordering::SeqCst);
         tracing::info!(
             source = %credential.source,
@@ -478,6 +483,16 @@ impl Leases {
                 }
                 Some(_) => tokio::time::sleep(Duration::from_millis(10)).await,
             }
+        }
+    }
+
+    /// Revokes the lease of a credential that was obtained but never used.
+    pub async fn give_back(&self, credential: &Credential) {
+        if let Some(lease) = &credential.lease
+            && let Some(source) = self.chain.source(&credential.source)
+            && let Err(error) = source.revoke(lease).await
+        {
+            tracing::warn!(%error, "could not revoke the lease of an unused credential");
         }
     }
 
@@ -992,5 +1007,71 @@ mod tests {
         let slack = rotate_against(vault, 600, Duration::from_secs(20)).await;
         assert!(slack.len() >= 3, "{slack:?}");
         assert!(slack.iter().all(|s| *s > 0.0), "{slack:?}");
+    }
+
+    /// Issues numbered leases and records which were revoked.
+    #[derive(Default)]
+    struct Revoking {
+        issued: AtomicU64,
+        revoked: StdMutex<Vec<String>>,
+    }
+
+    #[async_trait]
+    impl CredentialSource for Revoking {
+        fn name(&self) -> &str {
+            "vault"
+        }
+        async fn lookup(&self, _t: &TargetIdentity) -> Result<Lookup, SourceError> {
+            let n = self.issued.fetch_add(1, Ordering::SeqCst);
+            let mut c = Credential::new(
+                Some(format!("v-{n}")),
+                SecretString::from("p"),
+                "vault",
+                "fake",
+            );
+            c.lease = Some(Lease {
+                id: SecretString::from(format!("{n}")),
+                duration: Duration::from_secs(60),
+                renewable: true,
+                obtained_at: std::time::Instant::now(),
+            });
+            Ok(Lookup::Found(c))
+        }
+        async fn revoke(&self, lease: &Lease) -> Result<(), SourceError> {
+            self.revoked
+                .lock()
+                .unwrap()
+                .push(lease.id.expose().to_owned());
+            Ok(())
+        }
+    }
+
+    /// A pool that refuses every new credential (the server refuses the new user).
+    struct Refusing;
+
+    #[async_trait]
+    impl Sink for Refusing {
+        async fn install(&self, _c: &Credential) -> Result<(), String> {
+            Err("password authentication failed".into())
+        }
+    }
+
+    /// A credential fetched for a rotation that then fails is revoked at once, not left to
+    /// live at Vault (and as a database role) until its TTL: every failed attempt would
+    /// otherwise leave one more.
+    #[tokio::test(start_paused = true)]
+    async fn a_failed_rotation_revokes_the_lease_it_obtained() {
+        let source = Arc::new(Revoking::default());
+        let chain = CredentialChain::new(vec![source.clone()]);
+        let leases = Leases::new(chain, identity(), Arc::new(Refusing));
+        for _ in 0..3 {
+            assert!(leases.rotate().await.is_err());
+        }
+        assert_eq!(source.issued.load(Ordering::SeqCst), 3);
+        let mut revoked = source.revoked.lock().unwrap().clone();
+        revoked.sort();
+        assert_eq!(revoked, ["0", "1", "2"], "each failed rotation's lease");
+        leases.revoke_all().await;
+        assert_eq!(source.revoked.lock().unwrap().len(), 3, "none twice");
     }
 }

@@ -2,7 +2,9 @@
 
 mod connection;
 pub mod connections;
+mod first_use;
 pub mod lease;
 mod module;
 
 pub use connection::{Backend, DatabaseConnection, Provenance, Tx, scope};
+pub use first_use::FirstUse;

@@ -43,13 +43,22 @@ macro_rules! connection_module {
         /// The sqlx database type of this target.
         pub type Db = $crate::__backend!($kind);
 
-        static DB: $crate::__private::OnceCell<$crate::db::DatabaseConnection> =
-            $crate::__private::OnceCell::const_new();
+        static DB: $crate::db::FirstUse<
+            $crate::db::DatabaseConnection,
+            ::std::sync::Arc<$crate::DbError>,
+        > = $crate::db::FirstUse::new();
 
         /// The target's connection, created on first use; concurrent first calls share one
-        /// creation, and a failed creation can be retried.
+        /// creation and its outcome (a failure too: callers that waited for a failed open do
+        /// not each try again in turn), and a call after a failure tries again.
         pub async fn db() -> ::std::result::Result<&'static $crate::db::DatabaseConnection, $crate::DbError> {
-            DB.get_or_try_init(|| $crate::registry::open_module(&DEFAULTS)).await
+            DB.get_or_try_init(|| async {
+                $crate::registry::open_module(&DEFAULTS)
+                    .await
+                    .map_err(::std::sync::Arc::new)
+            })
+            .await
+            .map_err($crate::DbError::Shared)
         }
 
         /// The pool (the original's `engine`).

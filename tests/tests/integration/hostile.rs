@@ -7,6 +7,7 @@
 mod cli;
 mod files;
 mod ingest;
+mod leases;
 mod settings;
 mod vault;
 mod viewer;
