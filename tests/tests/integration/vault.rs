@@ -720,6 +720,19 @@ async fn explain_revokes_the_dynamic_lease_it_obtained_and_prints_no_secret() {
     assert_no_secret(&text_run, vault, &[]);
 }
 
+async fn current_user(
+    connection: &mut sqlx::pool::PoolConnection<sqlx::Postgres>,
+) -> Result<String, sqlx::Error> {
+    sqlx::query_scalar("select current_user::text")
+        .fetch_one(&mut **connection)
+        .await
+}
+
+/// Vault stopped: renewal and rotation fail, yet the credential in hand still logs in, so the
+/// connection held and new ones keep working until the lease ends (PostgreSQL's `VALID UNTIL`,
+/// Vault's expiration, read on the server's clock). After that a new connection is refused for
+/// the expired password and fails with that cause: it does not hang, and nothing rotates
+/// without Vault.
 #[tokio::test]
 async fn with_vault_stopped_existing_connections_keep_working_until_the_lease_ends() {
     let Some(pg) = cluster() else { return };
@@ -728,7 +741,7 @@ async fn with_vault_stopped_existing_connections_keep_working_until_the_lease_en
             .unwrap_or(());
     };
     pg.create_role_and_database("vault_stopped", "unused").await;
-    database_engine(&vault, pg, "db_stop", "vault_stopped", "6s", "1m");
+    database_engine(&vault, pg, "db_stop", "vault_stopped", "8s", "1m");
     let config = ConfigDir::new();
     target(
         &config,
@@ -741,23 +754,73 @@ async fn with_vault_stopped_existing_connections_keep_working_until_the_lease_en
     let db = registry::open("prod", &context_with(Some(config.path()), Arc::new(env)))
         .await
         .unwrap();
+    let user = db.lease_status().await.unwrap().username.unwrap();
+    let superuser = pg.superuser().await;
+    // Whether the lease has ended, on PostgreSQL's clock (the role is `VALID UNTIL` the lease's
+    // expiration).
+    let ended = || async {
+        sqlx::query_scalar::<_, bool>(
+            "select rolvaliduntil < now() from pg_roles where rolname = $1",
+        )
+        .bind(&user)
+        .fetch_one(&superuser)
+        .await
+        .unwrap()
+    };
     let pool = db.pool::<sqlx::Postgres>().unwrap().clone();
-    sqlx::query("select 1").execute(&pool).await.unwrap();
+    let mut held = pool.acquire().await.unwrap();
+    assert_eq!(current_user(&mut held).await.unwrap(), user);
     vault.stop();
-    // Past the renewal point (4 s): renewal fails, rotation fails, the pool goes on.
-    for _ in 0..10 {
-        sqlx::query("select 1")
-            .execute(&pool)
-            .await
-            .expect("the pool keeps working");
-        tokio::time::sleep(Duration::from_millis(500)).await;
+
+    // Before the lease ends, a connection made after Vault stopped logs in with the credential
+    // in hand.
+    let mut fresh = db
+        .session::<sqlx::Postgres>()
+        .await
+        .expect("a new connection");
+    assert_eq!(current_user(&mut fresh).await.unwrap(), user);
+    assert!(!ended().await, "the check above ran before the lease ended");
+    drop(fresh);
+
+    // Renewal (at two thirds of the term) fails; the held connection keeps serving through it
+    // and up to the end of the lease.
+    let mut queries = 0;
+    while !ended().await {
+        assert_eq!(
+            current_user(&mut held)
+                .await
+                .expect("the held connection keeps working"),
+            user
+        );
+        queries += 1;
+        tokio::time::sleep(Duration::from_millis(250)).await;
     }
+    assert!(queries > 0);
     let status = db.lease_status().await.unwrap();
     assert!(
         !status.renewable,
         "renewal failed, so the lease is marked for rotation"
     );
+    assert_eq!(db.rotations(), 0, "no rotation without Vault");
+
+    // After the end, a new connection is refused by PostgreSQL; resolving again cannot reach
+    // Vault, so it fails (and does not hang).
+    while let Some(idle) = pool.try_acquire() {
+        idle.close().await.unwrap();
+    }
+    let refused = tokio::time::timeout(Duration::from_secs(60), db.session::<sqlx::Postgres>())
+        .await
+        .expect("a new connection fails instead of hanging");
+    let Err(project_core::DbError::Query { cause, .. }) = refused else {
+        panic!("a new connection after the lease ended: {refused:?}");
+    };
+    assert_eq!(
+        cause.as_database_error().and_then(|e| e.code()).as_deref(),
+        Some("28P01"),
+        "refused for the expired password: {cause}"
+    );
     assert_eq!(db.rotations(), 0);
+    drop(held);
     drop(db);
 }
 
