@@ -17,6 +17,8 @@ pub struct Vault {
     child: Option<Child>,
     /// With `-dev-tls`: the directory holding OpenBao's generated CA, certificate and key.
     tls: Option<tempfile::TempDir>,
+    /// Holds the audit device's configuration and its raw log ([`Vault::issued_secrets`]).
+    audit: tempfile::TempDir,
 }
 
 static SHARED: OnceLock<Result<Vault, String>> = OnceLock::new();
@@ -69,8 +71,23 @@ impl Vault {
             } else {
                 None
             };
+            // OpenBao enables audit devices from configuration only. A raw file log records
+            // every token, lease id and password the server handed out, so tests can look
+            // for them in what dbcore printed.
+            let audit = tempfile::tempdir().map_err(|e| e.to_string())?;
+            let audit_config = audit.path().join("audit.hcl");
+            std::fs::write(
+                &audit_config,
+                format!(
+                    "audit \"file\" \"raw\" {{\n  options {{\n    file_path = \"{}\"\n    log_raw = \"true\"\n  }}\n}}\n",
+                    audit.path().join("audit.log").display()
+                ),
+            )
+            .map_err(|e| e.to_string())?;
             let mut command = Command::new(&bin);
-            command.args(["server", "-dev", "-dev-no-store-token"]);
+            command
+                .args(["server", "-dev", "-dev-no-store-token"])
+                .arg(format!("-config={}", audit_config.display()));
             if let Some(dir) = &tls_dir {
                 command
                     .arg("-dev-tls")
@@ -98,6 +115,7 @@ impl Vault {
                 root_token: root_token.clone(),
                 child: None,
                 tls: tls_dir,
+                audit,
             };
             let deadline = Instant::now() + Duration::from_secs(15);
             loop {
@@ -132,6 +150,72 @@ impl Vault {
 
     pub fn root_token(&self) -> &str {
         &self.root_token
+    }
+
+    /// Every secret this server has handed out or been given so far, read from its raw audit
+    /// log: tokens (root, AppRole logins, created tokens), lease ids (whole and their last
+    /// segment, the part that is random), passwords and secret ids. Values shorter than
+    /// eight characters are left out (a test's deliberately wrong "t" is not a secret that
+    /// could be told from ordinary words). Panics when the log cannot be read: a check that
+    /// read nothing would pass without checking.
+    pub fn issued_secrets(&self) -> Vec<String> {
+        const KEYS: &[&str] = &[
+            "client_token",
+            "token",
+            "lease_id",
+            "password",
+            "secret_id",
+            "role_id",
+        ];
+        fn walk(value: &serde_json::Value, found: &mut Vec<String>) {
+            match value {
+                serde_json::Value::Object(map) => {
+                    for (key, inner) in map {
+                        if let Some(text) = inner.as_str()
+                            && KEYS.contains(&key.as_str())
+                        {
+                            found.push(text.to_owned());
+                            if key == "lease_id"
+                                && let Some((_, id)) = text.rsplit_once('/')
+                            {
+                                found.push(id.to_owned());
+                            }
+                        }
+                        walk(inner, found);
+                    }
+                }
+                serde_json::Value::Array(items) => items.iter().for_each(|i| walk(i, found)),
+                _ => {}
+            }
+        }
+        let mut found = vec![self.root_token.clone()];
+        let entries = self.audit_log();
+        for entry in &entries {
+            walk(entry, &mut found);
+        }
+        found.retain(|s| s.len() >= 8);
+        found.sort();
+        found.dedup();
+        assert!(
+            found.len() > 1,
+            "the audit log recorded no secret besides the root token ({} entries)",
+            entries.len()
+        );
+        found
+    }
+
+    /// Every entry of the raw audit log (requests and responses, in order). Panics when the
+    /// log cannot be read.
+    pub fn audit_log(&self) -> Vec<serde_json::Value> {
+        let path = self.audit.path().join("audit.log");
+        let log = std::fs::read_to_string(&path)
+            .unwrap_or_else(|e| panic!("the audit log {} cannot be read: {e}", path.display()));
+        log.lines()
+            .map(|line| {
+                serde_json::from_str(line)
+                    .unwrap_or_else(|e| panic!("the audit log holds a line that is not JSON: {e}"))
+            })
+            .collect()
     }
 
     /// Runs the `bao` CLI against this server as root; stdout on success.

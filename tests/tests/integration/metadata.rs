@@ -272,8 +272,36 @@ async fn a_cache_from_another_target_is_rebuilt_with_a_warning() {
     let (_, report_a) = a.metadata_with_report(false).await.unwrap();
     let b = sqlite_target(&config, "cache_b").await;
     let (_, report_b) = b.metadata_with_report(false).await.unwrap();
-    std::fs::copy(report_a.path.unwrap(), report_b.path.as_ref().unwrap()).unwrap();
+    let (from, to) = (report_a.path.unwrap(), report_b.path.clone().unwrap());
+    std::fs::copy(&from, &to).unwrap();
     drop(b);
+    // The warning an operator sees (admin logs at warn by default): why, and which file.
+    let cache = config.path().join("cache");
+    let admin = tests::bin::run(
+        "admin",
+        &["--config-dir", config.path_str(), "metadata", "cache_b"],
+        &[("PROJECT_CACHE_DIR", cache.to_str().unwrap())],
+    );
+    assert_eq!(admin.code, Some(0), "{admin:?}");
+    let warning = admin
+        .stderr
+        .lines()
+        .find(|l| l.contains("WARN") && l.contains("metadata cache is unusable; rebuilding it"))
+        .unwrap_or_else(|| panic!("no warning: {admin:?}"));
+    assert!(
+        warning.contains("the cache belongs to another target")
+            && warning.contains(&to.display().to_string()),
+        "{warning}"
+    );
+    assert!(
+        admin
+            .stdout
+            .contains("rebuilt: the cache belongs to another target"),
+        "{}",
+        admin.stdout
+    );
+    // admin rewrote it; the library is shown the foreign cache again.
+    std::fs::copy(&from, &to).unwrap();
     let b = sqlite_target(&config, "cache_b").await;
     let (model, report) = b.metadata_with_report(false).await.unwrap();
     assert!(

@@ -346,28 +346,86 @@ async fn session_scope_on_postgres_commits_rolls_back_and_nests() {
     };
     db.session_scope::<Postgres, _, Rejected, _>(async |tx| {
         insert(tx, "outer").await?;
-        let _ = tx
+        let inner = tx
             .scope::<(), Rejected, _>(async |tx| {
                 insert(tx, "inner rolled back").await?;
                 Err(Rejected)
             })
             .await;
+        assert!(matches!(inner, Err(Rejected)), "{inner:?}");
         tx.scope::<(), Rejected, _>(async |tx| insert(tx, "inner kept").await)
             .await
     })
     .await
     .unwrap();
-    let _ = db
+    let all = db
         .session_scope::<Postgres, (), Rejected, _>(async |tx| {
             insert(tx, "all rolled back").await?;
             Err(Rejected)
         })
         .await;
+    assert!(matches!(all, Err(Rejected)), "{all:?}");
     let names: Vec<String> = sqlx::query_scalar("select name from items order by name")
         .fetch_all(db.pool::<Postgres>().unwrap())
         .await
         .unwrap();
     assert_eq!(names, vec!["inner kept", "outer"]);
+}
+
+/// A panic inside a nested scope rolls back to its savepoint: caught by the outer scope, the
+/// outer transaction goes on and commits without the inner work; not caught, it unwinds
+/// through the outer scope, which rolls everything back, and goes on to the caller.
+#[tokio::test]
+async fn a_panic_inside_a_nested_scope_rolls_back_to_its_savepoint_on_postgres() {
+    use futures::FutureExt as _;
+    let Some(pg) = cluster() else { return };
+    let db = std::sync::Arc::new(open(pg, "scope_panics", "").await);
+    sqlx::query("create table items(name text)")
+        .execute(db.pool::<Postgres>().unwrap())
+        .await
+        .unwrap();
+    let insert = async |tx: &mut project_core::db::Tx<Postgres>, name: &'static str| {
+        sqlx::query("insert into items values ($1)")
+            .bind(name)
+            .execute(&mut **tx)
+            .await
+            .map(|_| ())
+            .map_err(|_| Rejected)
+    };
+    db.session_scope::<Postgres, _, Rejected, _>(async |tx| {
+        insert(tx, "outer").await?;
+        let caught = std::panic::AssertUnwindSafe(tx.scope::<(), Rejected, _>(async |tx| {
+            insert(tx, "inner before the panic").await?;
+            panic!("the app panics inside a nested scope");
+        }))
+        .catch_unwind()
+        .await;
+        assert!(caught.is_err(), "the panic reaches the outer scope");
+        insert(tx, "outer after the panic").await
+    })
+    .await
+    .expect("the outer transaction commits");
+
+    let db2 = db.clone();
+    let joined = tokio::spawn(async move {
+        let _: Result<(), Rejected> = db2
+            .session_scope::<Postgres, _, Rejected, _>(async |tx| {
+                insert(tx, "outer, unwound").await?;
+                tx.scope::<(), Rejected, _>(async |tx| {
+                    insert(tx, "inner, unwound").await?;
+                    panic!("not caught");
+                })
+                .await
+            })
+            .await;
+    })
+    .await;
+    assert!(joined.expect_err("the panic goes on").is_panic());
+    let names: Vec<String> = sqlx::query_scalar("select name from items order by name")
+        .fetch_all(db.pool::<Postgres>().unwrap())
+        .await
+        .unwrap();
+    assert_eq!(names, vec!["outer", "outer after the panic"]);
 }
 
 #[tokio::test]

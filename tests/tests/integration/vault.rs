@@ -79,12 +79,58 @@ fn target(config: &ConfigDir, pg: &PgCluster, vault: &Vault, db: &str, vault_tab
     );
 }
 
-fn assert_no_secret(run: &Run, secrets: &[&str]) {
+/// Nothing the program printed (stdout and stderr, logs included) holds a secret: neither
+/// those named in `extra` nor any token, lease id, password or secret id `vault` has handed
+/// out or been given so far (read from its raw audit log, so a lease id that only Vault and
+/// dbcore ever saw is checked too).
+fn assert_no_secret(run: &Run, vault: &Vault, extra: &[&str]) {
     let out = run.all_output();
-    for secret in secrets {
+    let issued = vault.issued_secrets();
+    for secret in extra
+        .iter()
+        .copied()
+        .chain(issued.iter().map(String::as_str))
+    {
         assert!(!out.contains(secret), "printed a secret ({secret}):\n{out}");
     }
     assert!(!out.contains("/creds/app/"), "printed a lease id:\n{out}");
+}
+
+/// The leases (last id segments) Vault holds under `prefix`. The listing must succeed: a
+/// failing `bao` (a wrong path, a denied token, a dead server) fails the test instead of
+/// reading as "none left". Vault answers "no value" for a prefix without leases, so tests
+/// keep a [`sentinel_lease`] under it.
+fn leases_under(vault: &Vault, prefix: &str) -> Vec<String> {
+    let out = vault
+        .bao(&[
+            "list",
+            "-format=json",
+            &format!("sys/leases/lookup/{prefix}/"),
+        ])
+        .unwrap_or_else(|e| panic!("listing the leases under {prefix} failed: {e}"));
+    serde_json::from_str(&out).unwrap_or_else(|e| panic!("{e}: {out}"))
+}
+
+/// A lease the test takes itself (root token) and never revokes: it keeps the listing of
+/// its prefix answerable and shows that the listing sees live leases. Its id's last segment
+/// and its user.
+fn sentinel_lease(vault: &Vault, creds_path: &str) -> (String, String) {
+    let out = vault.bao(&["read", "-format=json", creds_path]).unwrap();
+    let json: serde_json::Value = serde_json::from_str(&out).unwrap();
+    let lease = json["lease_id"].as_str().unwrap();
+    let id = lease.rsplit_once('/').unwrap().1.to_owned();
+    (id, json["data"]["username"].as_str().unwrap().to_owned())
+}
+
+async fn role_exists(pg: &PgCluster, role: &str) -> bool {
+    let pool = pg.superuser().await;
+    let exists = sqlx::query_scalar("select exists (select 1 from pg_roles where rolname = $1)")
+        .bind(role)
+        .fetch_one(&pool)
+        .await
+        .unwrap();
+    pool.close().await;
+    exists
 }
 
 #[tokio::test]
@@ -143,8 +189,8 @@ async fn kv_v2_with_token_auth() {
     assert_eq!(json["sources"]["vault"]["address"], vault.address());
     assert_eq!(json["sources"]["vault"]["auth"], "token");
     assert_eq!(json["sources"]["vault"]["path"], "secret/data/dbcore/kv2");
-    assert_no_secret(&ping, &[&password, vault.root_token()]);
-    assert_no_secret(&explain, &[&password, vault.root_token()]);
+    assert_no_secret(&ping, vault, &[&password]);
+    assert_no_secret(&explain, vault, &[&password]);
 }
 
 #[tokio::test]
@@ -222,16 +268,13 @@ async fn kv_v1_with_approle_auth() {
     );
     assert_eq!(ping.code, Some(0), "{ping:?}");
     assert_eq!(ping.json()["current_user"], "vault_kv1");
-    assert_no_secret(
-        &ping,
-        &[&password, &role_id, &secret_id, vault.root_token()],
-    );
+    assert_no_secret(&ping, vault, &[&password, &role_id, &secret_id]);
 
     // A wrong secret id is a hard error that names the address and the login path.
     let wrong = run(
         "admin",
         &["--config-dir", config.path_str(), "explain", "prod"],
-        &[("P_VAULT_SECRET_ID", "wrong")],
+        &[("P_VAULT_SECRET_ID", "wrong"), ("RUST_LOG", "trace")],
     );
     assert_eq!(wrong.code, Some(2), "{wrong:?}");
     assert!(
@@ -242,6 +285,7 @@ async fn kv_v1_with_approle_auth() {
         "{}",
         wrong.stdout
     );
+    assert_no_secret(&wrong, vault, &[&role_id]);
 }
 
 #[tokio::test]
@@ -266,7 +310,7 @@ async fn permission_denied_missing_secret_and_vault_down_are_named() {
     let denied = run(
         "admin",
         &["--config-dir", dir, "explain", "prod"],
-        &[("VAULT_TOKEN", &weak)],
+        &[("VAULT_TOKEN", &weak), ("RUST_LOG", "trace")],
     );
     assert_eq!(denied.code, Some(2), "{denied:?}");
     assert!(
@@ -277,7 +321,7 @@ async fn permission_denied_missing_secret_and_vault_down_are_named() {
         "{}",
         denied.stdout
     );
-    assert_no_secret(&denied, &[&weak]);
+    assert_no_secret(&denied, vault, &[&weak]);
 
     // Missing (404) is "not here": the next source (env) answers.
     let missing = run(
@@ -287,10 +331,12 @@ async fn permission_denied_missing_secret_and_vault_down_are_named() {
             ("VAULT_TOKEN", vault.root_token()),
             ("P_PASSWORD", "env-pw"),
             ("P_USER", "vault_errors"),
+            ("RUST_LOG", "trace"),
         ],
     );
     assert_eq!(missing.code, Some(0), "{missing:?}");
     assert_eq!(missing.json()["credential"]["source"], "env");
+    assert_no_secret(&missing, vault, &[]);
 
     // Vault down at start: unavailable with the reason, then a clear error.
     // Held, never listening: nothing else can take the port while the test expects refusal.
@@ -470,7 +516,7 @@ async fn dynamic_credentials_rotate_under_load_with_no_failed_query() {
         "rotations are reported as they happen:\n{}",
         watch.stdout
     );
-    assert_no_secret(&watch, &[vault.root_token()]);
+    assert_no_secret(&watch, vault, &[]);
 }
 
 /// The acceptance scenario, ten times in a row: a dynamic role of 5 s TTL / 15 s
@@ -597,17 +643,96 @@ async fn a_lease_revoked_from_outside_is_replaced_on_the_next_connection() {
         .unwrap();
     assert_ne!(before, after, "a new dynamic user");
     assert_eq!(db.rotations(), 1);
+    assert!(!role_exists(pg, &before).await, "revoked from outside");
+    // Taken after the outside revocation, so the only other lease is the one dbcore holds.
+    let (sentinel, sentinel_user) = sentinel_lease(vault, "db_rev/creds/app");
+    let mut held = leases_under(vault, "db_rev/creds/app");
+    held.retain(|id| *id != sentinel);
+    assert_eq!(held.len(), 1, "dbcore holds the lease of {after}: {held:?}");
+    assert!(role_exists(pg, &after).await);
     drop(session);
     db.close().await;
-    // close() revoked the lease it held: none is left under the role.
-    let left = vault.bao(&["list", "-format=json", "sys/leases/lookup/db_rev/creds/app"]);
-    assert!(
-        left.as_deref()
-            .map_or(true, |l| l.trim() == "[]" || l.trim().is_empty()),
-        "{left:?}"
-    );
+    // close() revoked the lease it held, at Vault and therefore in PostgreSQL; the sentinel,
+    // not dbcore's, is still there.
+    assert_eq!(leases_under(vault, "db_rev/creds/app"), [sentinel]);
+    assert!(!role_exists(pg, &after).await, "{after} is gone");
+    assert!(role_exists(pg, &sentinel_user).await);
 }
 
+/// `explain` only looks: the dynamic credential it obtained is revoked before it returns, at
+/// Vault and in PostgreSQL, and nothing it prints or logs at trace holds a token, lease id or
+/// password.
+#[tokio::test]
+async fn explain_revokes_the_dynamic_lease_it_obtained_and_prints_no_secret() {
+    let (Some(pg), Some(vault)) = (cluster(), tests::vault::server()) else {
+        return;
+    };
+    pg.create_role_and_database("vault_explain", "unused").await;
+    database_engine(vault, pg, "db_explain", "vault_explain", "1m", "5m");
+    let (sentinel, sentinel_user) = sentinel_lease(vault, "db_explain/creds/app");
+    let config = ConfigDir::new();
+    target(
+        &config,
+        pg,
+        vault,
+        "vault_explain",
+        "database = { mount = \"db_explain\", role = \"app\" }",
+    );
+    let env = [("VAULT_TOKEN", vault.root_token()), ("RUST_LOG", "trace")];
+    let dir = config.path_str();
+    let json_run = run(
+        "admin",
+        &["--config-dir", dir, "--format", "json", "explain", "prod"],
+        &env,
+    );
+    assert_eq!(json_run.code, Some(0), "{json_run:?}");
+    assert_eq!(json_run.json()["lease"]["renewable"], true, "{json_run:?}");
+    let text_run = run("admin", &["--config-dir", dir, "explain", "prod"], &env);
+    assert_eq!(text_run.code, Some(0), "{text_run:?}");
+    assert!(
+        text_run
+            .stdout
+            .contains("explain revoked the lease it obtained")
+    );
+
+    // The two credentials explain obtained, as Vault handed them out.
+    let issued: Vec<(String, String)> = vault
+        .audit_log()
+        .iter()
+        .filter(|e| e["type"] == "response" && e["request"]["path"] == "db_explain/creds/app")
+        .map(|e| {
+            let lease = e["response"]["secret"]["lease_id"].as_str().unwrap();
+            let user = e["response"]["data"]["username"].as_str().unwrap();
+            (
+                lease.rsplit_once('/').unwrap().1.to_owned(),
+                user.to_owned(),
+            )
+        })
+        .filter(|(id, _)| *id != sentinel)
+        .collect();
+    assert_eq!(issued.len(), 2, "one credential per explain: {issued:?}");
+    assert_eq!(leases_under(vault, "db_explain/creds/app"), [sentinel]);
+    for (_, user) in &issued {
+        assert!(!role_exists(pg, user).await, "{user} is left behind");
+    }
+    assert!(role_exists(pg, &sentinel_user).await);
+    assert_no_secret(&json_run, vault, &[]);
+    assert_no_secret(&text_run, vault, &[]);
+}
+
+async fn current_user(
+    connection: &mut sqlx::pool::PoolConnection<sqlx::Postgres>,
+) -> Result<String, sqlx::Error> {
+    sqlx::query_scalar("select current_user::text")
+        .fetch_one(&mut **connection)
+        .await
+}
+
+/// Vault stopped: renewal and rotation fail, yet the credential in hand still logs in, so the
+/// connection held and new ones keep working until the lease ends (PostgreSQL's `VALID UNTIL`,
+/// Vault's expiration, read on the server's clock). After that a new connection is refused for
+/// the expired password and fails with that cause: it does not hang, and nothing rotates
+/// without Vault.
 #[tokio::test]
 async fn with_vault_stopped_existing_connections_keep_working_until_the_lease_ends() {
     let Some(pg) = cluster() else { return };
@@ -616,7 +741,7 @@ async fn with_vault_stopped_existing_connections_keep_working_until_the_lease_en
             .unwrap_or(());
     };
     pg.create_role_and_database("vault_stopped", "unused").await;
-    database_engine(&vault, pg, "db_stop", "vault_stopped", "6s", "1m");
+    database_engine(&vault, pg, "db_stop", "vault_stopped", "8s", "1m");
     let config = ConfigDir::new();
     target(
         &config,
@@ -629,23 +754,73 @@ async fn with_vault_stopped_existing_connections_keep_working_until_the_lease_en
     let db = registry::open("prod", &context_with(Some(config.path()), Arc::new(env)))
         .await
         .unwrap();
+    let user = db.lease_status().await.unwrap().username.unwrap();
+    let superuser = pg.superuser().await;
+    // Whether the lease has ended, on PostgreSQL's clock (the role is `VALID UNTIL` the lease's
+    // expiration).
+    let ended = || async {
+        sqlx::query_scalar::<_, bool>(
+            "select rolvaliduntil < now() from pg_roles where rolname = $1",
+        )
+        .bind(&user)
+        .fetch_one(&superuser)
+        .await
+        .unwrap()
+    };
     let pool = db.pool::<sqlx::Postgres>().unwrap().clone();
-    sqlx::query("select 1").execute(&pool).await.unwrap();
+    let mut held = pool.acquire().await.unwrap();
+    assert_eq!(current_user(&mut held).await.unwrap(), user);
     vault.stop();
-    // Past the renewal point (4 s): renewal fails, rotation fails, the pool goes on.
-    for _ in 0..10 {
-        sqlx::query("select 1")
-            .execute(&pool)
-            .await
-            .expect("the pool keeps working");
-        tokio::time::sleep(Duration::from_millis(500)).await;
+
+    // Before the lease ends, a connection made after Vault stopped logs in with the credential
+    // in hand.
+    let mut fresh = db
+        .session::<sqlx::Postgres>()
+        .await
+        .expect("a new connection");
+    assert_eq!(current_user(&mut fresh).await.unwrap(), user);
+    assert!(!ended().await, "the check above ran before the lease ended");
+    drop(fresh);
+
+    // Renewal (at two thirds of the term) fails; the held connection keeps serving through it
+    // and up to the end of the lease.
+    let mut queries = 0;
+    while !ended().await {
+        assert_eq!(
+            current_user(&mut held)
+                .await
+                .expect("the held connection keeps working"),
+            user
+        );
+        queries += 1;
+        tokio::time::sleep(Duration::from_millis(250)).await;
     }
+    assert!(queries > 0);
     let status = db.lease_status().await.unwrap();
     assert!(
         !status.renewable,
         "renewal failed, so the lease is marked for rotation"
     );
+    assert_eq!(db.rotations(), 0, "no rotation without Vault");
+
+    // After the end, a new connection is refused by PostgreSQL; resolving again cannot reach
+    // Vault, so it fails (and does not hang).
+    while let Some(idle) = pool.try_acquire() {
+        idle.close().await.unwrap();
+    }
+    let refused = tokio::time::timeout(Duration::from_secs(60), db.session::<sqlx::Postgres>())
+        .await
+        .expect("a new connection fails instead of hanging");
+    let Err(project_core::DbError::Query { cause, .. }) = refused else {
+        panic!("a new connection after the lease ended: {refused:?}");
+    };
+    assert_eq!(
+        cause.as_database_error().and_then(|e| e.code()).as_deref(),
+        Some("28P01"),
+        "refused for the expired password: {cause}"
+    );
     assert_eq!(db.rotations(), 0);
+    drop(held);
     drop(db);
 }
 
@@ -695,7 +870,7 @@ async fn short_lived_approle_tokens_are_renewed_and_replaced_through_rotations()
     let env = [
         ("P_VAULT_ROLE_ID", role_id.as_str()),
         ("P_VAULT_SECRET_ID", secret_id.as_str()),
-        ("RUST_LOG", "warn"),
+        ("RUST_LOG", "trace"),
     ];
     let watch = run(
         "admin",
@@ -720,7 +895,7 @@ async fn short_lived_approle_tokens_are_renewed_and_replaced_through_rotations()
         "{}",
         watch.stdout
     );
-    assert_no_secret(&watch, &[&role_id, &secret_id]);
+    assert_no_secret(&watch, vault, &[&role_id, &secret_id]);
 }
 
 /// `ping --watch` is the tool that shows a rotation; its numbers are refused with their bounds

@@ -246,7 +246,7 @@ async fn a_big_target_in_a_real_browser() {
     let exact = open("/t/t/public/big/rows?col=label&eq=row%2042").unwrap();
     assert!(exact.contains("<td>42</td><td>row 42</td>"), "{exact}");
 
-    // Read-only by construction: the rows are read in a read-only transaction.
+    // The columns page (read-only and the timeout: `pages_are_read_only_time_limited_…`).
     let columns = open("/t/t/public/big").unwrap();
     assert!(
         columns.contains("<td>id</td><td>integer</td><td>no</td><td></td><td>primary key</td>"),
@@ -297,4 +297,126 @@ fn beyond_loopback_a_token_is_required() {
         !allowed.contains(&token),
         "the token is in the page: {allowed}"
     );
+}
+
+/// The viewer's promises about what a page may do to the database, against PostgreSQL: rows are
+/// read in a read-only transaction (a view whose function writes is refused by the server, and
+/// nothing is written), under a server-side statement timeout (a view that sleeps for ten
+/// minutes is cancelled by PostgreSQL, not merely abandoned by the viewer while its backend
+/// goes on), and a sort or filter column the table does not have is refused before any SQL.
+#[tokio::test]
+async fn pages_are_read_only_time_limited_and_name_only_real_columns() {
+    let Some(pg) = tests::pg::cluster() else {
+        return;
+    };
+    pg.create_role_and_database("viewer_ro", "viewer-ro-pw")
+        .await;
+    let options = sqlx::postgres::PgConnectOptions::new_without_pgpass()
+        .host("127.0.0.1")
+        .port(pg.port())
+        .username("viewer_ro")
+        .password("viewer-ro-pw")
+        .database("viewer_ro");
+    let pool = sqlx::PgPool::connect_with(options).await.unwrap();
+    sqlx::raw_sql(
+        "create table written (n int);
+         create table plain (id int primary key, label text);
+         insert into plain values (1, 'one'), (2, 'two');
+         create function writes() returns int language sql volatile
+             as 'insert into written values (1) returning n';
+         create view writer as select writes() as w;
+         create function sleeps() returns int language sql volatile
+             as 'select 1 from pg_sleep(600)';
+         create view sleeper as select sleeps() as s;",
+    )
+    .execute(&pool)
+    .await
+    .unwrap();
+
+    let config = ConfigDir::new();
+    config.target(
+        "t",
+        &format!("kind = \"postgres\"\nhost = \"127.0.0.1\"\nport = {}\ndatabase = \"viewer_ro\"\nuser = \"viewer_ro\"\nsources = [\"env\"]\nenv_prefix = \"V\"\n", pg.port()),
+    );
+    let cache = config.path().join("cache");
+    let token = tests::servers::random_token(32);
+    let viewer = Viewer::start(
+        &config,
+        &[],
+        &[
+            ("V_PASSWORD", "viewer-ro-pw"),
+            ("PROJECT_CACHE_DIR", cache.to_str().unwrap()),
+            (TOKEN_VAR, &token),
+        ],
+    );
+    let (_, cookie) = viewer.login(&token).expect("a session cookie");
+    let get = |path: &str| viewer.browse(path, Some(&cookie));
+
+    // The page machinery works: a plain table's rows are shown.
+    let plain = get("/t/t/public/plain/rows?sort=id&dir=desc");
+    assert_eq!(plain.status, 200, "{}", plain.body);
+    assert!(
+        plain.body.contains("<td>2</td><td>two</td>"),
+        "{}",
+        plain.body
+    );
+
+    // Read-only: the server refuses the write and nothing was written.
+    let writer = get("/t/t/public/writer/rows");
+    assert_eq!(writer.status, 502, "{}", writer.body);
+    assert!(
+        writer.body.contains("read-only transaction"),
+        "{}",
+        writer.body
+    );
+    let written: i64 = sqlx::query_scalar("select count(*) from written")
+        .fetch_one(&pool)
+        .await
+        .unwrap();
+    assert_eq!(written, 0, "a page wrote to the database");
+
+    // Time-limited: the page fails, and PostgreSQL itself cancelled the statement. A viewer
+    // that only stopped waiting would leave the backend sleeping for ten minutes.
+    let sleeper = get("/t/t/public/sleeper/rows");
+    assert_eq!(sleeper.status, 502, "{}", sleeper.body);
+    let mut sleeping: i64 = 1;
+    for _ in 0..300 {
+        sleeping = sqlx::query_scalar(
+            "select count(*) from pg_stat_activity
+             where datname = 'viewer_ro' and state = 'active' and query like '%sleeper%'
+               and pid <> pg_backend_pid()",
+        )
+        .fetch_one(&pool)
+        .await
+        .unwrap();
+        if sleeping == 0 {
+            break;
+        }
+        tokio::time::sleep(Duration::from_millis(200)).await;
+    }
+    assert_eq!(
+        sleeping, 0,
+        "the sleeping statement is still running on the server a minute later"
+    );
+
+    // Only real columns: refused with 400 before any SQL, whatever the name holds.
+    for (query, expected) in [
+        ("sort=nope", "no column"),
+        ("sort=w", "no column"),
+        ("sort=id%20desc%3B%20drop%20table%20plain", "no column"),
+        ("sort=ID", "no column"),
+        ("col=nope&eq=1", "no column"),
+        ("col=label%20or%201%3D1&eq=x", "no column"),
+        ("col=%22label%22&eq=one", "no column"),
+    ] {
+        let refused = get(&format!("/t/t/public/plain/rows?{query}"));
+        assert_eq!(refused.status, 400, "{query}: {}", refused.body);
+        assert!(refused.body.contains(expected), "{query}: {}", refused.body);
+    }
+    let rows: i64 = sqlx::query_scalar("select count(*) from plain")
+        .fetch_one(&pool)
+        .await
+        .unwrap();
+    assert_eq!(rows, 2);
+    pool.close().await;
 }
