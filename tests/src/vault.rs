@@ -218,6 +218,31 @@ impl Vault {
             .collect()
     }
 
+    /// Enables the database secrets engine at `mount`, connected as PostgreSQL's superuser to
+    /// database `db` on 127.0.0.1:`pg_port`, for any role; the tests then write their roles.
+    pub fn enable_database_engine(
+        &self,
+        mount: &str,
+        pg_port: u16,
+        superuser_password: &str,
+        db: &str,
+    ) {
+        self.bao(&["secrets", "enable", &format!("-path={mount}"), "database"])
+            .unwrap();
+        self.bao(&[
+            "write",
+            &format!("{mount}/config/pg"),
+            "plugin_name=postgresql-database-plugin",
+            &format!(
+                "connection_url=postgresql://{{{{username}}}}:{{{{password}}}}@127.0.0.1:{pg_port}/{db}?sslmode=disable"
+            ),
+            "username=postgres",
+            &format!("password={superuser_password}"),
+            "allowed_roles=*",
+        ])
+        .unwrap();
+    }
+
     /// Runs the `bao` CLI against this server as root; stdout on success.
     pub fn bao(&self, args: &[&str]) -> Result<String, String> {
         let mut command = Command::new(&self.bin);

@@ -41,20 +41,7 @@ fn database_engine_with(
     } else {
         ""
     };
-    vault
-        .bao(&["secrets", "enable", &format!("-path={mount}"), "database"])
-        .unwrap();
-    vault
-        .bao(&[
-            "write",
-            &format!("{mount}/config/pg"),
-            "plugin_name=postgresql-database-plugin",
-            &format!("connection_url=postgresql://{{{{username}}}}:{{{{password}}}}@127.0.0.1:{}/{db}?sslmode=disable", pg.port()),
-            "username=postgres",
-            &format!("password={}", pg.superuser_password()),
-            "allowed_roles=*",
-        ])
-        .unwrap();
+    vault.enable_database_engine(mount, pg.port(), pg.superuser_password(), db);
     vault
         .bao(&[
             "write",

@@ -20,23 +20,7 @@ async fn engine_with_marker(vault: &Vault, pg: &PgCluster, mount: &str, marker: 
         .await
         .unwrap();
     admin.close().await;
-    vault
-        .bao(&["secrets", "enable", &format!("-path={mount}"), "database"])
-        .unwrap();
-    vault
-        .bao(&[
-            "write",
-            &format!("{mount}/config/pg"),
-            "plugin_name=postgresql-database-plugin",
-            &format!(
-                "connection_url=postgresql://{{{{username}}}}:{{{{password}}}}@127.0.0.1:{}/postgres?sslmode=disable",
-                pg.port()
-            ),
-            "username=postgres",
-            &format!("password={}", pg.superuser_password()),
-            "allowed_roles=*",
-        ])
-        .unwrap();
+    vault.enable_database_engine(mount, pg.port(), pg.superuser_password(), "postgres");
     vault
         .bao(&[
             "write",
