@@ -1145,71 +1145,73 @@ fn rejected_rows(path: &std::path::Path) -> Vec<String> {
 #[tokio::test]
 async fn sigterm_and_sigint_stop_with_the_exact_resume_hint() {
     for (signal, code) in [("TERM", 143), ("INT", 130)] {
-        let target = Target::sqlite().await;
-        target.exec("create table t (id integer, d date)").await;
-        let rejects = target.config.path().join("stdin.rejects.csv");
-        let mut live = Live::start(
-            &target,
-            &[
+        for target in Target::all(&format!("hi_sig{}", code)).await {
+            let who = format!("{:?} SIG{signal}", target.kind);
+            target.exec("create table t (id integer, d date)").await;
+            let rejects = target.config.path().join("stdin.rejects.csv");
+            let mut live = Live::start(
+                &target,
+                &[
+                    "--mode",
+                    "per-batch",
+                    "--batch-size",
+                    "2",
+                    "--max-errors",
+                    "50",
+                ],
+            );
+            // Batch 1: rows 1 and 3, with line 2 rejected inside it; committed.
+            live.send(b"id,d\n1,2024-01-01\n2,bad\n3,2024-01-03\n");
+            target.wait_rows(2).await;
+            // Batch 2 is open: row 4 read, then bad rows read and set aside.
+            live.send(b"4,2024-01-04\n");
+            let mut open = Vec::new();
+            for i in 0..40 {
+                open.extend_from_slice(format!("{},not-a-date-{i:0>200}\n", 100 + i).as_bytes());
+            }
+            live.send(&open);
+            live.wait_skipped(41);
+            live.signal(signal);
+            let (exit, stderr) = live.wait();
+            assert_eq!(exit, Some(code), "{who}:\n{stderr}");
+            let hint_at = stderr
+                .find("--skip ")
+                .unwrap_or_else(|| panic!("no hint:\n{stderr}"));
+            let hint: u64 = stderr[hint_at + 7..]
+                .chars()
+                .take_while(char::is_ascii_digit)
+                .collect::<String>()
+                .parse()
+                .unwrap();
+            assert_eq!(hint, 3, "{who}:\n{stderr}");
+            assert_eq!(target.ids("t").await, vec![1, 3], "{who}");
+            let kept = rejected_rows(&rejects);
+            assert_eq!(kept.len(), 1, "{who}: {kept:?}");
+            assert!(kept[0].starts_with("2,bad,"), "{who}: {kept:?}");
+            // Resume with the hint on the whole input: the rest is loaded exactly once.
+            std::fs::rename(&rejects, target.config.path().join("first.rejects.csv")).unwrap();
+            let mut whole = b"id,d\n1,2024-01-01\n2,bad\n3,2024-01-03\n4,2024-01-04\n".to_vec();
+            whole.extend_from_slice(&open);
+            whole.extend_from_slice(b"5,2024-01-05\n");
+            let input = target.config.path().join("whole.csv");
+            std::fs::write(&input, &whole).unwrap();
+            let resumed = target.ingest(&[
+                "t",
+                input.to_str().unwrap(),
                 "--mode",
                 "per-batch",
                 "--batch-size",
                 "2",
                 "--max-errors",
                 "50",
-            ],
-        );
-        // Batch 1: rows 1 and 3, with line 2 rejected inside it; committed.
-        live.send(b"id,d\n1,2024-01-01\n2,bad\n3,2024-01-03\n");
-        target.wait_rows(2).await;
-        // Batch 2 is open: row 4 read, then bad rows read and set aside.
-        live.send(b"4,2024-01-04\n");
-        let mut open = Vec::new();
-        for i in 0..40 {
-            open.extend_from_slice(format!("{},not-a-date-{i:0>200}\n", 100 + i).as_bytes());
+                "--skip",
+                &hint.to_string(),
+            ]);
+            assert_eq!(resumed.code, Some(0), "{}", resumed.stderr);
+            assert_eq!(target.ids("t").await, vec![1, 3, 4, 5], "{who}");
+            let again = rejected_rows(&target.config.path().join("whole.rejects.csv"));
+            assert_eq!(again.len(), 40, "{who}");
         }
-        live.send(&open);
-        live.wait_skipped(41);
-        live.signal(signal);
-        let (exit, stderr) = live.wait();
-        assert_eq!(exit, Some(code), "SIG{signal}:\n{stderr}");
-        let hint_at = stderr
-            .find("--skip ")
-            .unwrap_or_else(|| panic!("no hint:\n{stderr}"));
-        let hint: u64 = stderr[hint_at + 7..]
-            .chars()
-            .take_while(char::is_ascii_digit)
-            .collect::<String>()
-            .parse()
-            .unwrap();
-        assert_eq!(hint, 3, "SIG{signal}:\n{stderr}");
-        assert_eq!(target.ids("t").await, vec![1, 3], "SIG{signal}");
-        let kept = rejected_rows(&rejects);
-        assert_eq!(kept.len(), 1, "SIG{signal}: {kept:?}");
-        assert!(kept[0].starts_with("2,bad,"), "SIG{signal}: {kept:?}");
-        // Resume with the hint on the whole input: the rest is loaded exactly once.
-        std::fs::rename(&rejects, target.config.path().join("first.rejects.csv")).unwrap();
-        let mut whole = b"id,d\n1,2024-01-01\n2,bad\n3,2024-01-03\n4,2024-01-04\n".to_vec();
-        whole.extend_from_slice(&open);
-        whole.extend_from_slice(b"5,2024-01-05\n");
-        let input = target.config.path().join("whole.csv");
-        std::fs::write(&input, &whole).unwrap();
-        let resumed = target.ingest(&[
-            "t",
-            input.to_str().unwrap(),
-            "--mode",
-            "per-batch",
-            "--batch-size",
-            "2",
-            "--max-errors",
-            "50",
-            "--skip",
-            &hint.to_string(),
-        ]);
-        assert_eq!(resumed.code, Some(0), "{}", resumed.stderr);
-        assert_eq!(target.ids("t").await, vec![1, 3, 4, 5], "SIG{signal}");
-        let again = rejected_rows(&target.config.path().join("whole.rejects.csv"));
-        assert_eq!(again.len(), 40, "SIG{signal}");
     }
 }
 
@@ -1227,41 +1229,42 @@ async fn sigkill_never_leaves_rejects_of_uncommitted_batches() {
     let open = many_bad_rows();
     // Per-batch, killed right after the first commit and killed mid-batch.
     for mid_batch in [false, true] {
-        let target = Target::sqlite().await;
-        target.exec("create table t (id integer, d date)").await;
-        let rejects = target.config.path().join("stdin.rejects.csv");
-        let mut live = Live::start(
-            &target,
-            &[
-                "--mode",
-                "per-batch",
-                "--batch-size",
-                "2",
-                "--max-errors",
-                "1000",
-            ],
-        );
-        live.send(b"id,d\n1,2024-01-01\n2,bad\n3,2024-01-03\n");
-        target.wait_rows(2).await;
-        // The batch's rejects are written just after its commit (a crash in between loses
-        // them, never a row, as documented): wait for them too.
-        wait_until(|| !rejected_rows(&rejects).is_empty());
-        if mid_batch {
-            live.send(b"4,2024-01-04\n");
-            live.send(&open);
-            live.wait_skipped(201);
+        for target in Target::all(&format!("hi_kill{}", u8::from(mid_batch))).await {
+            target.exec("create table t (id integer, d date)").await;
+            let rejects = target.config.path().join("stdin.rejects.csv");
+            let mut live = Live::start(
+                &target,
+                &[
+                    "--mode",
+                    "per-batch",
+                    "--batch-size",
+                    "2",
+                    "--max-errors",
+                    "1000",
+                ],
+            );
+            live.send(b"id,d\n1,2024-01-01\n2,bad\n3,2024-01-03\n");
+            target.wait_rows(2).await;
+            // The batch's rejects are written just after its commit (a crash in between loses
+            // them, never a row, as documented): wait for them too.
+            wait_until(|| !rejected_rows(&rejects).is_empty());
+            if mid_batch {
+                live.send(b"4,2024-01-04\n");
+                live.send(&open);
+                live.wait_skipped(201);
+            }
+            live.signal("KILL");
+            let (exit, _) = live.wait();
+            assert_eq!(exit, None);
+            assert_eq!(target.ids("t").await, vec![1, 3]);
+            let kept = rejected_rows(&rejects);
+            assert_eq!(
+                kept.len(),
+                1,
+                "mid batch {mid_batch}: the reject file holds rows of an uncommitted batch"
+            );
+            assert!(kept[0].starts_with("2,bad,"), "{:?} {kept:?}", target.kind);
         }
-        live.signal("KILL");
-        let (exit, _) = live.wait();
-        assert_eq!(exit, None);
-        assert_eq!(target.ids("t").await, vec![1, 3]);
-        let kept = rejected_rows(&rejects);
-        assert_eq!(
-            kept.len(),
-            1,
-            "mid batch {mid_batch}: the reject file holds rows of an uncommitted batch"
-        );
-        assert!(kept[0].starts_with("2,bad,"), "{kept:?}");
     }
 }
 
