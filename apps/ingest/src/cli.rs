@@ -22,6 +22,7 @@ Modes:
 SIGTERM and SIGINT (Ctrl-C) stop a load between batches: a commit under way finishes, the
 batch being read is abandoned (its transaction, if open, rolls back), the message says what
 was written (per-batch: the exact `resume with --skip N`), and ingest exits with 143 or 130.
+A second signal while a commit hangs exits at once, without a hint.
 
 Bad rows (a value that does not fit its column's type or range, an empty NOT NULL value, a
 ragged CSV row, bytes that are not UTF-8, a line that is not a JSON object) are reported with

@@ -185,7 +185,8 @@ async fn run(cli: Cli) -> Result<ExitCode> {
 
 /// On SIGTERM or SIGINT: waits for a commit under way, removes an uncommitted temporary reject
 /// file, prints what was committed (per-batch: the exact resume hint) and exits with 128 + the
-/// signal's number, as shells expect. An open transaction is rolled back by the exit.
+/// signal's number, as shells expect. An open transaction is rolled back by the exit. A second
+/// signal while a commit is under way exits at once, saying that the hint is unknown.
 fn watch_signals(shared: Shared) -> Result<()> {
     use tokio::signal::unix::{SignalKind, signal};
     let mut term = signal(SignalKind::terminate()).context("cannot handle SIGTERM")?;
@@ -195,7 +196,12 @@ fn watch_signals(shared: Shared) -> Result<()> {
             _ = term.recv() => ("SIGTERM", 143),
             _ = int.recv() => ("SIGINT", 130),
         };
-        let state = shared.lock().await;
+        // A second signal does not wait for a commit that hangs, and says so.
+        let state = tokio::select! {
+            state = shared.lock() => state,
+            _ = term.recv() => at_once(name, code),
+            _ = int.recv() => at_once(name, code),
+        };
         if let Some(temp) = &state.discard {
             let _ = std::fs::remove_file(temp);
         }
@@ -203,6 +209,14 @@ fn watch_signals(shared: Shared) -> Result<()> {
         std::process::exit(code);
     });
     Ok(())
+}
+
+/// The second signal, while a commit is under way: exit without waiting for it.
+fn at_once(name: &str, code: i32) -> ! {
+    eprintln!(
+        "ingest: stopped by a second signal after {name} while a batch was being committed: it may or may not have committed; count the table's rows before resuming"
+    );
+    std::process::exit(code)
 }
 
 fn main() -> ExitCode {
