@@ -19,6 +19,11 @@ Modes:
     data rows (good and rejected) of the committed batches exactly, so running again with
     --skip N neither loses nor repeats a row.
 
+SIGTERM and SIGINT (Ctrl-C) stop a load between batches: a commit under way finishes, the
+batch being read is abandoned (its transaction, if open, rolls back), the message says what
+was written (per-batch: the exact `resume with --skip N`), and ingest exits with 143 or 130.
+A second signal while a commit hangs exits at once, without a hint.
+
 Bad rows (a value that does not fit its column's type or range, an empty NOT NULL value, a
 ragged CSV row, bytes that are not UTF-8, a line that is not a JSON object) are reported with
 their line. Up to --max-errors of them are skipped and written to a reject file next to the
@@ -27,7 +32,12 @@ never overwrites or follows a link; move an earlier one away first. Each rejecte
 written as read followed by a `_reject_reason` field (the header gets that column too; short
 rows are padded); each rejected JSON line becomes {\"line\": N, \"reason\": \"...\", \"row\": the
 line as read}. Fix the rows, drop the reason, and load the file again. In per-batch mode the
-reject file holds exactly the rows rejected before the resume point.
+reject file holds exactly the rows rejected before the resume point. It only ever holds rows
+of committed work, even after kill -9: a batch's rejected rows are kept in memory and appended
+(and fsynced) once the batch commits; in all-or-nothing mode they go to a hidden temporary
+file (.FILE.rejects.csv.PID.partial) that takes the reject file's name only after the commit.
+The one window left: a crash between a commit and the write of its rejected rows loses those
+reject lines (never a table row), and may leave the hidden temporary file behind.
 
 --dry-run reads and checks every row, reports every bad row, writes nothing (no reject file
 either) and exits 1 if any row is bad. It checks column names, NOT NULL, and the values of

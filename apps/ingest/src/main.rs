@@ -36,7 +36,7 @@ use project_core::{Context, registry};
 
 use cli::{Cli, InputFormat, Mode};
 use input::Input;
-use load::Load;
+use load::{Committed, Load, Shared};
 use plan::Plan;
 use progress::{Progress, Stats};
 use rejects::{Rejects, reject_path};
@@ -46,6 +46,13 @@ async fn run(cli: Cli) -> Result<ExitCode> {
     let context = Context::new(cli.config_dir.as_deref(), env);
     project_core::configure(context.clone());
     let format = cli.input_format()?;
+    let per_batch = cli.mode == Mode::PerBatch && !cli.dry_run;
+    let shared: Shared = Arc::new(tokio::sync::Mutex::new(Committed {
+        per_batch,
+        skip: cli.skip,
+        ..Committed::default()
+    }));
+    watch_signals(shared.clone())?;
     let db: DatabaseConnection = registry::open(&cli.target, &context).await?;
     let kind = db.kind();
     let metadata = db.metadata().await?;
@@ -73,11 +80,21 @@ async fn run(cli: Cli) -> Result<ExitCode> {
         })?;
     let mut plan = Plan::new(kind, &schema.name, table.clone());
     let input = Input::open(&cli.file, format, &mut plan)?;
+    // Held while the temporary reject file is created, so that a signal removes it.
+    let mut state = shared.lock().await;
     let rejects = if cli.dry_run || cli.max_errors == 0 {
         Rejects::none(format)
     } else {
-        Rejects::create(reject_path(&cli.file, format), format, input.header())?
+        Rejects::create(
+            reject_path(&cli.file, format),
+            format,
+            input.header(),
+            !per_batch,
+        )?
     };
+    state.reject_path = rejects.path().to_owned();
+    state.discard = rejects.staged();
+    drop(state);
     let size = (cli.file != "-")
         .then(|| std::fs::metadata(&cli.file).map(|m| m.len()).ok())
         .flatten();
@@ -97,6 +114,9 @@ async fn run(cli: Cli) -> Result<ExitCode> {
         batch_size: usize::try_from(cli.batch_size).unwrap_or(usize::MAX),
         dry_run: cli.dry_run,
         committed_through: 0,
+        per_batch,
+        skip: cli.skip,
+        shared,
     };
     // --skip: rows already loaded by an earlier per-batch run.
     let skipped: Result<()> = (|| {
@@ -118,12 +138,11 @@ async fn run(cli: Cli) -> Result<ExitCode> {
         Err(e) => Err(e),
         Ok(()) if cli.dry_run => load.dry_run(),
         Ok(()) if cli.mode == Mode::AllOrNothing => load.all_or_nothing(&db).await,
-        Ok(()) => load.per_batch(&db, cli.skip).await,
+        Ok(()) => load.per_batch(&db).await,
     };
     load.progress.finish();
     let kept = load.rejects.finish();
     db.close().await;
-    let kept = kept?;
     let took = started.elapsed().as_secs_f64();
     let summary = format!(
         "{} rows read, {} written, {} rejected{}, {} skipped, in {took:.2}s ({:.0} rows/s){}",
@@ -162,6 +181,42 @@ async fn run(cli: Cli) -> Result<ExitCode> {
             Ok(ExitCode::FAILURE)
         }
     }
+}
+
+/// On SIGTERM or SIGINT: waits for a commit under way, removes an uncommitted temporary reject
+/// file, prints what was committed (per-batch: the exact resume hint) and exits with 128 + the
+/// signal's number, as shells expect. An open transaction is rolled back by the exit. A second
+/// signal while a commit is under way exits at once, saying that the hint is unknown.
+fn watch_signals(shared: Shared) -> Result<()> {
+    use tokio::signal::unix::{SignalKind, signal};
+    let mut term = signal(SignalKind::terminate()).context("cannot handle SIGTERM")?;
+    let mut int = signal(SignalKind::interrupt()).context("cannot handle SIGINT")?;
+    tokio::spawn(async move {
+        let (name, code) = tokio::select! {
+            _ = term.recv() => ("SIGTERM", 143),
+            _ = int.recv() => ("SIGINT", 130),
+        };
+        // A second signal does not wait for a commit that hangs, and says so.
+        let state = tokio::select! {
+            state = shared.lock() => state,
+            _ = term.recv() => at_once(name, code),
+            _ = int.recv() => at_once(name, code),
+        };
+        if let Some(temp) = &state.discard {
+            let _ = std::fs::remove_file(temp);
+        }
+        eprintln!("ingest: stopped by {name}; {}", state.hint());
+        std::process::exit(code);
+    });
+    Ok(())
+}
+
+/// The second signal, while a commit is under way: exit without waiting for it.
+fn at_once(name: &str, code: i32) -> ! {
+    eprintln!(
+        "ingest: stopped by a second signal after {name} while a batch was being committed: it may or may not have committed; count the table's rows before resuming"
+    );
+    std::process::exit(code)
 }
 
 fn main() -> ExitCode {
