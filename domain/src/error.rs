@@ -75,7 +75,12 @@ impl fmt::Display for ConnectErrorKind {
 /// `detail` is the server's or the driver's message, which never carries the password
 /// (servers do not echo it, and the adapters never format connect options).
 #[derive(Debug, Clone, thiserror::Error)]
-#[error("{kind} connecting to {address} as user \"{user}\": {detail}{}", hint.as_deref().map(|h| format!("; {h}")).unwrap_or_default())]
+#[error(
+    "{kind} connecting to {address}{}: {detail}{}",
+    // SQLite has no user: "as user \"\"" would read as a user with an empty name.
+    if user.is_empty() { String::new() } else { format!(" as user \"{user}\"") },
+    hint.as_deref().map(|h| format!("; {h}")).unwrap_or_default()
+)]
 pub struct ConnectError {
     pub kind: ConnectErrorKind,
     /// `host:port/database` (or the SQLite path).
@@ -84,4 +89,30 @@ pub struct ConnectError {
     pub detail: String,
     /// What to do, e.g. "password supplied by pgpass (/home/u/.pgpass line 3)".
     pub hint: Option<String>,
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn a_connect_error_names_the_user_only_when_there_is_one() {
+        let mut error = ConnectError {
+            kind: ConnectErrorKind::Other,
+            address: "/tmp/x.db".into(),
+            user: String::new(),
+            detail: "disk I/O error".into(),
+            hint: None,
+        };
+        assert_eq!(
+            error.to_string(),
+            "connection failed connecting to /tmp/x.db: disk I/O error"
+        );
+        error.user = "app".into();
+        error.hint = Some("check it".into());
+        assert_eq!(
+            error.to_string(),
+            "connection failed connecting to /tmp/x.db as user \"app\": disk I/O error; check it"
+        );
+    }
 }
