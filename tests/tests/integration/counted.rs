@@ -114,3 +114,151 @@ async fn concurrent_first_callers_cause_one_resolution_one_pool_and_one_connecti
     );
     cell.get().unwrap().close().await;
 }
+
+/// Waits (bounded) until the server's sessions for `name` are exactly `expected`: a backend
+/// whose client closed its socket leaves `pg_stat_activity` a moment later.
+async fn until_backends_are(pg: &PgCluster, name: &str, expected: &[i32], what: &str) {
+    let mut expected = expected.to_vec();
+    expected.sort_unstable();
+    let mut seen = Vec::new();
+    for _ in 0..200 {
+        seen = backends(pg, name).await;
+        if seen == expected {
+            return;
+        }
+        tokio::time::sleep(std::time::Duration::from_millis(50)).await;
+    }
+    panic!("{what}: the server has backends {seen:?}, expected {expected:?}");
+}
+
+async fn backend_of(conn: &mut sqlx::pool::PoolConnection<sqlx::Postgres>) -> (i32, String) {
+    sqlx::query_as("select pg_backend_pid(), current_user::text")
+        .fetch_one(&mut **conn)
+        .await
+        .unwrap()
+}
+
+/// A credential swap into a live pool (`install`): idle connections made with the old
+/// credential are closed at once, busy ones survive until released and are then closed (never
+/// handed out again), and every new connection logs in with the new credential.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_swap_closes_idle_old_connections_at_once_and_busy_ones_on_release() {
+    use adapters::database::SqlxTarget;
+    use domain::{ConnectionTarget, Credential, SecretString};
+    let Some(pg) = cluster() else { return };
+    let name = "retire_pids";
+    pg.create_role_and_database(name, "old-pw").await;
+    pg.create_role_and_database("retire_pids_new", "new-pw")
+        .await;
+    let spec = domain::TargetSpec {
+        identity: domain::TargetIdentity {
+            name: name.into(),
+            kind: domain::DbKind::Postgres,
+            host: Some("127.0.0.1".into()),
+            port: Some(pg.port()),
+            database: Some(name.into()),
+            user: Some(name.into()),
+        },
+        path: None,
+        options: domain::TargetOptions {
+            application_name: Some(format!("counted-{name}")),
+            pool: domain::PoolOptions {
+                max_connections: Some(10),
+                ..Default::default()
+            },
+            ..Default::default()
+        },
+    };
+    // Leased, like a Vault dynamic user: the pool retires connections only for leased
+    // credentials (see the report on issue 11 about unleased ones).
+    let mut old = Credential::new(None, SecretString::from("old-pw"), "test", "old");
+    old.lease = Some(domain::Lease {
+        id: SecretString::from("lease-old"),
+        duration: std::time::Duration::from_secs(3600),
+        renewable: false,
+        obtained_at: std::time::Instant::now(),
+    });
+    let new = Credential::new(
+        Some("retire_pids_new".into()),
+        SecretString::from("new-pw"),
+        "test",
+        "new",
+    );
+    let target = SqlxTarget::new(spec);
+    let db = target.connect(Some(&old)).await.expect("connects");
+    let pool = db.as_postgres().unwrap();
+
+    let mut held = Vec::new();
+    for _ in 0..4 {
+        held.push(pool.acquire().await.unwrap());
+    }
+    let mut old_pids = Vec::new();
+    for conn in &mut held {
+        let (pid, user) = backend_of(conn).await;
+        assert_eq!(user, name);
+        old_pids.push(pid);
+    }
+    until_backends_are(pg, name, &old_pids, "four old connections").await;
+    let mut busy = held.split_off(2);
+    for mut idle in held {
+        idle.return_to_pool().await;
+    }
+    assert_eq!((pool.size(), pool.num_idle()), (4, 2));
+
+    target.install(&db, &new).await.expect("installs");
+    assert_eq!(
+        (pool.size(), pool.num_idle()),
+        (2, 0),
+        "the idle old connections are closed at once"
+    );
+    until_backends_are(
+        pg,
+        name,
+        &old_pids[2..],
+        "only the busy old connections are left",
+    )
+    .await;
+
+    let mut fresh = pool.acquire().await.unwrap();
+    let (fresh_pid, fresh_user) = backend_of(&mut fresh).await;
+    assert_eq!(
+        fresh_user, "retire_pids_new",
+        "a new connection uses the new user"
+    );
+    assert!(!old_pids.contains(&fresh_pid));
+    fresh.return_to_pool().await;
+
+    let mut second = busy.pop().unwrap();
+    second.return_to_pool().await;
+    until_backends_are(
+        pg,
+        name,
+        &[old_pids[2], fresh_pid],
+        "a busy old connection is closed on release, the other busy one lives on",
+    )
+    .await;
+    let mut first = busy.pop().unwrap();
+    first.return_to_pool().await;
+    until_backends_are(
+        pg,
+        name,
+        &[fresh_pid],
+        "the last old connection is closed on release",
+    )
+    .await;
+
+    let mut after = Vec::new();
+    for _ in 0..3 {
+        after.push(pool.acquire().await.unwrap());
+    }
+    for conn in &mut after {
+        let (pid, user) = backend_of(conn).await;
+        assert_eq!(user, "retire_pids_new");
+        assert!(
+            !old_pids.contains(&pid),
+            "old backend {pid} handed out again"
+        );
+    }
+    drop(after);
+    db.close().await;
+}
