@@ -9,6 +9,7 @@
 
 mod integration {
     mod admin_sqlite;
+    mod counted;
     mod harness;
     mod hostile;
     mod ingest;
