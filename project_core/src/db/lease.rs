@@ -214,7 +214,11 @@ pub struct Leases {
     changed: Notify,
     renewals: AtomicU64,
     rotations: AtomicU64,
-    rotation_lock: Mutex<()>,
+    /// Rotation attempts that have ended, successful or not.
+    attempts: AtomicU64,
+    /// Held while a rotation runs; it guards the outcome of the last attempt, which callers
+    /// that waited for that attempt share (no secret in it: reasons are classified errors).
+    rotation_lock: Mutex<Result<(), String>>,
     cost: std::sync::Mutex<RotationCost>,
     /// How long a lease lives at most (`max_ttl`), learned from the last capped renewal.
     lifetime: std::sync::Mutex<Option<Duration>>,
@@ -240,7 +244,8 @@ impl Leases {
             changed: Notify::new(),
             renewals: AtomicU64::new(0),
             rotations: AtomicU64::new(0),
-            rotation_lock: Mutex::new(()),
+            attempts: AtomicU64::new(0),
+            rotation_lock: Mutex::new(Ok(())),
             cost: std::sync::Mutex::new(RotationCost::default()),
             lifetime: std::sync::Mutex::new(None),
         })
@@ -314,13 +319,24 @@ impl Leases {
     }
 
     /// Resolves a new credential through the chain and installs it. One at a time: callers
-    /// that arrive while a rotation runs wait for it and then return, sharing its result.
+    /// that arrive while a rotation runs wait for it and then return its outcome, failure
+    /// included — a refused password seen by fifty sessions at once is one resolution, not
+    /// fifty in turn.
     pub async fn rotate(&self) -> Result<(), String> {
-        let seen = self.rotations();
-        let _one = self.rotation_lock.lock().await;
-        if self.rotations() != seen {
-            return Ok(()); // someone rotated while we waited
+        let seen = self.attempts.load(Ordering::SeqCst);
+        let mut last = self.rotation_lock.lock().await;
+        if self.attempts.load(Ordering::SeqCst) != seen {
+            // An attempt ended while we waited for the lock: it is the one we asked for.
+            return last.clone();
         }
+        let outcome = self.rotate_now().await;
+        *last = outcome.clone();
+        self.attempts.fetch_add(1, Ordering::SeqCst);
+        outcome
+    }
+
+    /// One rotation attempt; the caller holds the rotation lock.
+    async fn rotate_now(&self) -> Result<(), String> {
         let sent = Instant::now();
         let resolution = self.chain.resolve(&self.identity).await;
         if let Some(error) = resolution.error {

@@ -317,6 +317,48 @@ async fn concurrent_rotations_make_one_request() {
     assert_eq!(leases.rotations(), 1);
 }
 
+/// A pool that refuses every new credential after a while, counting the attempts (the
+/// server still refuses the password the source has).
+#[derive(Default)]
+struct SlowRefusing {
+    attempts: AtomicU64,
+}
+
+#[async_trait]
+impl Sink for SlowRefusing {
+    async fn install(&self, _c: &Credential) -> Result<(), String> {
+        self.attempts.fetch_add(1, Ordering::SeqCst);
+        tokio::time::sleep(Duration::from_millis(50)).await;
+        Err("password authentication failed".into())
+    }
+}
+
+/// The failure path of re-resolution: callers that queue behind a rotation that fails share
+/// its failure instead of each resolving and connecting again in turn; a caller that comes
+/// after it has ended makes a new attempt.
+#[tokio::test(start_paused = true)]
+async fn callers_waiting_for_a_failing_rotation_share_its_failure() {
+    let source = Arc::new(MockSource::found("env", "stale"));
+    let chain = CredentialChain::new(vec![source.clone()]);
+    let sink = Arc::new(SlowRefusing::default());
+    let leases = Leases::new(chain, identity(), sink.clone());
+    let calls: Vec<_> = (0..8)
+        .map(|_| {
+            let l = leases.clone();
+            tokio::spawn(async move { l.rotate().await })
+        })
+        .collect();
+    for c in calls {
+        let reason = c.await.unwrap().expect_err("the rotation fails");
+        assert_eq!(reason, "password authentication failed");
+    }
+    assert_eq!(source.calls(), 1, "one resolution for the eight callers");
+    assert_eq!(sink.attempts.load(Ordering::SeqCst), 1, "one connection");
+    assert_eq!(leases.rotations(), 0);
+    assert!(leases.rotate().await.is_err());
+    assert_eq!(source.calls(), 2, "a later caller tries again");
+}
+
 /// A Vault in miniature: leases of `ttl` capped at `max_ttl` from their creation, remaining
 /// time reported rounded to whole seconds as Vault does, each request taking `latency`
 /// (handled half way through). It remembers when each lease really ends.
