@@ -99,13 +99,16 @@ impl Retirement {
 
     /// Whether a connection of this age may stay in the pool.
     pub fn keeps(&self, age: std::time::Duration) -> bool {
+        self.keeps_at(age, std::time::Instant::now())
+    }
+
+    /// Whether a connection that is `age` old at `now` was made at or after the last swap.
+    fn keeps_at(&self, age: std::time::Duration, now: std::time::Instant) -> bool {
         let cutoff = self.cutoff.load(std::sync::atomic::Ordering::SeqCst);
         if cutoff == 0 {
             return true;
         }
-        let made = std::time::Instant::now()
-            .checked_sub(age)
-            .unwrap_or(self.base);
+        let made = now.checked_sub(age).unwrap_or(self.base);
         made.saturating_duration_since(self.base).as_nanos() >= u128::from(cutoff)
     }
 }
@@ -340,24 +343,37 @@ impl ConnectionTarget for SqlxTarget {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use std::time::{Duration, Instant};
+    use std::time::Duration;
 
+    /// On an explicit clock: the swap is at base + 1 s, "now" is base + 2 s.
     #[test]
-    fn retirement_keeps_only_connections_made_after_the_swap() {
+    fn retirement_keeps_only_connections_made_at_or_after_the_swap() {
         let retirement = Retirement::default();
+        let base = retirement.base;
+        let now = base + Duration::from_secs(2);
         assert!(
-            retirement.keeps(Duration::from_secs(3600)),
+            retirement.keeps_at(Duration::from_secs(3600), now),
             "nothing retired before a swap"
         );
-        std::thread::sleep(Duration::from_millis(20));
-        retirement.retire_before(Instant::now() - Duration::from_millis(5));
+        retirement.retire_before(base + Duration::from_secs(1));
+        let ms = Duration::from_millis;
         assert!(
-            !retirement.keeps(Duration::from_millis(10)),
-            "made before the swap"
+            !retirement.keeps_at(ms(1001), now),
+            "made 1 ms before the swap"
+        );
+        assert!(retirement.keeps_at(ms(1000), now), "made at the swap");
+        assert!(
+            retirement.keeps_at(ms(999), now),
+            "made 1 ms after the swap"
         );
         assert!(
-            retirement.keeps(Duration::from_millis(1)),
-            "made after the swap"
+            !retirement.keeps_at(Duration::from_secs(3600), now),
+            "made before the pool's clock started"
+        );
+        // A swap at the pool's very start retires nothing made since (cutoff 0 is "none").
+        assert!(
+            Retirement::default().keeps(Duration::ZERO),
+            "a fresh pool keeps a fresh connection"
         );
     }
 }

@@ -130,9 +130,7 @@ pub async fn connect(
             Box::pin(async move { set_statement_timeout(conn, timeout).await })
         });
     }
-    if credential.is_some_and(|c| c.lease.is_some()) {
-        pool_options = super::with_retirement(pool_options, retirement);
-    }
+    pool_options = super::with_retirement(pool_options, retirement);
     let pool = pool_options.connect_lazy_with(options);
     super::open_first(pool, spec, credential, 3306, timeout, address(spec), |e| {
         connect_error(spec, credential, e)

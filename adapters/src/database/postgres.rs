@@ -126,11 +126,9 @@ pub async fn connect(
         .connect_timeout
         .unwrap_or(DEFAULT_CONNECT_TIMEOUT);
     let mut pool_options = super::pool_settings(PgPoolOptions::new(), &spec.options.pool);
-    // Connections are retired by age only where a credential can be retired under the pool (a
-    // leased one), so other pools pay nothing for the hooks.
-    if credential.is_some_and(|c| c.lease.is_some()) {
-        pool_options = super::with_retirement(pool_options, retirement);
-    }
+    // Any credential can be swapped under the pool (a rotation, or re-resolution after the
+    // server refused the password), so every pool retires connections made before a swap.
+    pool_options = super::with_retirement(pool_options, retirement);
     let pool = pool_options.connect_lazy_with(options);
     super::open_first(pool, spec, credential, 5432, timeout, address(spec), |e| {
         connect_error(spec, credential, e)

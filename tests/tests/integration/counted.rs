@@ -143,13 +143,30 @@ async fn backend_of(conn: &mut sqlx::pool::PoolConnection<sqlx::Postgres>) -> (i
 /// handed out again), and every new connection logs in with the new credential.
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_swap_closes_idle_old_connections_at_once_and_busy_ones_on_release() {
+    let Some(pg) = cluster() else { return };
+    swap_retires_old_connections(pg, "retire_pids", Leased::Yes).await;
+}
+
+/// The same for a credential without a lease (pgpass, env, a file): re-resolution after the
+/// server refused a password swaps it exactly like a rotation does.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_swap_of_a_credential_without_a_lease_retires_old_connections_too() {
+    let Some(pg) = cluster() else { return };
+    swap_retires_old_connections(pg, "retire_unleased", Leased::No).await;
+}
+
+#[derive(PartialEq)]
+enum Leased {
+    Yes,
+    No,
+}
+
+async fn swap_retires_old_connections(pg: &PgCluster, name: &str, leased: Leased) {
     use adapters::database::SqlxTarget;
     use domain::{ConnectionTarget, Credential, SecretString};
-    let Some(pg) = cluster() else { return };
-    let name = "retire_pids";
+    let new_user = format!("{name}_new");
     pg.create_role_and_database(name, "old-pw").await;
-    pg.create_role_and_database("retire_pids_new", "new-pw")
-        .await;
+    pg.create_role_and_database(&new_user, "new-pw").await;
     let spec = domain::TargetSpec {
         identity: domain::TargetIdentity {
             name: name.into(),
@@ -169,17 +186,18 @@ async fn a_swap_closes_idle_old_connections_at_once_and_busy_ones_on_release() {
             ..Default::default()
         },
     };
-    // Leased, like a Vault dynamic user: the pool retires connections only for leased
-    // credentials (see the report on issue 11 about unleased ones).
     let mut old = Credential::new(None, SecretString::from("old-pw"), "test", "old");
-    old.lease = Some(domain::Lease {
-        id: SecretString::from("lease-old"),
-        duration: std::time::Duration::from_secs(3600),
-        renewable: false,
-        obtained_at: std::time::Instant::now(),
-    });
+    if leased == Leased::Yes {
+        // Like a Vault dynamic user.
+        old.lease = Some(domain::Lease {
+            id: SecretString::from("lease-old"),
+            duration: std::time::Duration::from_secs(3600),
+            renewable: false,
+            obtained_at: std::time::Instant::now(),
+        });
+    }
     let new = Credential::new(
-        Some("retire_pids_new".into()),
+        Some(new_user.clone()),
         SecretString::from("new-pw"),
         "test",
         "new",
@@ -221,10 +239,7 @@ async fn a_swap_closes_idle_old_connections_at_once_and_busy_ones_on_release() {
 
     let mut fresh = pool.acquire().await.unwrap();
     let (fresh_pid, fresh_user) = backend_of(&mut fresh).await;
-    assert_eq!(
-        fresh_user, "retire_pids_new",
-        "a new connection uses the new user"
-    );
+    assert_eq!(fresh_user, new_user, "a new connection uses the new user");
     assert!(!old_pids.contains(&fresh_pid));
     fresh.return_to_pool().await;
 
@@ -253,7 +268,7 @@ async fn a_swap_closes_idle_old_connections_at_once_and_busy_ones_on_release() {
     }
     for conn in &mut after {
         let (pid, user) = backend_of(conn).await;
-        assert_eq!(user, "retire_pids_new");
+        assert_eq!(user, new_user);
         assert!(
             !old_pids.contains(&pid),
             "old backend {pid} handed out again"
