@@ -273,4 +273,47 @@ mod tests {
             "no sources are configured"
         );
     }
+
+    #[test]
+    fn the_chain_names_and_finds_its_sources_in_order() {
+        let a = scripted("a", found);
+        let b = scripted("b", found);
+        let chain = CredentialChain::new(vec![a, b]);
+        assert_eq!(chain.source_names(), ["a", "b"]);
+        assert_eq!(chain.sources().len(), 2);
+        assert_eq!(
+            chain.source("b").map(|s| s.name().to_owned()).as_deref(),
+            Some("b")
+        );
+        assert_eq!(
+            chain.source("a").map(|s| s.name().to_owned()).as_deref(),
+            Some("a")
+        );
+        assert!(chain.source("c").is_none(), "no source of that name");
+        assert!(!chain.is_empty());
+        assert!(CredentialChain::default().is_empty());
+        assert_eq!(format!("{chain:?}"), r#"["a", "b"]"#);
+    }
+
+    #[test]
+    fn outcomes_have_a_json_spelling_and_a_human_one() {
+        let spelled: Vec<(&str, String)> = [
+            Outcome::Found,
+            Outcome::NotFound,
+            Outcome::Unavailable,
+            Outcome::Error,
+        ]
+        .into_iter()
+        .map(|o| (o.as_str(), o.to_string()))
+        .collect();
+        assert_eq!(
+            spelled,
+            [
+                ("found", "found".to_owned()),
+                ("not_found", "not found".to_owned()),
+                ("unavailable", "unavailable".to_owned()),
+                ("error", "error".to_owned()),
+            ]
+        );
+    }
 }

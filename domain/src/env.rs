@@ -84,4 +84,25 @@ mod tests {
         assert_eq!(env.non_empty("A"), None);
         assert_eq!(env.home_dir(), Some(PathBuf::from("/home/u")));
     }
+
+    #[test]
+    fn the_login_name_is_user_else_logname_and_empty_counts_as_unset() {
+        let both = MapEnv::new().with("USER", "u").with("LOGNAME", "l");
+        assert_eq!(both.login_name().as_deref(), Some("u"));
+        let empty_user = MapEnv::new().with("USER", "").with("LOGNAME", "l");
+        assert_eq!(empty_user.login_name().as_deref(), Some("l"));
+        assert_eq!(MapEnv::new().login_name(), None);
+        assert_eq!(both.non_empty("USER").as_deref(), Some("u"));
+        assert_eq!(MapEnv::new().with("HOME", "").home_dir(), None);
+    }
+
+    #[test]
+    fn values_are_set_by_with_and_by_set() {
+        let mut env = MapEnv::new().with("A", "1");
+        env.set("B", "2");
+        env.set("A", "3");
+        assert_eq!(env.var("A").as_deref(), Some("3"));
+        assert_eq!(env.var("B").as_deref(), Some("2"));
+        assert_eq!(env.var("C"), None);
+    }
 }

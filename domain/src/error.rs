@@ -115,4 +115,36 @@ mod tests {
             "connection failed connecting to /tmp/x.db as user \"app\": disk I/O error; check it"
         );
     }
+
+    #[test]
+    fn every_kind_has_a_stable_name_and_a_phrase() {
+        use ConnectErrorKind::*;
+        let named: Vec<(&str, String)> = [
+            AuthenticationFailed,
+            DatabaseDoesNotExist,
+            ConnectionRefused,
+            Unreachable,
+            Timeout,
+            Tls,
+            Configuration,
+            Other,
+        ]
+        .into_iter()
+        .map(|k| (k.as_str(), k.to_string()))
+        .collect();
+        let expected = [
+            ("authentication_failed", "authentication failed"),
+            ("database_does_not_exist", "database does not exist"),
+            ("connection_refused", "connection refused"),
+            ("unreachable", "server unreachable"),
+            ("timeout", "timed out"),
+            ("tls", "tls error"),
+            ("configuration", "invalid connection settings"),
+            ("other", "connection failed"),
+        ];
+        assert_eq!(
+            named,
+            expected.map(|(name, phrase)| (name, phrase.to_owned()))
+        );
+    }
 }

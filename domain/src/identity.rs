@@ -62,3 +62,26 @@ pub struct PoolOptions {
     pub max_lifetime: Option<std::time::Duration>,
     pub test_before_acquire: Option<bool>,
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn the_display_address_is_user_at_host_port_and_database() {
+        let mut identity = TargetIdentity {
+            name: "t".into(),
+            kind: crate::DbKind::Postgres,
+            host: Some("db".into()),
+            port: Some(5433),
+            database: Some("app".into()),
+            user: Some("u".into()),
+        };
+        assert_eq!(identity.display_address(), "u@db:5433/app");
+        identity.port = None;
+        assert_eq!(identity.display_address(), "u@db/app");
+        identity.user = None;
+        identity.database = None;
+        assert_eq!(identity.display_address(), "@db/");
+    }
+}

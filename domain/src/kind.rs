@@ -67,4 +67,29 @@ mod tests {
             "unknown database kind `oracle`; allowed: postgres, mysql, sqlite"
         );
     }
+
+    #[test]
+    fn kinds_are_spelled_and_shown_as_in_settings() {
+        let spelled: Vec<(&str, String)> = DbKind::ALL
+            .into_iter()
+            .map(|k| (k.as_str(), k.to_string()))
+            .collect();
+        assert_eq!(
+            spelled,
+            [
+                ("postgres", "postgres".to_owned()),
+                ("mysql", "mysql".to_owned()),
+                ("sqlite", "sqlite".to_owned()),
+            ]
+        );
+        assert_eq!("MariaDB".parse::<DbKind>(), Ok(DbKind::MySql));
+        assert_eq!("sqlite".parse::<DbKind>(), Ok(DbKind::Sqlite));
+    }
+
+    #[test]
+    fn only_sqlite_needs_no_credentials() {
+        assert!(DbKind::Postgres.uses_credentials());
+        assert!(DbKind::MySql.uses_credentials());
+        assert!(!DbKind::Sqlite.uses_credentials());
+    }
 }

@@ -113,3 +113,110 @@ impl Metadata {
         }
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn table(name: &str, kind: TableKind, ordinals: &[u32]) -> Table {
+        Table {
+            name: name.into(),
+            kind,
+            columns: ordinals
+                .iter()
+                .map(|&ordinal| Column {
+                    name: format!("c{ordinal}"),
+                    data_type: "int".into(),
+                    nullable: true,
+                    default: None,
+                    ordinal,
+                })
+                .collect(),
+            primary_key: Vec::new(),
+            foreign_keys: Vec::new(),
+            unique_constraints: Vec::new(),
+            indexes: vec![
+                Index {
+                    name: "z".into(),
+                    columns: vec!["c1".into()],
+                    unique: false,
+                },
+                Index {
+                    name: "a".into(),
+                    columns: vec!["c2".into()],
+                    unique: true,
+                },
+            ],
+        }
+    }
+
+    fn model() -> Metadata {
+        Metadata {
+            schemas: vec![
+                Schema {
+                    name: "b".into(),
+                    tables: vec![table("v", TableKind::View, &[2, 1])],
+                },
+                Schema {
+                    name: "a".into(),
+                    tables: vec![
+                        table("y", TableKind::Table, &[1]),
+                        table("x", TableKind::ForeignTable, &[3, 1, 2]),
+                    ],
+                },
+            ],
+        }
+    }
+
+    #[test]
+    fn tables_are_found_by_name_and_counted_across_schemas() {
+        let model = model();
+        assert_eq!(model.table_count(), 3);
+        let (schema, found) = model.table("v").expect("v is in schema b");
+        assert_eq!((schema.name.as_str(), found.kind), ("b", TableKind::View));
+        assert_eq!(model.table("x").map(|(s, _)| s.name.as_str()), Some("a"));
+        assert!(model.table("nope").is_none());
+        assert_eq!(Metadata::default().table_count(), 0);
+    }
+
+    #[test]
+    fn normalizing_orders_schemas_tables_columns_and_indexes() {
+        let mut model = model();
+        model.normalize();
+        let names: Vec<&str> = model.schemas.iter().map(|s| s.name.as_str()).collect();
+        assert_eq!(names, ["a", "b"]);
+        let tables: Vec<&str> = model.schemas[0]
+            .tables
+            .iter()
+            .map(|t| t.name.as_str())
+            .collect();
+        assert_eq!(tables, ["x", "y"]);
+        let ordinals: Vec<u32> = model.schemas[0].tables[0]
+            .columns
+            .iter()
+            .map(|c| c.ordinal)
+            .collect();
+        assert_eq!(ordinals, [1, 2, 3]);
+        let indexes: Vec<&str> = model.schemas[0].tables[0]
+            .indexes
+            .iter()
+            .map(|i| i.name.as_str())
+            .collect();
+        assert_eq!(indexes, ["a", "z"]);
+    }
+
+    #[test]
+    fn table_kinds_are_spelled_in_snake_case() {
+        let spelled = [
+            TableKind::Table,
+            TableKind::View,
+            TableKind::MaterializedView,
+            TableKind::ForeignTable,
+        ]
+        .map(TableKind::as_str);
+        assert_eq!(
+            spelled,
+            ["table", "view", "materialized_view", "foreign_table"]
+        );
+    }
+}

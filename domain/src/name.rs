@@ -110,4 +110,11 @@ mod tests {
             "a target name may hold only letters a-z and A-Z, digits, `_` and `-`; found '.' at position 1"
         );
     }
+
+    #[test]
+    fn a_name_reads_back_as_written() {
+        let name = TargetName::parse("prod_eu-2").unwrap();
+        assert_eq!(name.as_str(), "prod_eu-2");
+        assert_eq!(AsRef::<str>::as_ref(&name), "prod_eu-2");
+    }
 }

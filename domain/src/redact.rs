@@ -338,4 +338,46 @@ mod tests {
             }
         }
     }
+
+    #[test]
+    fn each_shape_is_described_in_words() {
+        assert_eq!(
+            [
+                SecretShape::UrlUserinfo,
+                SecretShape::Userinfo,
+                SecretShape::PasswordAssignment
+            ]
+            .map(SecretShape::describe),
+            [
+                "a URL with user information (user:password@)",
+                "user information (user:password@host)",
+                "a password assignment (password=…)",
+            ]
+        );
+    }
+
+    /// An unquoted value ends at a space, `;`, `&` or `,`; a quoted one with its closing quote,
+    /// past backslash-escaped quotes; a braced one (ODBC) with the first `}`, where a backslash
+    /// escapes nothing; an unclosed one at the end of the text.
+    #[test]
+    fn a_value_ends_where_its_syntax_says() {
+        for (value, len) in [
+            ("pw;host=db", 2),
+            ("pw&next=1", 2),
+            ("pw,next", 2),
+            ("pw\tnext", 2),
+            ("pw", 2),
+            ("'a b' next", 5),
+            ("'a\\'b' next", 6),
+            ("\"a\\\"b\" next", 6),
+            ("{a\\} next", 4),
+            ("{a;b}", 5),
+            ("'é'x", 4),
+            ("'open", 5),
+        ] {
+            assert_eq!(value_len(value), len, "{value:?}");
+        }
+        assert_eq!(redact("password='a ' keep"), "password=*** keep");
+        assert_eq!(password_assignment("x password = 'a b' y"), Some(13..18));
+    }
 }

@@ -68,3 +68,50 @@ pub trait CredentialSource: Send + Sync {
         Vec::new()
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    use crate::DbKind;
+    use secrecy::SecretString;
+
+    /// A source that only looks up: everything else is the trait's defaults.
+    struct Plain;
+
+    #[async_trait]
+    impl CredentialSource for Plain {
+        fn name(&self) -> &str {
+            "plain"
+        }
+        async fn lookup(&self, _target: &TargetIdentity) -> Result<Lookup, SourceError> {
+            Ok(Lookup::not_found("nothing"))
+        }
+    }
+
+    #[tokio::test]
+    async fn a_source_without_leases_refuses_renewal_by_name_and_has_no_details() {
+        let lease = Lease {
+            id: SecretString::from("id"),
+            duration: Duration::from_secs(1),
+            renewable: true,
+            obtained_at: std::time::Instant::now(),
+        };
+        let refused = Plain.renew(&lease).await.unwrap_err();
+        assert_eq!(refused.to_string(), "source `plain` has no leases to renew");
+        assert!(Plain.revoke(&lease).await.is_ok());
+        assert!(Plain.details().is_empty());
+        let target = TargetIdentity {
+            name: "t".into(),
+            kind: DbKind::Sqlite,
+            host: None,
+            port: None,
+            database: None,
+            user: None,
+        };
+        assert!(matches!(
+            Plain.lookup(&target).await,
+            Ok(Lookup::NotFound { reason }) if reason == "nothing"
+        ));
+    }
+}
