@@ -69,10 +69,22 @@ pub(crate) fn select_sql(
         DbKind::Sqlite => format!("cast(src.{} as text)", quote(kind, c)),
     };
     let list: Vec<String> = table.columns.iter().map(|c| cast(&c.name)).collect();
+    // The server-side statement timeout on MySQL and MariaDB, which have no transaction-local
+    // one: MariaDB's `max_statement_time` for this statement only, in a comment that only
+    // MariaDB executes, and MySQL's `MAX_EXECUTION_TIME` hint, which MariaDB ignores.
+    // (PostgreSQL's is `set local statement_timeout` in `fetch`.)
+    let select = match kind {
+        DbKind::MySql => format!(
+            "/*M!100102 set statement max_statement_time = {} for */ select /*+ MAX_EXECUTION_TIME({}) */",
+            QUERY_TIMEOUT.as_secs(),
+            QUERY_TIMEOUT.as_millis()
+        ),
+        _ => "select".to_owned(),
+    };
     // The table is aliased so that ORDER BY and WHERE name its column, not the text cast of the
     // same name in the select list (PostgreSQL would otherwise sort ids as text).
     let mut sql = format!(
-        "select {} from {}.{} as src",
+        "{select} {} from {}.{} as src",
         list.join(", "),
         quote(kind, schema),
         quote(kind, &table.name)
@@ -93,7 +105,9 @@ pub(crate) fn select_sql(
     Ok(sql)
 }
 
-/// Runs a page's SELECT in a read-only transaction, every value as text.
+/// Runs a page's SELECT in a read-only transaction, every value as text, under a statement
+/// timeout that the server enforces (MySQL and MariaDB: in the SELECT itself, see
+/// [`select_sql`]) as well as the viewer.
 pub(crate) async fn fetch(
     db: &DatabaseConnection,
     sql: String,
@@ -189,7 +203,7 @@ mod tests {
         let sql = select_sql(DbKind::MySql, "s", &table(&["a`b"]), None, None, 50).unwrap();
         assert_eq!(
             sql,
-            "select cast(src.`a``b` as char) from `s`.`v` as src limit 51 offset 50"
+            "/*M!100102 set statement max_statement_time = 5 for */ select /*+ MAX_EXECUTION_TIME(5000) */ cast(src.`a``b` as char) from `s`.`v` as src limit 51 offset 50"
         );
     }
 
