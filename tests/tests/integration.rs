@@ -16,9 +16,11 @@ mod integration {
     mod keyring;
     mod leak;
     mod metadata;
+    mod mysql_scope;
     mod pgpass_libpq;
     mod postgres;
     mod standard_api;
     mod vault;
     mod viewer;
+    mod viewer_limits;
 }

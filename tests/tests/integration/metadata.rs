@@ -4,7 +4,7 @@
 //! them), views, quoted mixed-case identifiers and a dropped column; the reflection is checked
 //! against expectations and against the server's own `information_schema`.
 
-use std::collections::BTreeSet;
+use std::collections::{BTreeMap, BTreeSet};
 use std::sync::Arc;
 
 use domain::MapEnv;
@@ -622,19 +622,136 @@ async fn mariadb_reflection_is_exact_and_agrees_with_information_schema() {
     assert_eq!(products.primary_key, strings(&["sku", "region"]));
     assert_eq!(products.columns[2].default.as_deref(), Some("'unnamed'"));
     assert_eq!(table(&m, "shop", "Big Lines").kind, TableKind::View);
-    let columns: i64 = sqlx::query_scalar(
-        "select count(*) from information_schema.columns where table_schema in ('inventory', 'shop')",
+
+    // Against information_schema, queried directly: every table and view with its kind; every
+    // table's columns in order, each with its position, type as reported (`column_type`),
+    // nullability and default; and every key column (primary keys, which MariaDB always names
+    // `PRIMARY`, unique constraints and foreign keys with what they reference), in key order.
+    let pool = db.pool::<sqlx::MySql>().unwrap();
+    let catalog: BTreeSet<(String, String, bool)> = sqlx::query_as::<_, (String, String, String)>(
+        "select cast(table_schema as char), cast(table_name as char), cast(table_type as char)
+           from information_schema.tables where table_schema in ('inventory', 'shop')",
     )
-    .fetch_one(db.pool::<sqlx::MySql>().unwrap())
+    .fetch_all(pool)
     .await
-    .unwrap();
-    let ours: usize = m
+    .unwrap()
+    .into_iter()
+    .map(|(schema, name, kind)| (schema, name, kind == "VIEW"))
+    .collect();
+    let ours: BTreeSet<(String, String, bool)> = m
         .schemas
         .iter()
-        .flat_map(|s| &s.tables)
-        .map(|t| t.columns.len())
-        .sum();
-    assert_eq!(ours as i64, columns);
+        .flat_map(|s| {
+            s.tables
+                .iter()
+                .map(move |t| (s.name.clone(), t.name.clone(), t.kind == TableKind::View))
+        })
+        .collect();
+    assert_eq!(ours, catalog);
+
+    type ColumnRow = (String, u64, String, bool, Option<String>);
+    let mut catalog: BTreeMap<(String, String), Vec<ColumnRow>> = BTreeMap::new();
+    type CatalogRow = (String, String, String, u64, String, String, Option<String>);
+    let rows: Vec<CatalogRow> = sqlx::query_as(
+        "select cast(table_schema as char), cast(table_name as char), cast(column_name as char),
+                cast(ordinal_position as unsigned), cast(column_type as char),
+                cast(is_nullable as char), cast(column_default as char)
+           from information_schema.columns where table_schema in ('inventory', 'shop')
+          order by table_schema, table_name, ordinal_position",
+    )
+    .fetch_all(pool)
+    .await
+    .unwrap();
+    for (schema, name, column, ordinal, data_type, nullable, default) in rows {
+        catalog.entry((schema, name)).or_default().push((
+            column,
+            ordinal,
+            data_type,
+            nullable == "YES",
+            default,
+        ));
+    }
+    let ours: BTreeMap<(String, String), Vec<ColumnRow>> = m
+        .schemas
+        .iter()
+        .flat_map(|s| {
+            s.tables.iter().map(move |t| {
+                let columns = t
+                    .columns
+                    .iter()
+                    .map(|c| {
+                        (
+                            c.name.clone(),
+                            u64::from(c.ordinal),
+                            c.data_type.clone(),
+                            c.nullable,
+                            c.default.clone(),
+                        )
+                    })
+                    .collect();
+                ((s.name.clone(), t.name.clone()), columns)
+            })
+        })
+        .collect();
+    assert_eq!(ours, catalog);
+
+    type KeyRow = (
+        String,
+        String,
+        String,
+        String,
+        u64,
+        Option<String>,
+        Option<String>,
+        Option<String>,
+    );
+    let key_columns: BTreeSet<KeyRow> = sqlx::query_as(
+        "select cast(table_schema as char), cast(table_name as char), cast(constraint_name as char),
+                cast(column_name as char), cast(ordinal_position as unsigned),
+                cast(referenced_table_schema as char), cast(referenced_table_name as char),
+                cast(referenced_column_name as char)
+           from information_schema.key_column_usage where table_schema in ('inventory', 'shop')",
+    )
+    .fetch_all(pool)
+    .await
+    .unwrap()
+    .into_iter()
+    .collect();
+    let mut ours: BTreeSet<KeyRow> = BTreeSet::new();
+    for s in &m.schemas {
+        for t in &s.tables {
+            let row = |constraint: &str, i: usize, column: &str| {
+                (
+                    s.name.clone(),
+                    t.name.clone(),
+                    constraint.to_owned(),
+                    column.to_owned(),
+                    i as u64 + 1,
+                    None,
+                    None,
+                    None,
+                )
+            };
+            for (i, c) in t.primary_key.iter().enumerate() {
+                ours.insert(row("PRIMARY", i, c));
+            }
+            for u in &t.unique_constraints {
+                for (i, c) in u.columns.iter().enumerate() {
+                    ours.insert(row(&u.name, i, c));
+                }
+            }
+            for fk in &t.foreign_keys {
+                for (i, c) in fk.columns.iter().enumerate() {
+                    let mut key = row(&fk.name, i, c);
+                    key.5 = Some(fk.referenced_schema.clone());
+                    key.6 = Some(fk.referenced_table.clone());
+                    key.7 = fk.referenced_columns.get(i).cloned();
+                    ours.insert(key);
+                }
+            }
+        }
+    }
+    assert_eq!(ours, key_columns);
 }
 
 #[tokio::test]
