@@ -829,22 +829,32 @@ fn line_of(text: &str, table: Option<&str>, key: &str) -> Option<usize> {
     })
 }
 
+/// The 1-based line where `key` of `table` is assigned: under its own `[table]` header, or as
+/// a dotted key under a parent header or at the top level (`pool.max_connections = …`).
 fn line_in_section(text: &str, table: Option<&str>, key: &str) -> Option<usize> {
+    let wanted = table.map_or_else(|| key.to_owned(), |t| format!("{t}.{key}"));
+    // `a . "b"` is the key `a.b`.
+    let dotted = |path: &str| {
+        path.split('.')
+            .map(|part| part.trim().trim_matches('"'))
+            .collect::<Vec<_>>()
+            .join(".")
+    };
     let mut current: Option<String> = None;
     for (i, line) in text.lines().enumerate() {
         let trimmed = line.trim();
         if let Some(header) = trimmed.strip_prefix('[') {
-            current = header.split(']').next().map(|h| h.trim().to_owned());
+            current = header.split(']').next().map(dotted);
             continue;
         }
         let Some((lhs, _)) = trimmed.split_once('=') else {
             continue;
         };
-        let lhs = lhs.trim().trim_matches('"');
-        let in_table = current.as_deref() == table;
-        let dotted =
-            table.is_none() && current.is_none() && lhs.split('.').next_back() == Some(key);
-        if (in_table && lhs == key) || (dotted && lhs.starts_with("pool.")) {
+        let lhs = dotted(lhs);
+        let full = current
+            .as_ref()
+            .map_or(lhs.clone(), |c| format!("{c}.{lhs}"));
+        if full == wanted {
             return Some(i + 1);
         }
     }
@@ -1232,3 +1242,7 @@ mod tests {
 #[cfg(test)]
 #[path = "settings_hostile_tests.rs"]
 mod hostile_tests;
+
+#[cfg(test)]
+#[path = "settings_loader_tests.rs"]
+mod loader_tests;
