@@ -128,4 +128,19 @@ mod tests {
             Ok(Lookup::NotFound { .. })
         ));
     }
+
+    #[tokio::test]
+    async fn named_env_in_provenance_and_debug_shows_the_prefix_not_the_values() {
+        let env: Arc<dyn Env> = Arc::new(MapEnv::new().with("PROJECT_DB_PASSWORD", "canary-e1"));
+        let source = EnvSource::new("PROJECT_DB", env);
+        assert_eq!(source.name(), "env");
+        let Ok(Lookup::Found(c)) = source.lookup(&target()).await else {
+            panic!("expected found")
+        };
+        assert_eq!(c.source, "env");
+        assert_eq!(
+            format!("{source:?}"),
+            r#"EnvSource { prefix: "PROJECT_DB", .. }"#
+        );
+    }
 }

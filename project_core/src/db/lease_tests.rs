@@ -596,3 +596,185 @@ async fn a_failed_rotation_revokes_the_lease_it_obtained() {
     leases.revoke_all().await;
     assert_eq!(source.revoked.lock().unwrap().len(), 3, "none twice");
 }
+
+fn leased_credential(id: &str, secs: u64) -> Credential {
+    let mut c = Credential::new(Some("v-1".into()), SecretString::from("p"), "vault", "fake");
+    c.lease = Some(Lease {
+        id: SecretString::from(id),
+        duration: Duration::from_secs(secs),
+        renewable: true,
+        obtained_at: std::time::Instant::now(),
+    });
+    c
+}
+
+/// A lease adopted after a lifetime was learned is expected to hit its cap that lifetime after
+/// its request was sent; measured rotation costs are what the plan then uses; nothing in the
+/// state's `Debug` is a lease id.
+#[tokio::test(start_paused = true)]
+async fn an_adopted_lease_carries_the_learned_cap_and_recorded_costs_count() {
+    let source = Arc::new(Revoking::default());
+    let chain = CredentialChain::new(vec![source.clone()]);
+    let leases = Leases::new(chain, identity(), Arc::new(Recorder::default()));
+    *leases.lifetime.lock().unwrap() = Some(secs(9));
+    let sent = Instant::now();
+    leases
+        .adopt(&leased_credential("lease-canary-7", 3), sent)
+        .await;
+    let held = leases.held.lock().await.clone().expect("adopted");
+    assert_eq!(held.term.hard_end, Some(sent + secs(9)));
+    assert_eq!(held.term.standing, Standing::Renewable);
+    let shown = format!("{held:?} {leases:?}");
+    assert!(shown.contains("vault") && shown.contains("prod"), "{shown}");
+    assert!(!shown.contains("lease-canary-7"), "{shown}");
+
+    assert_eq!(leases.rotation_cost(), ASSUMED_ROTATION);
+    leases.record_rotation_cost(secs(2));
+    assert_eq!(leases.rotation_cost(), secs(2));
+    assert_eq!(leases.status().await.unwrap().rotation_cost, secs(2));
+}
+
+/// A sink that does not say how many sessions a user has leaves the rotation nothing to wait
+/// for: `None`, not a count.
+#[tokio::test]
+async fn a_sink_that_cannot_count_sessions_says_so() {
+    assert_eq!(Recorder::default().sessions_of("v-1").await, None);
+}
+
+/// A renewal capped at `max_ttl` teaches how long a lease lives: from the request that obtained
+/// it to the capped term's end (one second of rounding less).
+#[tokio::test(start_paused = true)]
+async fn a_capped_renewal_teaches_the_lease_lifetime() {
+    let source = Arc::new(Leasing {
+        inner: MockSource::found("vault", "p"),
+        renewals: StdMutex::new(vec![
+            Ok(Renewal {
+                duration: secs(9),
+                renewable: true,
+            }),
+            Ok(Renewal {
+                duration: secs(4),
+                renewable: true,
+            }),
+        ]),
+        renewed: AtomicU64::new(0),
+        issued: AtomicU64::new(0),
+    });
+    let chain = CredentialChain::new(vec![source.clone()]);
+    let leases = Leases::new(chain, identity(), Arc::new(Recorder::default()));
+    let obtained = Instant::now();
+    leases
+        .adopt(&leased_credential("lease-0", 9), obtained)
+        .await;
+    tokio::time::advance(secs(3)).await;
+    let held = leases.held.lock().await.clone().unwrap();
+    leases.renew(held).await;
+    assert_eq!(*leases.lifetime.lock().unwrap(), None, "a full renewal");
+    tokio::time::advance(secs(3)).await;
+    let held = leases.held.lock().await.clone().unwrap();
+    leases.renew(held).await;
+    assert_eq!(*leases.lifetime.lock().unwrap(), Some(secs(6 + 4 - 1)));
+    let renewed = leases.held.lock().await.clone().unwrap();
+    assert_eq!(renewed.term.standing, Standing::Capped);
+}
+
+/// Answers how many sessions the old user still has from a script (the last answer repeats).
+struct Draining {
+    answers: StdMutex<Vec<Option<u64>>>,
+    asked: AtomicU64,
+}
+
+#[async_trait]
+impl Sink for Draining {
+    async fn install(&self, _c: &Credential) -> Result<(), String> {
+        Ok(())
+    }
+    async fn sessions_of(&self, _username: &str) -> Option<u64> {
+        self.asked.fetch_add(1, Ordering::SeqCst);
+        let mut answers = self.answers.lock().unwrap();
+        if answers.len() > 1 {
+            answers.remove(0)
+        } else {
+            answers[0]
+        }
+    }
+}
+
+/// Retiring the replaced user waits until the server has none of its sessions left, polling;
+/// a new credential for the same user has nothing to wait for.
+#[tokio::test(start_paused = true)]
+async fn retiring_waits_until_the_old_users_sessions_are_gone() {
+    let sink = Arc::new(Draining {
+        answers: StdMutex::new(vec![Some(2), Some(1), Some(0)]),
+        asked: AtomicU64::new(0),
+    });
+    let source = Arc::new(Revoking::default());
+    let leases = Leases::new(
+        CredentialChain::new(vec![source.clone()]),
+        identity(),
+        sink.clone(),
+    );
+    let old_credential = leased_credential("old", 60);
+    leases.adopt(&old_credential, Instant::now()).await;
+    let old = leases.held.lock().await.clone().unwrap();
+    let mut new_credential = leased_credential("new", 60);
+    new_credential.username = Some("v-2".into());
+    leases.adopt(&new_credential, Instant::now()).await;
+    let started = Instant::now();
+    leases.retire(&old).await;
+    assert_eq!(sink.asked.load(Ordering::SeqCst), 3, "asked until 0");
+    assert!(started.elapsed() >= Duration::from_millis(20), "it polled");
+
+    // Same user, new password: nothing to wait for.
+    leases.adopt(&old_credential, Instant::now()).await;
+    let same = leases.held.lock().await.clone().unwrap();
+    leases.retire(&same).await;
+    assert_eq!(sink.asked.load(Ordering::SeqCst), 3);
+}
+
+/// Sessions of the replaced user still open when its lease ends are not waited for any longer
+/// (Vault's revocation ends them).
+#[tokio::test(start_paused = true)]
+async fn retiring_stops_waiting_when_the_old_lease_ends() {
+    let sink = Arc::new(Draining {
+        answers: StdMutex::new(vec![Some(1)]),
+        asked: AtomicU64::new(0),
+    });
+    let leases = Leases::new(
+        CredentialChain::new(vec![Arc::new(Revoking::default())]),
+        identity(),
+        sink.clone(),
+    );
+    let sent = Instant::now();
+    leases.adopt(&leased_credential("old", 3), sent).await;
+    let old = leases.held.lock().await.clone().unwrap();
+    let mut next = leased_credential("new", 3);
+    next.username = Some("v-2".into());
+    leases.adopt(&next, sent).await;
+    leases.retire(&old).await;
+    assert!(
+        Instant::now() >= old.term.end(),
+        "waited until the term's end"
+    );
+    assert!(Instant::now() < old.term.end() + secs(1), "and no longer");
+}
+
+/// Closing revokes every lease this process obtained, once.
+#[tokio::test(start_paused = true)]
+async fn revoking_on_close_revokes_each_obtained_lease_once() {
+    let source = Arc::new(Revoking::default());
+    let leases = Leases::new(
+        CredentialChain::new(vec![source.clone()]),
+        identity(),
+        Arc::new(Recorder::default()),
+    );
+    leases
+        .adopt(&leased_credential("a", 60), Instant::now())
+        .await;
+    leases
+        .adopt(&leased_credential("b", 60), Instant::now())
+        .await;
+    leases.revoke_all().await;
+    leases.revoke_all().await;
+    assert_eq!(*source.revoked.lock().unwrap(), ["a", "b"]);
+}
