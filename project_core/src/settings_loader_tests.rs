@@ -299,3 +299,19 @@ fn environment_values_parse_by_type_at_their_bounds() {
     assert_eq!(ok(Ty::Port, "65535"), Value::Port(65535));
     assert!(from_env(Ty::Port, "65536").is_err());
 }
+
+#[test]
+fn a_secret_inside_a_table_that_is_not_a_settings_table_is_refused_as_a_secret() {
+    for text in [
+        "kind = \"postgres\"\n[bogus]\nx = \"u:canary-t2@db\"\n",
+        "kind = \"postgres\"\nhost = { a = [\"u:canary-t2@db\"] }\n",
+    ] {
+        let dir = config_with(&[("t.toml", text)]);
+        let error = load(&dir, "t", &MapEnv::new()).unwrap_err().to_string();
+        assert!(
+            error.contains("holds user information"),
+            "{text:?}: {error}"
+        );
+        assert!(!error.contains("canary-t2"), "{error}");
+    }
+}
