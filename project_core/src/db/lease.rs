@@ -360,6 +360,11 @@ impl Leases {
         );
         if credential.lease.is_some() {
             self.adopt(&credential, sent).await;
+        } else {
+            // The pool now runs on a credential without a lease (Vault was down and the chain
+            // fell through to a static source): nothing is left to renew or rotate, and the
+            // replaced lease's term must not be planned on again, or every step would rotate.
+            *self.held.lock().await = None;
         }
         Ok(())
     }

@@ -778,3 +778,34 @@ async fn revoking_on_close_revokes_each_obtained_lease_once() {
     leases.revoke_all().await;
     assert_eq!(*source.revoked.lock().unwrap(), ["a", "b"]);
 }
+
+/// A rotation that falls through to a source without leases (Vault down, a static password
+/// next in the chain) leaves nothing to manage: the manager stops planning on the replaced
+/// lease instead of rotating again at every step.
+#[tokio::test(start_paused = true)]
+async fn a_rotation_that_falls_back_to_an_unleased_source_does_not_loop() {
+    let vault = Arc::new(Leasing {
+        inner: MockSource::new("vault", vec![MockAnswer::Unavailable("down".into())]),
+        renewals: StdMutex::new(vec![]),
+        renewed: AtomicU64::new(0),
+        issued: AtomicU64::new(0),
+    });
+    let chain = CredentialChain::new(vec![vault, Arc::new(MockSource::found("env", "static"))]);
+    let sink = Arc::new(Recorder {
+        delay: Duration::from_millis(5),
+        ..Recorder::default()
+    });
+    let leases = Leases::new(chain, identity(), sink.clone());
+    let mut fixed = leased_credential("lease-0", 3);
+    fixed.lease.as_mut().unwrap().renewable = false;
+    leases.adopt(&fixed, Instant::now()).await;
+    let task = tokio::spawn(leases.clone().run());
+    tokio::time::sleep(secs(10)).await;
+    task.abort();
+    assert_eq!(
+        sink.installed.lock().unwrap().len(),
+        1,
+        "one rotation, then nothing"
+    );
+    assert!(leases.status().await.is_none(), "no lease in force");
+}
