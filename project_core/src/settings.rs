@@ -472,7 +472,9 @@ impl Settings {
                 Some(t) => format!("{t}.{name}"),
                 None => name.to_owned(),
             };
-            let Some(spec) = key(&full) else {
+            // A quoted top-level key with a dot (`"pool.max_connections" = 1`) is one key of
+            // that name, not a key of the table.
+            let Some(spec) = key(&full).filter(|_| !name.contains('.')) else {
                 return Err(file_error(
                     line,
                     format!(
@@ -833,13 +835,7 @@ fn line_of(text: &str, table: Option<&str>, key: &str) -> Option<usize> {
 /// a dotted key under a parent header or at the top level (`pool.max_connections = …`).
 fn line_in_section(text: &str, table: Option<&str>, key: &str) -> Option<usize> {
     let wanted = table.map_or_else(|| key.to_owned(), |t| format!("{t}.{key}"));
-    // `a . "b"` is the key `a.b`.
-    let dotted = |path: &str| {
-        path.split('.')
-            .map(|part| part.trim().trim_matches('"'))
-            .collect::<Vec<_>>()
-            .join(".")
-    };
+    let dotted = |path: &str| key_path(path).join(".");
     let mut current: Option<String> = None;
     for (i, line) in text.lines().enumerate() {
         let trimmed = line.trim();
@@ -859,6 +855,25 @@ fn line_in_section(text: &str, table: Option<&str>, key: &str) -> Option<usize> 
         }
     }
     None
+}
+
+/// The parts of a written TOML key path: `a . "b.c"` is `a` then `b.c` (a dot inside quotes
+/// belongs to the key).
+fn key_path(path: &str) -> Vec<String> {
+    let mut parts = Vec::new();
+    let mut part = String::new();
+    let mut quote: Option<char> = None;
+    for c in path.chars() {
+        match (quote, c) {
+            (None, '"' | '\'') => quote = Some(c),
+            (Some(q), c) if c == q => quote = None,
+            (None, '.') => parts.push(std::mem::take(&mut part)),
+            (None, c) if c.is_whitespace() => {}
+            (_, c) => part.push(c),
+        }
+    }
+    parts.push(part);
+    parts
 }
 
 fn from_toml(ty: Ty, value: &toml::Value) -> Result<Value, String> {

@@ -256,12 +256,24 @@ fn errors_name_the_line_of_the_key_wherever_the_file_writes_it() {
             "kind = \"postgres\"\nhost = \"db\"\npool.max_connections = 0\n",
             3,
         ),
+        // As a dotted key under its parent's header.
+        ("kind = \"postgres\"\n[vault]\nkv . version = 3\n", 3),
         // Quoted, after another table that has a key of the same name.
         (
-            "kind = \"postgres\"\n[vault]\nport = 1\n[pool]\n\"max_connections\" = 0\n",
+            "kind = \"postgres\"\n[vault]\nmax_connections = 1\n[pool]\n\"max_connections\" = 0\n",
             5,
         ),
-        // A top-level key after a table header is inside that table.
+        // A quoted key with a dot in it is one key, not a path.
+        (
+            "kind = \"postgres\"\n\"pool.max_connections\" = 1\n[pool]\nmax_connections = 0\n",
+            2,
+        ),
+        // A table header written with quotes.
+        (
+            "kind = \"postgres\"\n[\"pool\"]\n'max_connections' = 0\n",
+            3,
+        ),
+        // A top-level key.
         ("kind = \"postgres\"\nport = 0\n", 2),
     ];
     for (text, line) in cases {

@@ -370,7 +370,7 @@ mod tests {
             !retirement.keeps_at(Duration::from_secs(3600), now),
             "made before the pool's clock started"
         );
-        // A swap at the pool's very start retires nothing made since (cutoff 0 is "none").
+        // A pool that never swapped keeps everything (cutoff 0 is "none").
         assert!(
             Retirement::default().keeps(Duration::ZERO),
             "a fresh pool keeps a fresh connection"

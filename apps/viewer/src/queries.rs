@@ -76,7 +76,7 @@ pub(crate) fn select_sql(
     let select = match kind {
         DbKind::MySql => format!(
             "/*M!100102 set statement max_statement_time = {} for */ select /*+ MAX_EXECUTION_TIME({}) */",
-            QUERY_TIMEOUT.as_secs(),
+            QUERY_TIMEOUT.as_secs_f64(),
             QUERY_TIMEOUT.as_millis()
         ),
         _ => "select".to_owned(),
