@@ -6,6 +6,7 @@
 pub mod env;
 pub mod file;
 pub mod keyring;
+#[cfg(any(test, feature = "test-util"))]
 pub mod mock;
 pub mod mycnf;
 pub mod pgpass;
@@ -14,6 +15,7 @@ pub mod vault;
 pub use env::EnvSource;
 pub use file::FileSource;
 pub use keyring::KeyringSource;
+#[cfg(any(test, feature = "test-util"))]
 pub use mock::{MockAnswer, MockSource};
 pub use mycnf::MyCnfSource;
 pub use pgpass::PgpassSource;

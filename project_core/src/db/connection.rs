@@ -1,23 +1,20 @@
 //! `DatabaseConnection`: one target's settings, resolved credential and pool.
 
-use std::collections::HashMap;
-use std::panic::AssertUnwindSafe;
-use std::sync::{Arc, Mutex};
-
 use std::path::PathBuf;
+use std::sync::Arc;
 use std::time::Instant;
 
 use adapters::database::{DbPool, SqlxTarget, reflect};
 use domain::{Attempt, ConnectErrorKind, ConnectionTarget, DbKind, Env, Resolution, ServerInfo};
 use domain::{CredentialChain, Metadata};
-use futures::FutureExt;
+use sqlx::Pool;
 use sqlx::pool::PoolConnection;
-use sqlx::{Pool, Transaction};
-use sqlx_core::transaction::TransactionManager;
 use tracing::instrument;
 
 use crate::context::Context;
 use crate::db::lease::{LeaseStatus, Leases, Sink};
+use crate::db::prefix::PrefixClaim;
+use crate::db::scope::{Tx, run_scope};
 use crate::error::DbError;
 use crate::metadata::{self, CacheHeader, CacheStatus, MetadataReport, Read};
 use crate::settings::Settings;
@@ -120,64 +117,6 @@ impl std::fmt::Debug for DatabaseConnection {
             .finish_non_exhaustive()
     }
 }
-
-/// Prefixes of targets open in this process, so that two never share one: for each prefix,
-/// the target holding it and how many of that target's connections are open.
-static OPEN_PREFIXES: Mutex<Option<HashMap<String, (String, usize)>>> = Mutex::new(None);
-
-/// One open connection's hold on its environment prefix, released exactly once, when dropped.
-/// The same target may be open more than once (a module's `db()` and a tool's `open`); the
-/// prefix is free again only when the last of them is gone.
-#[derive(Debug)]
-struct PrefixClaim {
-    target: String,
-    prefix: String,
-}
-
-impl PrefixClaim {
-    fn claim(target: &str, prefix: &str) -> Result<Self, DbError> {
-        let mut guard = OPEN_PREFIXES.lock().unwrap_or_else(|p| p.into_inner());
-        let open = guard.get_or_insert_with(HashMap::new);
-        match open.get_mut(prefix) {
-            Some((first, _)) if first != target => Err(DbError::SharedPrefix {
-                first: first.clone(),
-                second: target.to_owned(),
-                prefix: prefix.to_owned(),
-            }),
-            Some((_, count)) => {
-                *count += 1;
-                Ok(Self::held(target, prefix))
-            }
-            None => {
-                open.insert(prefix.to_owned(), (target.to_owned(), 1));
-                Ok(Self::held(target, prefix))
-            }
-        }
-    }
-
-    fn held(target: &str, prefix: &str) -> Self {
-        Self {
-            target: target.to_owned(),
-            prefix: prefix.to_owned(),
-        }
-    }
-}
-
-impl Drop for PrefixClaim {
-    fn drop(&mut self) {
-        let mut guard = OPEN_PREFIXES.lock().unwrap_or_else(|p| p.into_inner());
-        let Some(open) = guard.as_mut() else { return };
-        if let Some((target, count)) = open.get_mut(&self.prefix)
-            && *target == self.target
-        {
-            *count = count.saturating_sub(1);
-            if *count == 0 {
-                open.remove(&self.prefix);
-            }
-        }
-    }
-}
-
 impl DatabaseConnection {
     /// Resolves a credential through the target's chain (when its kind uses one), opens the
     /// pool and proves it with one connection.
@@ -542,173 +481,4 @@ pub(crate) async fn resolve(
         });
     }
     Ok((chain, resolution))
-}
-
-/// The transaction a `session_scope` closure gets. It derefs to the driver's connection, so
-/// queries run on `&mut **tx`; `tx.scope(…)` opens a nested scope (a savepoint).
-///
-/// Why not sqlx's `Transaction<'static, DB>` directly: a closure over a type with its own
-/// lifetime parameter makes rustc reject `tokio::spawn` of the calling future ("implementation
-/// of `AsyncFnOnce` is not general enough"), and apps (web handlers above all) run scopes in
-/// spawned tasks. A lifetime-free handle avoids that.
-pub struct Tx<DB: sqlx::Database> {
-    transaction: Transaction<'static, DB>,
-    target: Arc<str>,
-}
-
-impl<DB: sqlx::Database> std::fmt::Debug for Tx<DB> {
-    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        f.debug_struct("Tx")
-            .field("target", &self.target)
-            .finish_non_exhaustive()
-    }
-}
-
-impl<DB: sqlx::Database> std::ops::Deref for Tx<DB> {
-    type Target = DB::Connection;
-    fn deref(&self) -> &DB::Connection {
-        &self.transaction
-    }
-}
-
-impl<DB: sqlx::Database> std::ops::DerefMut for Tx<DB> {
-    fn deref_mut(&mut self) -> &mut DB::Connection {
-        &mut self.transaction
-    }
-}
-
-impl<DB: sqlx::Database> Tx<DB> {
-    /// The name of the target this transaction runs on, for errors.
-    pub fn target_name(&self) -> &str {
-        &self.target
-    }
-
-    /// A failed statement inside this transaction, named after its target (apps map their
-    /// sqlx errors through this instead of building a `DbError::Query` without a name).
-    pub fn query_error(&self, cause: sqlx::Error) -> DbError {
-        DbError::Query {
-            target: self.target.to_string(),
-            cause,
-        }
-    }
-
-    /// A nested scope: a savepoint, released on `Ok`, rolled back to on `Err` and on panic;
-    /// the outer transaction goes on either way.
-    pub async fn scope<T, E, F>(&mut self, f: F) -> Result<T, E>
-    where
-        E: From<DbError>,
-        F: for<'t> AsyncFnOnce(&'t mut Tx<DB>) -> Result<T, E>,
-    {
-        type Manager<DB> = <DB as sqlx::Database>::TransactionManager;
-        Manager::<DB>::begin(&mut self.transaction, None)
-            .await
-            .map_err(|e| E::from(self.query_error(e)))?;
-        let outcome = AssertUnwindSafe(f(self)).catch_unwind().await;
-        match outcome {
-            Ok(Ok(value)) => {
-                Manager::<DB>::commit(&mut self.transaction)
-                    .await
-                    .map_err(|e| E::from(self.query_error(e)))?;
-                Ok(value)
-            }
-            Ok(Err(error)) => {
-                if let Err(rollback) = Manager::<DB>::rollback(&mut self.transaction).await {
-                    tracing::warn!(error = %rollback, "rollback to savepoint failed");
-                }
-                Err(error)
-            }
-            Err(panic) => {
-                if let Err(rollback) = Manager::<DB>::rollback(&mut self.transaction).await {
-                    tracing::warn!(error = %rollback, "rollback to savepoint after a panic failed");
-                }
-                std::panic::resume_unwind(panic)
-            }
-        }
-    }
-}
-
-/// A top-level scope on `pool`: commit on `Ok`; roll back on `Err` and on panic, then let the
-/// panic continue.
-pub async fn scope<DB, T, E, F>(target: &str, pool: &Pool<DB>, f: F) -> Result<T, E>
-where
-    DB: sqlx::Database,
-    E: From<DbError>,
-    F: for<'t> AsyncFnOnce(&'t mut Tx<DB>) -> Result<T, E>,
-{
-    let transaction = pool.begin().await.map_err(|cause| {
-        E::from(DbError::Query {
-            target: target.to_owned(),
-            cause,
-        })
-    })?;
-    run_scope(target, transaction, f).await
-}
-
-async fn run_scope<DB, T, E, F>(
-    target: &str,
-    transaction: Transaction<'static, DB>,
-    f: F,
-) -> Result<T, E>
-where
-    DB: sqlx::Database,
-    E: From<DbError>,
-    F: for<'t> AsyncFnOnce(&'t mut Tx<DB>) -> Result<T, E>,
-{
-    let target: Arc<str> = Arc::from(target);
-    let mut tx = Tx {
-        transaction,
-        target,
-    };
-    let outcome = AssertUnwindSafe(f(&mut tx)).catch_unwind().await;
-    match outcome {
-        Ok(Ok(value)) => {
-            let Tx {
-                transaction,
-                target,
-            } = tx;
-            transaction.commit().await.map_err(|cause| {
-                E::from(DbError::Query {
-                    target: target.to_string(),
-                    cause,
-                })
-            })?;
-            Ok(value)
-        }
-        Ok(Err(error)) => {
-            if let Err(rollback) = tx.transaction.rollback().await {
-                tracing::warn!(error = %rollback, "rollback after an error failed");
-            }
-            Err(error)
-        }
-        Err(panic) => {
-            if let Err(rollback) = tx.transaction.rollback().await {
-                tracing::warn!(error = %rollback, "rollback after a panic failed");
-            }
-            std::panic::resume_unwind(panic)
-        }
-    }
-}
-
-#[cfg(test)]
-mod tests {
-    use super::*;
-
-    #[test]
-    fn a_prefix_claimed_twice_by_one_target_is_free_only_when_both_claims_are_gone() {
-        let prefix = "PROJECT_DB_UNIT_CLAIM_TWICE";
-        let first = PrefixClaim::claim("twice", prefix).unwrap();
-        let second = PrefixClaim::claim("twice", prefix).unwrap();
-        drop(first);
-        assert!(
-            matches!(
-                PrefixClaim::claim("rival", prefix),
-                Err(DbError::SharedPrefix { .. })
-            ),
-            "one claim of two released must not free the prefix"
-        );
-        drop(second);
-        let rival = PrefixClaim::claim("rival", prefix).expect("free once both are gone");
-        drop(rival);
-        PrefixClaim::claim("twice", prefix).expect("free again");
-    }
 }

@@ -5,6 +5,9 @@ pub mod connections;
 mod first_use;
 pub mod lease;
 mod module;
+mod prefix;
+mod scope;
 
-pub use connection::{Backend, DatabaseConnection, Provenance, Tx, scope};
+pub use connection::{Backend, DatabaseConnection, Provenance};
 pub use first_use::FirstUse;
+pub use scope::{Tx, scope};
