@@ -60,7 +60,7 @@ pub async fn run(rows: usize, runs: usize) -> Result<()> {
     psql(
         "create table items (id int primary key, name text not null, amount numeric(12,2), created date, note text)",
     )?;
-    let ingest = tests::bin::path("ingest");
+    let ingest = tests::bin::path("dbcore-ingest");
     let cache = config.path().join("cache");
     let (mut ours, mut theirs) = (Vec::new(), Vec::new());
     for _ in 0..runs {

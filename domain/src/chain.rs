@@ -13,7 +13,7 @@ pub enum Outcome {
 }
 
 impl Outcome {
-    /// The spelling in `admin explain --format json`.
+    /// The spelling in `dbcore explain --format json`.
     pub fn as_str(self) -> &'static str {
         match self {
             Outcome::Found => "found",

@@ -17,10 +17,10 @@ pub enum Lookup {
     /// The source has a credential for this target.
     Found(Credential),
     /// The source is there but holds nothing for this target; the chain tries the next one.
-    /// The reason is shown by `admin explain` ("no matching line in /home/u/.pgpass").
+    /// The reason is shown by `dbcore explain` ("no matching line in /home/u/.pgpass").
     NotFound { reason: String },
     /// The source cannot be asked right now (no keyring daemon, Vault unreachable); the chain
-    /// tries the next one and `admin explain` shows why.
+    /// tries the next one and `dbcore explain` shows why.
     Unavailable { reason: String },
 }
 
@@ -63,7 +63,7 @@ pub trait CredentialSource: Send + Sync {
         Ok(())
     }
 
-    /// Non-secret facts for `admin explain` (address, auth method, mount and path …).
+    /// Non-secret facts for `dbcore explain` (address, auth method, mount and path …).
     fn details(&self) -> Vec<(&'static str, String)> {
         Vec::new()
     }

@@ -1,5 +1,5 @@
 //! The registry of targets: compiled connection modules and file-only targets, by name.
-//! Tools that take a target name (`admin ping laptop`) look it up here.
+//! Tools that take a target name (`dbcore ping laptop`) look it up here.
 
 use std::sync::Arc;
 
@@ -58,7 +58,7 @@ pub(crate) async fn open_module(defaults: &TargetDefaults) -> Result<DatabaseCon
     DatabaseConnection::open(settings, context).await
 }
 
-/// What `admin explain` shows: settings with origins, every source attempt, and the winner.
+/// What `dbcore explain` shows: settings with origins, every source attempt, and the winner.
 #[derive(Debug)]
 pub struct Explanation {
     pub settings: Settings,

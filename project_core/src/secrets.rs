@@ -1,4 +1,4 @@
-//! Secrets a user manages for a target: the OS keyring entry behind `admin secret`.
+//! Secrets a user manages for a target: the OS keyring entry behind `dbcore secret`.
 
 use adapters::credentials::keyring::{KeyringAccount, open_store, service_for};
 

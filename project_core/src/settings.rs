@@ -1,7 +1,7 @@
 //! Layered target settings: code defaults < `<config dir>/targets/<name>.toml` < environment.
 //!
 //! Every value remembers where it came from (`default`, `file:<path>`, `env:<VAR>`) so that
-//! `admin explain` can say why a target goes where it goes. Files are read with `toml` rather
+//! `dbcore explain` can say why a target goes where it goes. Files are read with `toml` rather
 //! than the `config` crate because every error must name the file, the line and the key, and
 //! because a file must be refused as a whole when any key holds a secret: both need the raw
 //! keys and their lines, which `config` does not keep.
@@ -281,7 +281,7 @@ pub struct TargetDefaults {
     pub path: Option<DefaultPath>,
     pub sources: &'static [SourceKind],
     pub env_prefix: &'static str,
-    /// One line saying what the target is, for `admin targets`.
+    /// One line saying what the target is, for `dbcore targets`.
     pub about: &'static str,
 }
 
@@ -763,7 +763,7 @@ impl Settings {
         }
     }
 
-    /// `where` for `admin targets`: `host:port/database` or the SQLite path.
+    /// `where` for `dbcore targets`: `host:port/database` or the SQLite path.
     pub fn location(&self) -> String {
         match self.kind() {
             Some(DbKind::Sqlite) => self

@@ -26,7 +26,11 @@ pub fn path(name: &str) -> PathBuf {
                 "--quiet",
                 "--package",
                 package_of(name),
-                "--bin",
+                if is_example(name) {
+                    "--example"
+                } else {
+                    "--bin"
+                },
                 name,
                 "--target-dir",
             ])
@@ -36,10 +40,14 @@ pub fn path(name: &str) -> PathBuf {
             command.arg("--release");
         }
         let status = command.status().expect("cargo runs");
-        assert!(status.success(), "cargo build --bin {name} failed");
+        assert!(status.success(), "cargo build of {name} failed");
         built.push(name.to_owned());
     }
-    let path = profile_dir.join(name);
+    let path = if is_example(name) {
+        profile_dir.join("examples").join(name)
+    } else {
+        profile_dir.join(name)
+    };
     assert!(
         path.exists(),
         "{} is missing after cargo build",
@@ -48,10 +56,18 @@ pub fn path(name: &str) -> PathBuf {
     path
 }
 
-/// The workspace package that holds a binary.
+/// The pattern scripts are cargo examples (never installed), the apps binaries.
+fn is_example(name: &str) -> bool {
+    matches!(name, "count_rows" | "two_targets")
+}
+
+/// The workspace package that holds a binary or an example.
 fn package_of(binary: &str) -> &str {
     match binary {
         "count_rows" | "two_targets" => "scripts",
+        "dbcore" => "admin",
+        "dbcore-ingest" => "ingest",
+        "dbcore-viewer" => "viewer",
         other => other,
     }
 }
@@ -166,7 +182,7 @@ impl Default for ConfigDir {
 /// Runs `sh -c script` with exactly `env` (plus `PATH`) and `$ADMIN` naming the admin binary:
 /// for flows that need a wrapper such as `keyctl session` or `dbus-run-session`.
 pub fn run_shell(script: &str, env: &[(&str, &str)]) -> Run {
-    let admin = path("admin");
+    let admin = path("dbcore");
     let mut command = std::process::Command::new("sh");
     command.args(["-c", script]).env_clear().env("ADMIN", admin);
     if let Some(path) = std::env::var_os("PATH") {
@@ -220,7 +236,7 @@ impl Background {
     }
 
     /// Starts a server and waits for the line on its stdout that begins with `announce`
-    /// (e.g. the viewer's `viewer: listening on `), returning the rest of that line. A server
+    /// (e.g. the viewer's `dbcore-viewer: listening on `), returning the rest of that line. A server
     /// told to listen on port 0 binds a port the kernel picks, so no port is chosen before it
     /// is bound and none can be taken by another process in between.
     pub fn start_announced(

@@ -5,7 +5,7 @@
 //!   the target's user.
 //! - Store (`keyring.store`): `secret-service` (GNOME Keyring, KWallet … over the session
 //!   D-Bus), `keyutils` (the Linux kernel keyring), or `auto`: Secret Service when a session
-//!   bus answers, else keyutils. `admin explain` shows which store was used and why.
+//!   bus answers, else keyutils. `dbcore explain` shows which store was used and why.
 //! - keyutils: a process without a session keyring joins a new one before the first use, so
 //!   that reads work; keys are also linked to the user's persistent keyring when the kernel
 //!   has one. Kernel keys do not survive a reboot.
@@ -268,7 +268,7 @@ impl CredentialSource for KeyringSource {
     }
 }
 
-/// One account in one store, for `admin secret`.
+/// One account in one store, for `dbcore secret`.
 #[derive(Debug)]
 pub struct KeyringAccount {
     pub store: OpenedStore,
@@ -276,7 +276,7 @@ pub struct KeyringAccount {
     pub user: String,
 }
 
-/// What `admin secret` can fail with; never holds the secret.
+/// What `dbcore secret` can fail with; never holds the secret.
 #[derive(Debug, thiserror::Error)]
 #[error("{store}: {message}")]
 pub struct AccountError {

@@ -8,7 +8,7 @@ use sqlx::postgres::{PgConnectOptions, PgPool, PgPoolOptions, PgSslMode};
 use super::{classify, effective_user, password_provenance};
 
 /// What libpq waits for a connection when `connect_timeout` is unset is "forever"; we choose
-/// a bound so that `admin ping` always answers.
+/// a bound so that `dbcore ping` always answers.
 const DEFAULT_CONNECT_TIMEOUT: Duration = Duration::from_secs(10);
 
 pub const SSL_MODES: &str = "disable, allow, prefer, require, verify-ca, verify-full";

@@ -1,7 +1,7 @@
-//! `admin`: list targets, explain where a credential comes from, ping a target, show metadata,
-//! manage a target's password in the OS keyring.
+//! `dbcore`, the admin CLI: list targets, explain where a credential comes from, ping a target,
+//! show metadata, manage a target's password in the OS keyring.
 //!
-//! Design decision: admin is an app like any other — it reaches targets only through
+//! Design decision: the CLI is an app like any other — it reaches targets only through
 //! `project_core`'s registry (the connection modules and file-only targets), never by building
 //! a URL or reading a secret itself; what it prints comes from non-secret types only.
 #![allow(
@@ -16,7 +16,7 @@ use std::sync::Arc;
 use std::time::Instant;
 
 /// `println!` that returns the write error instead of panicking: in a pipeline whose reader
-/// has gone (`admin explain laptop | head -1`) the command then ends quietly (see `main`).
+/// has gone (`dbcore explain laptop | head -1`) the command then ends quietly (see `main`).
 macro_rules! outln {
     ($($arg:tt)*) => {{
         use std::io::Write as _;
@@ -36,7 +36,7 @@ use secrecy::{ExposeSecret, SecretString};
 use serde_json::json;
 
 #[derive(Parser, Debug)]
-#[command(version, about = "Inspect and test dbcore targets")]
+#[command(name = "dbcore", version, about = "Inspect and test dbcore targets")]
 struct Cli {
     /// Directory holding targets/<name>.toml [default: $PROJECT_CONFIG_DIR, else ./config, else
     /// the user config directory]
@@ -62,7 +62,7 @@ enum SecretAction {
     /// Store the password (prompted without echo, or one line from standard input), then read
     /// it back to confirm it was stored. The password is never printed.
     #[command(
-        after_help = "Examples:\n  admin secret set laptop\n  admin secret set laptop --stdin < password.txt"
+        after_help = "Examples:\n  dbcore secret set laptop\n  dbcore secret set laptop --stdin < password.txt"
     )]
     Set {
         target: String,
@@ -71,10 +71,10 @@ enum SecretAction {
         stdin: bool,
     },
     /// Say whether an entry exists, and in which store.
-    #[command(after_help = "Example:\n  admin secret status laptop")]
+    #[command(after_help = "Example:\n  dbcore secret status laptop")]
     Status { target: String },
     /// Delete the entry.
-    #[command(after_help = "Example:\n  admin secret delete laptop")]
+    #[command(after_help = "Example:\n  dbcore secret delete laptop")]
     Delete { target: String },
 }
 
@@ -82,13 +82,13 @@ enum SecretAction {
 enum Command {
     /// List every target: name, kind, where it lives, user and sources.
     #[command(
-        after_help = "Examples:\n  admin targets\n  admin --config-dir ./config targets --format json"
+        after_help = "Examples:\n  dbcore targets\n  dbcore --config-dir ./config targets --format json"
     )]
     Targets,
     /// Show every setting with its origin and every credential source tried, in order.
     /// Exits 0 when a credential resolved (or none is needed), 2 when none did.
     #[command(
-        after_help = "Examples:\n  admin explain laptop\n  PROJECT_DB_PGPASS=~/work.pgpass admin explain laptop\n  admin explain prod --format json"
+        after_help = "Examples:\n  dbcore explain laptop\n  PROJECT_DB_PGPASS=~/work.pgpass dbcore explain laptop\n  dbcore explain prod --format json"
     )]
     Explain {
         /// Target name, e.g. `laptop`.
@@ -96,7 +96,7 @@ enum Command {
     },
     /// Resolve, connect and run a query; print server version, user, database and timings.
     #[command(
-        after_help = "Examples:\n  admin ping local\n  admin ping laptop --format json\n  admin ping prod --watch --duration 60s --concurrency 4"
+        after_help = "Examples:\n  dbcore ping local\n  dbcore ping laptop --format json\n  dbcore ping prod --watch --duration 60s --concurrency 4"
     )]
     Ping {
         /// Target name, e.g. `local`.
@@ -116,14 +116,14 @@ enum Command {
         #[arg(long, default_value_t = 4, value_parser = watch::parse_concurrency)]
         concurrency: usize,
     },
-    /// Print a shell completion script: `admin completions bash > /etc/bash_completion.d/admin`.
+    /// Print a shell completion script: `dbcore completions bash > /etc/bash_completion.d/dbcore`.
     #[command(
-        after_help = "Examples:\n  admin completions bash > ~/.local/share/bash-completion/completions/admin\n  admin completions zsh > ~/.zfunc/_admin\n  admin completions fish > ~/.config/fish/completions/admin.fish"
+        after_help = "Examples:\n  dbcore completions bash > ~/.local/share/bash-completion/completions/dbcore\n  dbcore completions zsh > ~/.zfunc/_dbcore\n  dbcore completions fish > ~/.config/fish/completions/dbcore.fish"
     )]
     Completions { shell: clap_complete::Shell },
     /// Store, check or delete a target's password in the OS keyring.
     #[command(
-        after_help = "Examples:\n  admin secret set laptop\n  printf '%s\\n' \"$PW\" | admin secret set laptop --stdin\n  admin secret status laptop\n  admin secret delete laptop"
+        after_help = "Examples:\n  dbcore secret set laptop\n  printf '%s\\n' \"$PW\" | dbcore secret set laptop --stdin\n  dbcore secret status laptop\n  dbcore secret delete laptop"
     )]
     Secret {
         #[command(subcommand)]
@@ -132,7 +132,7 @@ enum Command {
     /// Show the reflected schema: tables, columns, types and keys, and whether the on-disk
     /// cache was used or rebuilt, with the time each step took.
     #[command(
-        after_help = "Examples:\n  admin metadata local\n  admin metadata laptop --table items --format json\n  admin metadata laptop --refresh"
+        after_help = "Examples:\n  dbcore metadata local\n  dbcore metadata laptop --table items --format json\n  dbcore metadata laptop --refresh"
     )]
     Metadata {
         /// Target name, e.g. `local`.
@@ -193,7 +193,7 @@ async fn run(cli: Cli) -> Result<ExitCode> {
         use std::io::Write as _;
         // Generated into memory first: clap_complete panics when its writer fails.
         let mut script = Vec::new();
-        clap_complete::generate(shell, &mut Cli::command(), "admin", &mut script);
+        clap_complete::generate(shell, &mut Cli::command(), "dbcore", &mut script);
         std::io::stdout().lock().write_all(&script)?;
         return Ok(ExitCode::SUCCESS);
     }
@@ -590,7 +590,7 @@ fn read_password(target: &str, user: &str, from_stdin: bool) -> Result<SecretStr
         if std::fs::File::open("/dev/tty").is_err() {
             anyhow::bail!(
                 "there is no terminal to prompt for the password on; give it on standard input \
-                 with --stdin, e.g. `printf '%s\\n' \"$PW\" | admin secret set {target} --stdin`"
+                 with --stdin, e.g. `printf '%s\\n' \"$PW\" | dbcore secret set {target} --stdin`"
             );
         }
         rpassword::prompt_password(format!("password for {user} on target {target}: "))?

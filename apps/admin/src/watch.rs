@@ -1,4 +1,4 @@
-//! `admin ping TARGET --watch`: short transactions from several tasks through the target's
+//! `dbcore ping TARGET --watch`: short transactions from several tasks through the target's
 //! pool, reported once per interval: what an operator runs through a rotation or a failover.
 //!
 //! The numbers are bounded, checked when the command line is parsed and again by [`run`]:

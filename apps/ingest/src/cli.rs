@@ -46,20 +46,21 @@ precision and the calendar, as the server would; other types (intervals, geometr
 arrays, text lengths) and constraints are checked by the server during the load.
 
 Examples:
-  ingest laptop items items.csv
-  ingest local events events.jsonl --mode per-batch --batch-size 5000
-  ingest laptop items - --format csv < items.csv
-  ingest laptop items big.csv --max-errors 10   # bad rows go to big.rejects.csv
-  ingest laptop items items.csv --dry-run";
+  dbcore-ingest laptop items items.csv
+  dbcore-ingest local events events.jsonl --mode per-batch --batch-size 5000
+  dbcore-ingest laptop items - --format csv < items.csv
+  dbcore-ingest laptop items big.csv --max-errors 10   # bad rows go to big.rejects.csv
+  dbcore-ingest laptop items items.csv --dry-run";
 
 #[derive(Parser, Debug)]
 #[command(
+    name = "dbcore-ingest",
     version,
     about = "Load CSV or JSON Lines into a table of a dbcore target",
     after_help = AFTER_HELP
 )]
 pub struct Cli {
-    /// Directory holding targets/<name>.toml (as for admin).
+    /// Directory holding targets/<name>.toml (as for dbcore).
     #[arg(long, value_name = "DIR")]
     pub config_dir: Option<PathBuf>,
     /// Target name, e.g. `laptop`.

@@ -109,11 +109,11 @@ impl Load {
                 Err(bad) => {
                     self.stats.rejected = self.stats.rejected.saturating_add(1);
                     if self.dry_run {
-                        eprintln!("ingest: bad {bad}");
+                        eprintln!("dbcore-ingest: bad {bad}");
                     } else if self.stats.rejected > self.max_errors {
                         bail!("{bad}");
                     } else {
-                        eprintln!("ingest: skipped {bad}");
+                        eprintln!("dbcore-ingest: skipped {bad}");
                         self.rejects.record(&bad)?;
                     }
                 }

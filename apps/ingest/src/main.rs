@@ -164,7 +164,7 @@ async fn run(cli: Cli) -> Result<ExitCode> {
     );
     match outcome {
         Ok(()) => {
-            println!("ingest: {summary}");
+            println!("dbcore-ingest: {summary}");
             Ok(ExitCode::SUCCESS)
         }
         Err(error) => {
@@ -174,10 +174,10 @@ async fn run(cli: Cli) -> Result<ExitCode> {
                 ""
             };
             eprintln!(
-                "ingest: error: {}{nothing}",
+                "dbcore-ingest: error: {}{nothing}",
                 project_core::one_line(error.as_ref())
             );
-            eprintln!("ingest: {summary}");
+            eprintln!("dbcore-ingest: {summary}");
             Ok(ExitCode::FAILURE)
         }
     }
@@ -205,7 +205,7 @@ fn watch_signals(shared: Shared) -> Result<()> {
         if let Some(temp) = &state.discard {
             let _ = std::fs::remove_file(temp);
         }
-        eprintln!("ingest: stopped by {name}; {}", state.hint());
+        eprintln!("dbcore-ingest: stopped by {name}; {}", state.hint());
         std::process::exit(code);
     });
     Ok(())
@@ -214,7 +214,7 @@ fn watch_signals(shared: Shared) -> Result<()> {
 /// The second signal, while a commit is under way: exit without waiting for it.
 fn at_once(name: &str, code: i32) -> ! {
     eprintln!(
-        "ingest: stopped by a second signal after {name} while a batch was being committed: it may or may not have committed; count the table's rows before resuming"
+        "dbcore-ingest: stopped by a second signal after {name} while a batch was being committed: it may or may not have committed; count the table's rows before resuming"
     );
     std::process::exit(code)
 }
@@ -235,14 +235,17 @@ fn main() -> ExitCode {
     {
         Ok(r) => r,
         Err(e) => {
-            eprintln!("ingest: error: cannot start the async runtime: {e}");
+            eprintln!("dbcore-ingest: error: cannot start the async runtime: {e}");
             return ExitCode::FAILURE;
         }
     };
     match runtime.block_on(run(cli)) {
         Ok(code) => code,
         Err(error) => {
-            eprintln!("ingest: error: {}", project_core::one_line(error.as_ref()));
+            eprintln!(
+                "dbcore-ingest: error: {}",
+                project_core::one_line(error.as_ref())
+            );
             ExitCode::FAILURE
         }
     }

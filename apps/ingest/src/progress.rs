@@ -58,7 +58,7 @@ impl Progress {
                 bar.set_message(msg);
             }
             None if self.last_line.elapsed() >= Duration::from_secs(2) => {
-                eprintln!("ingest: {msg}");
+                eprintln!("dbcore-ingest: {msg}");
                 self.last_line = Instant::now();
             }
             None => {}

@@ -49,16 +49,17 @@ use crate::token::{TOKEN_VAR, Token};
 
 #[derive(Parser, Debug)]
 #[command(
+    name = "dbcore-viewer",
     version,
     about = "A read-only web view of dbcore targets",
     after_help = "The token comes from DBCORE_VIEWER_TOKEN or --token-file, never the command line; \
                   on loopback without one, the viewer makes one and prints its login address.\n\n\
-                  Examples:\n  viewer                              # prints http://127.0.0.1:8080/login?token=…\n  \
-                  viewer --listen 127.0.0.1:9000 --token-file ~/.config/dbcore/viewer-token\n  \
-                  DBCORE_VIEWER_TOKEN=\"$(openssl rand -hex 16)\" viewer --listen 0.0.0.0:8080 --allow-host myhost.lan"
+                  Examples:\n  dbcore-viewer                       # prints http://127.0.0.1:8080/login?token=…\n  \
+                  dbcore-viewer --listen 127.0.0.1:9000 --token-file ~/.config/dbcore/viewer-token\n  \
+                  DBCORE_VIEWER_TOKEN=\"$(openssl rand -hex 16)\" dbcore-viewer --listen 0.0.0.0:8080 --allow-host myhost.lan"
 )]
 struct Cli {
-    /// Directory holding targets/<name>.toml (as for admin).
+    /// Directory holding targets/<name>.toml (as for dbcore).
     #[arg(long, value_name = "DIR")]
     config_dir: Option<PathBuf>,
     /// Address and port to listen on.
@@ -106,11 +107,11 @@ async fn serve(cli: Cli) -> Result<()> {
     let origin = guard.origin().to_owned();
     if generated {
         println!(
-            "viewer: listening on {origin}; log in at {origin}/login?token={}",
+            "dbcore-viewer: listening on {origin}; log in at {origin}/login?token={}",
             guard.token().expose()
         );
     } else {
-        println!("viewer: listening on {origin}; log in at {origin}/login with the token");
+        println!("dbcore-viewer: listening on {origin}; log in at {origin}/login with the token");
     }
     let app = Arc::new(App {
         targets: Targets::new(context),
@@ -132,14 +133,17 @@ fn main() -> std::process::ExitCode {
     let runtime = match tokio::runtime::Runtime::new() {
         Ok(r) => r,
         Err(e) => {
-            eprintln!("viewer: error: {e}");
+            eprintln!("dbcore-viewer: error: {e}");
             return std::process::ExitCode::FAILURE;
         }
     };
     match runtime.block_on(serve(cli)) {
         Ok(()) => std::process::ExitCode::SUCCESS,
         Err(e) => {
-            eprintln!("viewer: error: {}", project_core::one_line(e.as_ref()));
+            eprintln!(
+                "dbcore-viewer: error: {}",
+                project_core::one_line(e.as_ref())
+            );
             std::process::ExitCode::FAILURE
         }
     }

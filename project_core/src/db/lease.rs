@@ -189,7 +189,7 @@ impl RotationCost {
     }
 }
 
-/// The state operators see (`admin explain`, `admin ping --watch`). No secret in it.
+/// The state operators see (`dbcore explain`, `dbcore ping --watch`). No secret in it.
 #[derive(Debug, Clone, Default)]
 pub struct LeaseStatus {
     pub source: String,

@@ -1,4 +1,4 @@
-//! `admin` on SQLite, as a user runs it: no server, no configuration.
+//! `dbcore` on SQLite, as a user runs it: no server, no configuration.
 
 use tests::bin::{ConfigDir, run};
 
@@ -6,7 +6,7 @@ use tests::bin::{ConfigDir, run};
 fn ping_local_works_with_no_configuration() {
     let home = tempfile::tempdir().unwrap();
     let home_s = home.path().to_str().unwrap();
-    let run = run("admin", &["ping", "local"], &[("HOME", home_s)]);
+    let run = run("dbcore", &["ping", "local"], &[("HOME", home_s)]);
     assert_eq!(run.code, Some(0), "{run:?}");
     assert!(run.stdout.contains("ok: local (sqlite)"), "{}", run.stdout);
     assert!(
@@ -32,7 +32,7 @@ fn targets_and_explain_as_json() {
     );
     let env = [("HOME", home.path().to_str().unwrap())];
     let targets = run(
-        "admin",
+        "dbcore",
         &[
             "--config-dir",
             config.path_str(),
@@ -56,7 +56,7 @@ fn targets_and_explain_as_json() {
     assert_eq!(reports["where"], "/tmp/dbcore-reports.sqlite3");
 
     let explain = run(
-        "admin",
+        "dbcore",
         &[
             "--config-dir",
             config.path_str(),
@@ -96,7 +96,7 @@ fn a_bad_target_file_is_reported_with_file_line_and_key() {
         "kind = \"sqlite\"\npath = \"x\"\nmax_conections = 3\n",
     );
     let run = run(
-        "admin",
+        "dbcore",
         &["--config-dir", config.path_str(), "explain", "broken"],
         &[],
     );
@@ -113,7 +113,7 @@ fn a_bad_target_file_is_reported_with_file_line_and_key() {
 fn explain_on_prod_without_its_vault_settings_says_what_is_missing() {
     let config = ConfigDir::new();
     let run = run(
-        "admin",
+        "dbcore",
         &["--config-dir", config.path_str(), "explain", "prod"],
         &[],
     );
@@ -140,21 +140,21 @@ fn every_command_has_help_examples_and_shells_get_completions() {
     ] {
         let mut args = command.clone();
         args.push("--help");
-        let help = run("admin", &args, &[]);
+        let help = run("dbcore", &args, &[]);
         assert_eq!(help.code, Some(0), "{help:?}");
         assert!(
             help.stdout.contains("Example"),
-            "admin {} --help has no examples:\n{}",
+            "dbcore {} --help has no examples:\n{}",
             command.join(" "),
             help.stdout
         );
     }
     for (shell, marker) in [
-        ("bash", "_admin()"),
-        ("zsh", "#compdef admin"),
-        ("fish", "complete -c admin"),
+        ("bash", "_dbcore()"),
+        ("zsh", "#compdef dbcore"),
+        ("fish", "complete -c dbcore"),
     ] {
-        let out = run("admin", &["completions", shell], &[]);
+        let out = run("dbcore", &["completions", shell], &[]);
         assert_eq!(out.code, Some(0));
         assert!(
             out.stdout.contains(marker),
@@ -177,7 +177,7 @@ async fn the_scripts_count_rows_and_use_two_targets() {
     let local = config.path().join("local.sqlite3");
     let env = [("PROJECT_LOCAL_DB_PATH", local.to_str().unwrap())];
     let loaded = run(
-        "ingest",
+        "dbcore-ingest",
         &["--config-dir", config.path_str(), "shop", "items", &items],
         &[],
     );
@@ -200,6 +200,33 @@ async fn the_scripts_count_rows_and_use_two_targets() {
         "{}",
         two.stdout
     );
+}
+
+/// The scripts answer `--help` with their usage (exit 0), wrong arguments with it on stderr
+/// (exit 2), and a failure with one line naming each cause once (exit 1).
+#[test]
+fn the_scripts_say_their_usage_and_report_an_error_once() {
+    for script in ["count_rows", "two_targets"] {
+        let help = run(script, &["--help"], &[]);
+        assert_eq!(help.code, Some(0), "{help:?}");
+        assert!(
+            help.stdout.starts_with(&format!("usage: {script} ")),
+            "{help:?}"
+        );
+        let wrong = run(script, &["only-one"], &[]);
+        assert_eq!(wrong.code, Some(2), "{wrong:?}");
+        assert!(wrong.stderr.starts_with("usage: "), "{wrong:?}");
+        let config = ConfigDir::new();
+        let failed = run(
+            script,
+            &["--config-dir", config.path_str(), "nope", "t"],
+            &[],
+        );
+        assert_eq!(failed.code, Some(1), "{failed:?}");
+        let prefix = format!("{script}: error: ");
+        assert_eq!(failed.stderr.matches(&prefix).count(), 1, "{failed:?}");
+        assert_eq!(failed.stderr.lines().count(), 1, "{failed:?}");
+    }
 }
 
 #[tokio::test]
@@ -227,7 +254,7 @@ async fn admin_metadata_as_json_then_from_the_cache() {
         "--table",
         "b",
     ];
-    let first = run("admin", &args, &env);
+    let first = run("dbcore", &args, &env);
     assert_eq!(first.code, Some(0), "{first:?}");
     let json = first.json();
     assert_eq!(json["target"], "meta");
@@ -253,10 +280,10 @@ async fn admin_metadata_as_json_then_from_the_cache() {
         serde_json::json!({"schema": "main", "table": "a", "columns": ["id"]})
     );
     assert_eq!(b["indexes"][0]["name"], "b_a");
-    let second = run("admin", &args, &env);
+    let second = run("dbcore", &args, &env);
     assert_eq!(second.json()["cache"]["status"], "used");
     let text = run(
-        "admin",
+        "dbcore",
         &["--config-dir", config.path_str(), "metadata", "meta"],
         &env,
     );

@@ -29,7 +29,7 @@ async fn scenario(
     let bad = config.secret_file("bad.csv", BAD_IN_THE_MIDDLE);
     let dir = config.path_str();
     let first = run(
-        "ingest",
+        "dbcore-ingest",
         &["--config-dir", dir, target, "items", &good],
         env,
     );
@@ -37,13 +37,17 @@ async fn scenario(
     assert!(
         first
             .stdout
-            .contains("ingest: 3 rows read, 3 written, 0 rejected"),
+            .contains("dbcore-ingest: 3 rows read, 3 written, 0 rejected"),
         "{}",
         first.stdout
     );
     assert_eq!(count().await, 3);
 
-    let refused = run("ingest", &["--config-dir", dir, target, "items", &bad], env);
+    let refused = run(
+        "dbcore-ingest",
+        &["--config-dir", dir, target, "items", &bad],
+        env,
+    );
     assert_eq!(refused.code, Some(1), "{refused:?}");
     assert!(
         refused
@@ -60,7 +64,7 @@ async fn scenario(
     assert_eq!(count().await, 3, "all-or-nothing left the table unchanged");
 
     let dry = run(
-        "ingest",
+        "dbcore-ingest",
         &[
             "--config-dir",
             dir,
@@ -84,7 +88,7 @@ async fn scenario(
 
     // Keys clash with the rows already there, so load into a fresh table state first.
     let tolerant = run(
-        "ingest",
+        "dbcore-ingest",
         &[
             "--config-dir",
             dir,
@@ -119,7 +123,7 @@ async fn scenario(
     // New ids: the good rows load, the bad one goes to the reject file with its reason.
     let more = config.secret_file("more.csv", MORE);
     let tolerant = run(
-        "ingest",
+        "dbcore-ingest",
         &[
             "--config-dir",
             dir,

@@ -1,5 +1,5 @@
 //! The keyring source with the real kernel keyring and a real gnome-keyring on a private
-//! D-Bus session, as a new user would use them: `admin secret set`, then `admin ping`.
+//! D-Bus session, as a new user would use them: `dbcore secret set`, then `dbcore ping`.
 
 use tests::bin::{ConfigDir, Run, have, run_shell};
 use tests::pg::{PgCluster, cluster};

@@ -1,4 +1,4 @@
-//! A canary password in each source never appears in anything `admin` prints, at trace level,
+//! A canary password in each source never appears in anything `dbcore` prints, at trace level,
 //! whether authentication succeeds or fails.
 
 use tests::bin::{ConfigDir, Run, run};
@@ -52,7 +52,7 @@ async fn no_command_prints_a_password_at_any_log_level() {
 
         for format in ["text", "json"] {
             let explain = run(
-                "admin",
+                "dbcore",
                 &["--config-dir", dir, "--format", format, "explain", "t"],
                 &env,
             );
@@ -60,7 +60,7 @@ async fn no_command_prints_a_password_at_any_log_level() {
             assert_no_canary(&canary, &format!("explain ({source}, {format})"), &explain);
 
             let ping = run(
-                "admin",
+                "dbcore",
                 &["--config-dir", dir, "--format", format, "ping", "t"],
                 &env,
             );
@@ -77,7 +77,7 @@ async fn no_command_prints_a_password_at_any_log_level() {
             .await;
         for format in ["text", "json"] {
             let failed = run(
-                "admin",
+                "dbcore",
                 &["--config-dir", dir, "--format", format, "ping", "t"],
                 &env,
             );
@@ -93,7 +93,7 @@ async fn no_command_prints_a_password_at_any_log_level() {
                 &failed,
             );
         }
-        let targets = run("admin", &["--config-dir", dir, "targets"], &env);
+        let targets = run("dbcore", &["--config-dir", dir, "targets"], &env);
         assert_no_canary(&canary, "targets", &targets);
     }
 }

@@ -278,7 +278,7 @@ async fn a_cache_from_another_target_is_rebuilt_with_a_warning() {
     // The warning an operator sees (admin logs at warn by default): why, and which file.
     let cache = config.path().join("cache");
     let admin = tests::bin::run(
-        "admin",
+        "dbcore",
         &["--config-dir", config.path_str(), "metadata", "cache_b"],
         &[("PROJECT_CACHE_DIR", cache.to_str().unwrap())],
     );
@@ -803,7 +803,7 @@ async fn mariadb_ping_with_a_my_cnf() {
     );
     let env = [("S_MYCNF", cnf.as_str())];
     let ping = run(
-        "admin",
+        "dbcore",
         &[
             "--config-dir",
             config.path_str(),
@@ -820,7 +820,7 @@ async fn mariadb_ping_with_a_my_cnf() {
     assert_eq!(json["database"], "mycnf_user");
     assert_eq!(json["credential"]["source"], "mycnf");
     let explain = run(
-        "admin",
+        "dbcore",
         &["--config-dir", config.path_str(), "explain", "shop"],
         &env,
     );
@@ -850,7 +850,7 @@ async fn mariadb_connection_errors_are_classified() {
     config.target("no_db", &target("no_such_db"));
     let dir = config.path_str();
     let wrong = run(
-        "admin",
+        "dbcore",
         &["--config-dir", dir, "ping", "bad_pw", "--format", "json"],
         &[("E_PASSWORD", "wrong")],
     );
@@ -865,7 +865,7 @@ async fn mariadb_connection_errors_are_classified() {
         wrong.stderr
     );
     let missing = run(
-        "admin",
+        "dbcore",
         &["--config-dir", dir, "ping", "no_db", "--format", "json"],
         &[("E_PASSWORD", "right")],
     );
@@ -875,7 +875,7 @@ async fn mariadb_connection_errors_are_classified() {
         "{missing:?}"
     );
     let ok = run(
-        "admin",
+        "dbcore",
         &["--config-dir", dir, "ping", "bad_pw"],
         &[("E_PASSWORD", "right")],
     );

@@ -1,4 +1,4 @@
-//! `admin` and the standard API against a real, throwaway PostgreSQL.
+//! `dbcore` and the standard API against a real, throwaway PostgreSQL.
 
 use std::sync::Arc;
 
@@ -42,7 +42,7 @@ async fn ping_and_explain_with_a_pgpass_file() {
     ];
 
     let ping = run(
-        "admin",
+        "dbcore",
         &[
             "--config-dir",
             config.path_str(),
@@ -68,7 +68,7 @@ async fn ping_and_explain_with_a_pgpass_file() {
     assert!(json["round_trip_ms"].as_f64().unwrap() > 0.0);
 
     let text = run(
-        "admin",
+        "dbcore",
         &["--config-dir", config.path_str(), "ping", "t"],
         &env,
     );
@@ -86,7 +86,7 @@ async fn ping_and_explain_with_a_pgpass_file() {
     );
 
     let explain = run(
-        "admin",
+        "dbcore",
         &[
             "--config-dir",
             config.path_str(),
@@ -115,7 +115,7 @@ async fn ping_and_explain_with_a_pgpass_file() {
     );
 
     let text = run(
-        "admin",
+        "dbcore",
         &["--config-dir", config.path_str(), "explain", "t"],
         &env,
     );
@@ -142,7 +142,7 @@ async fn a_wrong_password_names_the_source_file_and_line() {
     config.target("t", &target_toml(pg, "wrong_pw", "\"pgpass\""));
     let pgpass = config.secret_file("pgpass", "*:*:*:wrong_pw:not-the-real-one\n");
     let run = run(
-        "admin",
+        "dbcore",
         &["--config-dir", config.path_str(), "ping", "t"],
         &[("T_WRONG_PW_PGPASS", pgpass.as_str())],
     );
@@ -180,7 +180,7 @@ async fn an_unknown_database_is_classified() {
         ),
     );
     let run = run(
-        "admin",
+        "dbcore",
         &[
             "--config-dir",
             config.path_str(),
@@ -224,7 +224,7 @@ async fn a_unix_socket_directory_as_host() {
         ),
     );
     let run = run(
-        "admin",
+        "dbcore",
         &["--config-dir", config.path_str(), "ping", "t"],
         &[("T_PGPASS", pgpass.as_str())],
     );
@@ -240,7 +240,7 @@ async fn sqlx_never_reads_pgpassword_or_the_home_pgpass_behind_the_chain() {
     config.target("t", &target_toml(pg, "no_fallback", "\"env\""));
     config.secret_file(".pgpass", "*:*:*:*:known-pw\n");
     let run = run(
-        "admin",
+        "dbcore",
         &["--config-dir", config.path_str(), "ping", "t"],
         &[
             ("PGPASSWORD", "known-pw"),
@@ -441,7 +441,7 @@ async fn tls_required_by_the_target_but_not_offered_by_the_server_is_a_tls_error
         ),
     );
     let run = run(
-        "admin",
+        "dbcore",
         &[
             "--config-dir",
             config.path_str(),
@@ -464,7 +464,7 @@ async fn an_unknown_host_is_unreachable() {
         "kind = \"postgres\"\nhost = \"no-such-host.invalid\"\nuser = \"u\"\ndatabase = \"d\"\nsources = []\n",
     );
     let run = run(
-        "admin",
+        "dbcore",
         &[
             "--config-dir",
             config.path_str(),
@@ -677,7 +677,7 @@ async fn admin_ping_as_a_role_with_a_comma_in_its_name() {
         &format!("127.0.0.1:{}:postgres:{role}:ping-comma-pw\n", pg.port()),
     );
     let ping = run(
-        "admin",
+        "dbcore",
         &[
             "--config-dir",
             config.path_str(),

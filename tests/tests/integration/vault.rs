@@ -146,7 +146,7 @@ async fn kv_v2_with_token_auth() {
     );
     let env = [("VAULT_TOKEN", vault.root_token()), ("RUST_LOG", "trace")];
     let ping = run(
-        "admin",
+        "dbcore",
         &[
             "--config-dir",
             config.path_str(),
@@ -161,7 +161,7 @@ async fn kv_v2_with_token_auth() {
     assert_eq!(ping.json()["current_user"], "vault_kv2");
     assert_eq!(ping.json()["credential"]["source"], "vault");
     let explain = run(
-        "admin",
+        "dbcore",
         &[
             "--config-dir",
             config.path_str(),
@@ -242,7 +242,7 @@ async fn kv_v1_with_approle_auth() {
         ("RUST_LOG", "trace"),
     ];
     let ping = run(
-        "admin",
+        "dbcore",
         &[
             "--config-dir",
             config.path_str(),
@@ -259,7 +259,7 @@ async fn kv_v1_with_approle_auth() {
 
     // A wrong secret id is a hard error that names the address and the login path.
     let wrong = run(
-        "admin",
+        "dbcore",
         &["--config-dir", config.path_str(), "explain", "prod"],
         &[("P_VAULT_SECRET_ID", "wrong"), ("RUST_LOG", "trace")],
     );
@@ -295,7 +295,7 @@ async fn permission_denied_missing_secret_and_vault_down_are_named() {
     let dir = config.path_str();
 
     let denied = run(
-        "admin",
+        "dbcore",
         &["--config-dir", dir, "explain", "prod"],
         &[("VAULT_TOKEN", &weak), ("RUST_LOG", "trace")],
     );
@@ -312,7 +312,7 @@ async fn permission_denied_missing_secret_and_vault_down_are_named() {
 
     // Missing (404) is "not here": the next source (env) answers.
     let missing = run(
-        "admin",
+        "dbcore",
         &["--config-dir", dir, "--format", "json", "ping", "prod"],
         &[
             ("VAULT_TOKEN", vault.root_token()),
@@ -331,7 +331,7 @@ async fn permission_denied_missing_secret_and_vault_down_are_named() {
     let port = refusing.port();
     config.target("down", &format!("kind = \"postgres\"\nhost = \"127.0.0.1\"\nport = {}\ndatabase = \"vault_errors\"\nuser = \"vault_errors\"\nsources = [\"vault\"]\nenv_prefix = \"D\"\n[vault]\naddress = \"http://127.0.0.1:{port}\"\nkv = {{ path = \"x\" }}\n", pg.port()));
     let down = run(
-        "admin",
+        "dbcore",
         &["--config-dir", dir, "--format", "json", "explain", "down"],
         &[("VAULT_TOKEN", "t")],
     );
@@ -345,7 +345,7 @@ async fn permission_denied_missing_secret_and_vault_down_are_named() {
         "{down:?}"
     );
     let ping = run(
-        "admin",
+        "dbcore",
         &["--config-dir", dir, "ping", "down"],
         &[("VAULT_TOKEN", "t")],
     );
@@ -357,7 +357,7 @@ async fn permission_denied_missing_secret_and_vault_down_are_named() {
     );
 }
 
-/// What `admin ping --watch` counted, from its last line
+/// What `dbcore ping --watch` counted, from its last line
 /// (`total after 45.0s: ok  1234  failed 0  p50 …  rotations 5`).
 #[derive(Debug, Clone, Copy)]
 struct WatchTotals {
@@ -428,7 +428,7 @@ impl RotationScenario {
     fn watch(&self, duration: &str, concurrency: &str) -> (Run, WatchTotals) {
         let env: Vec<(&str, &str)> = self.env.iter().map(|(k, v)| (*k, v.as_str())).collect();
         let watch = run(
-            "admin",
+            "dbcore",
             &[
                 "--config-dir",
                 self.config.path_str(),
@@ -473,7 +473,7 @@ async fn dynamic_credentials_rotate_under_load_with_no_failed_query() {
     )
     .await;
     let explain = run(
-        "admin",
+        "dbcore",
         &[
             "--config-dir",
             scenario.config.path_str(),
@@ -507,7 +507,7 @@ async fn dynamic_credentials_rotate_under_load_with_no_failed_query() {
 }
 
 /// The acceptance scenario, ten times in a row: a dynamic role of 5 s TTL / 15 s
-/// max_ttl, `admin ping prod --watch --duration 60s --concurrency 4`, 0 failed queries each
+/// max_ttl, `dbcore ping prod --watch --duration 60s --concurrency 4`, 0 failed queries each
 /// time. About 11 minutes:
 /// `cargo test -p tests --test integration rotation_soak -- --ignored --nocapture`.
 #[tokio::test]
@@ -568,7 +568,7 @@ async fn static_role() {
         "database = { mount = \"db_static\", static_role = \"app_static\" }",
     );
     let ping = run(
-        "admin",
+        "dbcore",
         &[
             "--config-dir",
             config.path_str(),
@@ -668,13 +668,13 @@ async fn explain_revokes_the_dynamic_lease_it_obtained_and_prints_no_secret() {
     let env = [("VAULT_TOKEN", vault.root_token()), ("RUST_LOG", "trace")];
     let dir = config.path_str();
     let json_run = run(
-        "admin",
+        "dbcore",
         &["--config-dir", dir, "--format", "json", "explain", "prod"],
         &env,
     );
     assert_eq!(json_run.code, Some(0), "{json_run:?}");
     assert_eq!(json_run.json()["lease"]["renewable"], true, "{json_run:?}");
-    let text_run = run("admin", &["--config-dir", dir, "explain", "prod"], &env);
+    let text_run = run("dbcore", &["--config-dir", dir, "explain", "prod"], &env);
     assert_eq!(text_run.code, Some(0), "{text_run:?}");
     assert!(
         text_run
@@ -860,7 +860,7 @@ async fn short_lived_approle_tokens_are_renewed_and_replaced_through_rotations()
         ("RUST_LOG", "trace"),
     ];
     let watch = run(
-        "admin",
+        "dbcore",
         &[
             "--config-dir",
             config.path_str(),
@@ -922,7 +922,7 @@ fn watch_refuses_numbers_it_cannot_honour() {
         if !extra.iter().any(|a| a.starts_with("--duration")) {
             args.extend(["--duration", "1s"]);
         }
-        let out = run("admin", &args, &[("HOME", home_s)]);
+        let out = run("dbcore", &args, &[("HOME", home_s)]);
         assert_eq!(out.code, Some(2), "{extra:?}: {out:?}");
         assert!(out.stderr.contains(expected), "{extra:?}: {}", out.stderr);
         assert!(
@@ -933,7 +933,7 @@ fn watch_refuses_numbers_it_cannot_honour() {
     }
     // An interval longer than the run gives one report, at the end.
     let out = run(
-        "admin",
+        "dbcore",
         &[
             "ping",
             "local",

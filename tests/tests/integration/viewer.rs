@@ -136,7 +136,8 @@ fn login_url(base: &str, token: &str, path: &str) -> String {
 /// Starts the viewer (told to listen on port 0) and returns it with its origin,
 /// `http://127.0.0.1:PORT`, read from the line it prints once it listens.
 fn start_viewer(args: &[&str], env: &[(&str, &str)]) -> (Background, String) {
-    let (process, rest) = Background::start_announced("viewer", args, env, "viewer: listening on ");
+    let (process, rest) =
+        Background::start_announced("dbcore-viewer", args, env, "dbcore-viewer: listening on ");
     let origin = rest.split(';').next().unwrap_or_default().trim().to_owned();
     assert!(
         origin.starts_with("http://127.0.0.1:"),
@@ -259,7 +260,7 @@ async fn a_big_target_in_a_real_browser() {
 fn beyond_loopback_a_token_is_required() {
     let config = ConfigDir::new();
     let refused = run(
-        "viewer",
+        "dbcore-viewer",
         &[
             "--config-dir",
             config.path_str(),

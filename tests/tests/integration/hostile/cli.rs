@@ -7,9 +7,9 @@ use super::files::run_bounded;
 use tests::bin::{ConfigDir, path};
 
 /// Runs a binary whose standard output is a pipe closed before it writes anything, as in
-/// `admin explain laptop | head -0`: the command must end quietly, without a panic.
+/// `dbcore explain laptop | head -0`: the command must end quietly, without a panic.
 fn run_into_closed_pipe(args: &[&str], env: &[(&str, &str)]) -> (Option<i32>, String) {
-    let mut command = std::process::Command::new(path("admin"));
+    let mut command = std::process::Command::new(path("dbcore"));
     command
         .args(args)
         .env_clear()
@@ -83,7 +83,7 @@ fn watch_numbers_out_of_range_are_refused_by_name() {
     ] {
         let flag_value = format!("{flag}={value}");
         let run = run_bounded(
-            "admin",
+            "dbcore",
             &["--config-dir", dir, "ping", "lite", "--watch", &flag_value],
             &[("HOME", dir)],
             Duration::from_secs(20),
@@ -140,7 +140,7 @@ async fn server_errors_name_their_sqlstate_not_a_server_source_line() {
     let pgpass = config.secret_file("pgpass", "*:*:*:*:wrong-password\n");
     let dir = config.path_str();
     let run = run_bounded(
-        "admin",
+        "dbcore",
         &["--config-dir", dir, "ping", "t"],
         &[("HOME", dir), ("T_PGPASS", &pgpass)],
         Duration::from_secs(30),

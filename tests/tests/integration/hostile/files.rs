@@ -93,7 +93,7 @@ fn secret_files_that_are_not_files_fail_at_once_saying_what_they_are() {
             ),
         );
         let explain = run_bounded(
-            "admin",
+            "dbcore",
             &["--config-dir", config.path_str(), "explain", "t"],
             &[("HOME", config.path_str())],
             LIMIT,
@@ -111,7 +111,7 @@ fn secret_files_that_are_not_files_fail_at_once_saying_what_they_are() {
         "kind = \"postgres\"\nhost = \"127.0.0.1\"\nsources = [\"file\"]\nenv_prefix = \"T\"\n",
     );
     let explain = run_bounded(
-        "admin",
+        "dbcore",
         &["--config-dir", config.path_str(), "explain", "t"],
         &[
             ("HOME", config.path_str()),
@@ -148,7 +148,7 @@ fn pgpass_and_option_files_that_are_fifos_are_ignored_not_waited_on() {
             );
             let planted = dir.join(planted).display().to_string();
             let explain = run_bounded(
-                "admin",
+                "dbcore",
                 &["--config-dir", config.path_str(), "explain", "t"],
                 &[("HOME", config.path_str()), (var, &planted)],
                 LIMIT,
@@ -163,7 +163,7 @@ fn pgpass_and_option_files_that_are_fifos_are_ignored_not_waited_on() {
     }
 }
 
-/// A FIFO or a device as a target file: `admin targets` lists it as an error instead of
+/// A FIFO or a device as a target file: `dbcore targets` lists it as an error instead of
 /// hanging, and opening it says what it is.
 #[test]
 fn target_files_that_are_not_files_do_not_hang_any_command() {
@@ -174,7 +174,7 @@ fn target_files_that_are_not_files_do_not_hang_any_command() {
         .expect("symlink");
     let env = [("HOME", config.path_str())];
     let targets = run_bounded(
-        "admin",
+        "dbcore",
         &["--config-dir", config.path_str(), "targets"],
         &env,
         LIMIT,
@@ -194,7 +194,7 @@ fn target_files_that_are_not_files_do_not_hang_any_command() {
     for name in ["fifo", "zero"] {
         for command in ["explain", "ping", "metadata"] {
             let run = run_bounded(
-                "admin",
+                "dbcore",
                 &["--config-dir", config.path_str(), command, name],
                 &env,
                 LIMIT,
@@ -237,7 +237,7 @@ fn a_cache_file_that_is_not_a_file_is_rebuilt_not_waited_on() {
             _ => sparse(&cache, 300 * 1024 * 1024),
         }
         let run = run_bounded(
-            "admin",
+            "dbcore",
             &["--config-dir", config.path_str(), "metadata", "lite"],
             &env,
             LIMIT,

@@ -186,7 +186,7 @@ impl Target {
             .iter()
             .map(|(k, v)| (k.as_str(), v.as_str()))
             .collect();
-        let out = run("ingest", &all, &env);
+        let out = run("dbcore-ingest", &all, &env);
         let printed = out.all_output();
         assert!(
             !printed.contains("panicked") && out.code != Some(101),

@@ -56,7 +56,7 @@ fn a_target_name_is_never_a_path_and_a_planted_file_is_never_used() {
     for name in names.iter().copied().chain([long.as_str()]) {
         for command in ["explain", "ping", "metadata"] {
             let run = run_bounded(
-                "admin",
+                "dbcore",
                 &["--config-dir", config.path_str(), command, name],
                 &[("HOME", config.path_str()), ("PROJECT_DB_PASSWORD", CANARY)],
                 LIMIT,
@@ -100,7 +100,7 @@ fn no_value_of_a_pool_or_timeout_setting_panics_a_command() {
         );
         for command in ["ping", "metadata", "explain"] {
             let run = run_bounded(
-                "admin",
+                "dbcore",
                 &["--config-dir", config.path_str(), command, "t"],
                 &env,
                 LIMIT,
@@ -122,7 +122,7 @@ fn no_value_of_a_pool_or_timeout_setting_panics_a_command() {
         ("T_MAX_LIFETIME", "-5s"),
     ] {
         let run = run_bounded(
-            "admin",
+            "dbcore",
             &["--config-dir", config.path_str(), "ping", "t"],
             &[("HOME", config.path_str()), (var, value)],
             LIMIT,
@@ -140,7 +140,7 @@ fn no_value_of_a_pool_or_timeout_setting_panics_a_command() {
         "kind = \"sqlite\"\npath = \":memory:\"\n[pool]\nmax_connections = 10000\nidle_timeout = \"7days\"\nmax_lifetime = \"7days\"\nacquire_timeout = \"7days\"\n",
     );
     let run = run_bounded(
-        "admin",
+        "dbcore",
         &["--config-dir", config.path_str(), "ping", "t"],
         &env,
         LIMIT,
@@ -171,7 +171,7 @@ fn secrets_hidden_in_values_are_refused_and_never_printed() {
         );
         for format in ["text", "json"] {
             let run = run_bounded(
-                "admin",
+                "dbcore",
                 &[
                     "--config-dir",
                     config.path_str(),
@@ -188,7 +188,7 @@ fn secrets_hidden_in_values_are_refused_and_never_printed() {
             assert!(!run.all_output().contains(CANARY), "{case}: {run:?}");
         }
         let targets = run_bounded(
-            "admin",
+            "dbcore",
             &["--config-dir", config.path_str(), "targets"],
             &env,
             LIMIT,
@@ -212,7 +212,7 @@ fn explain_never_prints_userinfo_it_finds_in_the_environment() {
     let pgpass = pgpass.display().to_string();
     for format in ["text", "json"] {
         let run = run_bounded(
-            "admin",
+            "dbcore",
             &[
                 "--config-dir",
                 config.path_str(),
@@ -264,7 +264,7 @@ fn secrets_with_punctuation_in_the_environment_are_refused_or_redacted_whole() {
         ];
         for (var, value) in &values {
             let run = run_bounded(
-                "admin",
+                "dbcore",
                 &["--config-dir", config.path_str(), "explain", "v"],
                 &[
                     ("HOME", config.path_str()),

@@ -253,7 +253,7 @@ async fn the_token_comes_from_the_environment_or_a_file_and_becomes_a_cookie() {
     for (args, env, expected) in cases {
         let mut all = vec!["--config-dir", dir, "--listen", "127.0.0.1:0"];
         all.extend_from_slice(args);
-        let refused = run("viewer", &all, &env);
+        let refused = run("dbcore-viewer", &all, &env);
         assert_eq!(refused.code, Some(1), "{args:?} {env:?}: {refused:?}");
         assert!(
             refused.stderr.contains(expected),

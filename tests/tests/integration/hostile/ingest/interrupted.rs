@@ -14,7 +14,7 @@ struct Live {
 impl Live {
     fn start(target: &Target, args: &[&str]) -> Self {
         use std::io::Read as _;
-        let mut command = std::process::Command::new(tests::bin::path("ingest"));
+        let mut command = std::process::Command::new(tests::bin::path("dbcore-ingest"));
         command
             .args(["--config-dir", target.config.path_str(), "t", "t", "-"])
             .args(["--format", "csv"])
@@ -63,7 +63,7 @@ impl Live {
     /// Waits (up to a minute) until ingest has reported `n` skipped rows.
     fn wait_skipped(&self, n: usize) {
         let deadline = std::time::Instant::now() + std::time::Duration::from_secs(60);
-        while self.stderr().matches("ingest: skipped").count() < n {
+        while self.stderr().matches("dbcore-ingest: skipped").count() < n {
             assert!(
                 std::time::Instant::now() < deadline,
                 "ingest did not report {n} skipped rows:\n{}",

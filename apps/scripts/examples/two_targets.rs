@@ -6,15 +6,16 @@ use project_core::db::connections::local;
 use project_core::{DbKind, context, registry};
 
 #[tokio::main]
-async fn main() -> anyhow::Result<()> {
-    let mut args = scripts::args().into_iter();
-    let (Some(target), Some(table)) = (args.next(), args.next()) else {
-        anyhow::bail!("usage: two_targets [--config-dir DIR] TARGET TABLE");
-    };
-    let source = registry::open(&target, context()).await?;
+async fn main() -> std::process::ExitCode {
+    let (target, table) = scripts::target_and_table("two_targets [--config-dir DIR] TARGET TABLE");
+    scripts::exit("two_targets", run(&target, &table).await)
+}
+
+async fn run(target: &str, table: &str) -> anyhow::Result<()> {
+    let source = registry::open(target, context()).await?;
     let sql = format!(
         "select count(*) from {}",
-        scripts::quoted(source.kind(), &table)
+        scripts::quoted(source.kind(), table)
     );
     let rows: i64 = match source.kind() {
         DbKind::Postgres => {
@@ -38,8 +39,8 @@ async fn main() -> anyhow::Result<()> {
             .execute(&mut **tx)
             .await?;
         sqlx::query("insert into counts (target, tbl, n) values (?, ?, ?)")
-            .bind(&target)
-            .bind(&table)
+            .bind(target)
+            .bind(table)
             .bind(rows)
             .execute(&mut **tx)
             .await?;

@@ -4,16 +4,14 @@
 use project_core::{DbKind, context, registry};
 
 #[tokio::main]
-async fn main() -> anyhow::Result<()> {
-    let mut args = scripts::args().into_iter();
-    let (Some(target), Some(table)) = (args.next(), args.next()) else {
-        anyhow::bail!("usage: count_rows [--config-dir DIR] TARGET TABLE");
-    };
-    let db = registry::open(&target, context()).await?;
-    let sql = format!(
-        "select count(*) from {}",
-        scripts::quoted(db.kind(), &table)
-    );
+async fn main() -> std::process::ExitCode {
+    let (target, table) = scripts::target_and_table("count_rows [--config-dir DIR] TARGET TABLE");
+    scripts::exit("count_rows", run(&target, &table).await)
+}
+
+async fn run(target: &str, table: &str) -> anyhow::Result<()> {
+    let db = registry::open(target, context()).await?;
+    let sql = format!("select count(*) from {}", scripts::quoted(db.kind(), table));
     let rows: i64 = match db.kind() {
         DbKind::Postgres => {
             sqlx::query_scalar(sqlx::AssertSqlSafe(sql))
