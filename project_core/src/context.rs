@@ -8,10 +8,13 @@ pub use adapters::ProcessEnv;
 pub use domain::Env as EnvPort;
 use domain::Env;
 
+use crate::config_dir::ConfigDir;
+use crate::settings::SettingsError;
+
 /// Where settings come from for this process.
 #[derive(Clone)]
 pub struct Context {
-    config_dir: Option<PathBuf>,
+    config: Option<ConfigDir>,
     cache_dir: Option<PathBuf>,
     env: Arc<dyn Env>,
 }
@@ -19,7 +22,7 @@ pub struct Context {
 impl std::fmt::Debug for Context {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
         f.debug_struct("Context")
-            .field("config_dir", &self.config_dir)
+            .field("config", &self.config)
             .field("cache_dir", &self.cache_dir)
             .finish_non_exhaustive()
     }
@@ -27,21 +30,38 @@ impl std::fmt::Debug for Context {
 
 impl Context {
     /// The config directory from `flag` (an app's `--config-dir`), else `$PROJECT_CONFIG_DIR`,
-    /// else `./config`, else the user config directory.
+    /// else `./config` when it has `targets/`, else the user config directory
+    /// ([`ConfigDir::find`]), taken as it is: for tests and embedding. Apps use
+    /// [`Context::for_app`].
     pub fn new(flag: Option<&Path>, env: Arc<dyn Env>) -> Self {
         let cache_dir = env
             .non_empty("PROJECT_CACHE_DIR")
             .map(PathBuf::from)
             .or_else(|| dirs::cache_dir().map(|d| d.join("dbcore")));
         Self {
-            config_dir: crate::settings::config_dir(flag, env.as_ref()),
+            config: ConfigDir::find(flag, env.as_ref()),
             cache_dir,
             env,
         }
     }
 
+    /// [`Context::new`], refusing a config directory that was named (flag or variable) but is
+    /// not a directory: falling back to code defaults would hide the mistake.
+    pub fn for_app(flag: Option<&Path>, env: Arc<dyn Env>) -> Result<Self, SettingsError> {
+        let context = Self::new(flag, env);
+        if let Some(config) = &context.config {
+            config.check()?;
+        }
+        Ok(context)
+    }
+
     pub fn config_dir(&self) -> Option<&Path> {
-        self.config_dir.as_deref()
+        self.config.as_ref().map(|c| c.path.as_path())
+    }
+
+    /// The config directory and why it was chosen, for `targets` and `explain`.
+    pub fn config(&self) -> Option<&ConfigDir> {
+        self.config.as_ref()
     }
 
     /// Where metadata caches live: `$PROJECT_CACHE_DIR`, else the user cache directory

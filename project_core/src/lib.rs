@@ -27,6 +27,7 @@
 //! ```
 
 pub mod chain;
+pub mod config_dir;
 pub mod context;
 pub mod db;
 mod error;

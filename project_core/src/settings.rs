@@ -260,6 +260,12 @@ pub enum SettingsError {
     Target { target: String, message: String },
     #[error("invalid target name: {0}")]
     Name(#[from] domain::InvalidTargetName),
+    #[error("config directory {} (from {chosen_by}) {problem}", path.display())]
+    ConfigDir {
+        path: PathBuf,
+        chosen_by: crate::config_dir::ChosenBy,
+        problem: &'static str,
+    },
 }
 
 /// Where a compiled connection module's SQLite file lives by default.
@@ -307,22 +313,6 @@ pub struct Settings {
     name: String,
     values: BTreeMap<&'static str, (Value, Origin)>,
     file: Option<PathBuf>,
-}
-
-/// The config directory: the flag, else `$PROJECT_CONFIG_DIR`, else `./config` when it exists,
-/// else the user config directory (`~/.config/dbcore`).
-pub fn config_dir(flag: Option<&Path>, env: &dyn Env) -> Option<PathBuf> {
-    if let Some(dir) = flag {
-        return Some(dir.to_owned());
-    }
-    if let Some(dir) = env.non_empty("PROJECT_CONFIG_DIR") {
-        return Some(PathBuf::from(dir));
-    }
-    let local = PathBuf::from("config");
-    if local.is_dir() {
-        return Some(local);
-    }
-    dirs::config_dir().map(|d| d.join("dbcore"))
 }
 
 /// The target file for `name` in `config_dir`. Only a validated name is ever joined into a

@@ -20,22 +20,6 @@ fn load(dir: &tempfile::TempDir, name: &str, env: &MapEnv) -> Result<Settings, S
 }
 
 #[test]
-fn the_config_dir_is_the_flag_else_the_environment_variable() {
-    let env = MapEnv::new().with("PROJECT_CONFIG_DIR", "/etc/project");
-    assert_eq!(
-        config_dir(Some(Path::new("/flag")), &env),
-        Some(PathBuf::from("/flag"))
-    );
-    assert_eq!(config_dir(None, &env), Some(PathBuf::from("/etc/project")));
-    let empty = MapEnv::new().with("PROJECT_CONFIG_DIR", "");
-    assert_ne!(
-        config_dir(None, &empty),
-        Some(PathBuf::from("")),
-        "empty counts as unset"
-    );
-}
-
-#[test]
 fn file_targets_are_the_valid_toml_stems_in_order() {
     let dir = config_with(&[
         ("prod.toml", "kind = \"postgres\"\n"),

@@ -9,6 +9,7 @@
 
 mod integration {
     mod admin_sqlite;
+    mod config_dir;
     mod counted;
     mod harness;
     mod hostile;

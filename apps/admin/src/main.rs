@@ -38,8 +38,8 @@ use serde_json::json;
 #[derive(Parser, Debug)]
 #[command(name = "dbcore", version, about = "Inspect and test dbcore targets")]
 struct Cli {
-    /// Directory holding targets/<name>.toml [default: $PROJECT_CONFIG_DIR, else ./config, else
-    /// the user config directory]
+    /// Directory holding targets/<name>.toml; it must exist [default: $PROJECT_CONFIG_DIR,
+    /// which must exist too, else ./config when it has targets/, else the user config directory]
     #[arg(long, global = true, value_name = "DIR")]
     config_dir: Option<PathBuf>,
 
@@ -197,7 +197,7 @@ async fn run(cli: Cli) -> Result<ExitCode> {
         std::io::stdout().lock().write_all(&script)?;
         return Ok(ExitCode::SUCCESS);
     }
-    let context = Context::new(cli.config_dir.as_deref(), Arc::new(adapters_env()));
+    let context = Context::for_app(cli.config_dir.as_deref(), Arc::new(adapters_env()))?;
     project_core::configure(context.clone());
     match cli.command {
         Command::Targets => targets(&context, cli.format),
@@ -229,6 +229,19 @@ fn adapters_env() -> project_core::context::ProcessEnv {
     project_core::context::ProcessEnv
 }
 
+/// `config directory: PATH (from REASON)`, so that nobody has to guess which was read.
+fn print_config_dir(context: &Context, indent: &str) -> Result<()> {
+    match context.config() {
+        Some(c) => outln!(
+            "{indent}config directory: {} (from {})",
+            c.path.display(),
+            c.chosen_by
+        ),
+        None => outln!("{indent}config directory: none (no user config directory on this system)"),
+    }
+    Ok(())
+}
+
 fn targets(context: &Context, format: Format) -> Result<ExitCode> {
     let mut rows = Vec::new();
     for name in registry::names(context) {
@@ -249,6 +262,7 @@ fn targets(context: &Context, format: Format) -> Result<ExitCode> {
         outln!("{}", serde_json::to_string_pretty(&rows)?);
         return Ok(ExitCode::SUCCESS);
     }
+    print_config_dir(context, "")?;
     outln!(
         "{:<12} {:<9} {:<36} {:<12} SOURCES",
         "NAME",
@@ -288,10 +302,10 @@ async fn explain(context: &Context, target: &str, format: Format) -> Result<Exit
     if format == Format::Json {
         outln!(
             "{}",
-            serde_json::to_string_pretty(&explain_json(target, &explanation))?
+            serde_json::to_string_pretty(&explain_json(target, context, &explanation))?
         );
     } else {
-        print_explanation(target, &explanation)?;
+        print_explanation(target, context, &explanation)?;
     }
     Ok(if resolved {
         ExitCode::SUCCESS
@@ -300,7 +314,7 @@ async fn explain(context: &Context, target: &str, format: Format) -> Result<Exit
     })
 }
 
-fn explain_json(target: &str, e: &Explanation) -> serde_json::Value {
+fn explain_json(target: &str, context: &Context, e: &Explanation) -> serde_json::Value {
     let settings: serde_json::Map<String, serde_json::Value> = e
         .settings
         .entries()
@@ -314,6 +328,11 @@ fn explain_json(target: &str, e: &Explanation) -> serde_json::Value {
     json!({
         "target": target,
         "kind": e.settings.kind().map(|k| k.as_str()),
+        "config_dir": context.config().map(|c| json!({
+            "path": c.path.display().to_string(),
+            "chosen_by": c.chosen_by.as_str(),
+        })),
+        "settings_file": e.settings.file().map(|f| f.display().to_string()),
         "settings": settings,
         "attempts": e.attempts.iter().map(|a| json!({
             "source": a.source,
@@ -335,9 +354,10 @@ fn explain_json(target: &str, e: &Explanation) -> serde_json::Value {
     })
 }
 
-fn print_explanation(target: &str, e: &Explanation) -> Result<()> {
+fn print_explanation(target: &str, context: &Context, e: &Explanation) -> Result<()> {
     let kind = e.settings.kind().map_or("?", |k| k.as_str());
     outln!("target {target} ({kind})");
+    print_config_dir(context, "  ")?;
     if let Some(file) = e.settings.file() {
         outln!("  settings file: {}", file.display());
     }

@@ -43,7 +43,7 @@ use rejects::{Rejects, reject_path};
 
 async fn run(cli: Cli) -> Result<ExitCode> {
     let env: Arc<dyn project_core::context::EnvPort> = Arc::new(project_core::context::ProcessEnv);
-    let context = Context::new(cli.config_dir.as_deref(), env);
+    let context = Context::for_app(cli.config_dir.as_deref(), env)?;
     project_core::configure(context.clone());
     let format = cli.input_format()?;
     let per_batch = cli.mode == Mode::PerBatch && !cli.dry_run;

@@ -32,7 +32,13 @@ pub fn target_and_table(usage: &str) -> (String, String) {
     });
     let env: std::sync::Arc<dyn project_core::context::EnvPort> =
         std::sync::Arc::new(project_core::context::ProcessEnv);
-    project_core::configure(project_core::Context::new(dir.as_deref(), env));
+    match project_core::Context::for_app(dir.as_deref(), env) {
+        Ok(context) => project_core::configure(context),
+        Err(error) => {
+            eprintln!("error: {error}");
+            std::process::exit(1);
+        }
+    };
     (target, table)
 }
 

@@ -102,7 +102,7 @@ async fn serve(cli: Cli) -> Result<()> {
         .with_context(|| format!("cannot listen on {}", cli.listen))?;
     let bound = listener.local_addr()?;
     let guard = Guard::new(bound, &cli.allow_host, token)?;
-    let context = Context::new(cli.config_dir.as_deref(), env);
+    let context = Context::for_app(cli.config_dir.as_deref(), env)?;
     project_core::configure(context.clone());
     let origin = guard.origin().to_owned();
     if generated {
