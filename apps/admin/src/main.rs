@@ -140,8 +140,8 @@ enum Command {
         /// Reflect now and rewrite the cache, whatever it holds.
         #[arg(long)]
         refresh: bool,
-        /// Show only this table.
-        #[arg(long, value_name = "NAME")]
+        /// Show only this table: NAME in any schema, or SCHEMA.NAME.
+        #[arg(long, value_name = "[SCHEMA.]NAME")]
         table: Option<String>,
     },
 }
@@ -240,6 +240,28 @@ fn print_config_dir(context: &Context, indent: &str) -> Result<()> {
         None => outln!("{indent}config directory: none (no user config directory on this system)"),
     }
     Ok(())
+}
+
+/// Which tables `metadata --table` shows: `NAME` in any schema, or `SCHEMA.NAME` (as
+/// `dbcore-ingest` takes) when SCHEMA is one of the reflected schemas.
+struct TableFilter<'a> {
+    schema: Option<&'a str>,
+    name: &'a str,
+}
+
+impl<'a> TableFilter<'a> {
+    fn parse(only: &'a str, schemas: &[Schema]) -> Self {
+        match only.split_once('.') {
+            Some((schema, name)) if schemas.iter().any(|s| s.name == schema) => Self {
+                schema: Some(schema),
+                name,
+            },
+            _ => Self {
+                schema: None,
+                name: only,
+            },
+        }
+    }
 }
 
 fn targets(context: &Context, format: Format) -> Result<ExitCode> {
@@ -489,12 +511,19 @@ async fn metadata(
     };
     let (model, report) = connection.metadata_with_report(refresh).await?;
     connection.close().await;
-    let schemas: Vec<&Schema> = model.schemas.iter().collect();
-    let wanted = |t: &&Table| only.is_none_or(|name| t.name == name);
+    let filter = only.map(|only| TableFilter::parse(only, &model.schemas));
+    let schemas: Vec<&Schema> = model
+        .schemas
+        .iter()
+        .filter(|s| {
+            filter
+                .as_ref()
+                .is_none_or(|f| f.schema.is_none_or(|x| x == s.name))
+        })
+        .collect();
+    let wanted = |t: &&Table| filter.as_ref().is_none_or(|f| t.name == f.name);
     if let Some(name) = only
-        && !schemas
-            .iter()
-            .any(|s| s.tables.iter().any(|t| t.name == name))
+        && !schemas.iter().any(|s| s.tables.iter().any(|t| wanted(&t)))
     {
         anyhow::bail!(
             "target `{target}` has no table `{name}` in schemas {}",

@@ -298,4 +298,43 @@ async fn admin_metadata_as_json_then_from_the_cache() {
         "{}",
         text.stdout
     );
+    // SCHEMA.NAME, as dbcore-ingest takes it.
+    let qualified = run(
+        "dbcore",
+        &[
+            "--config-dir",
+            config.path_str(),
+            "--format",
+            "json",
+            "metadata",
+            "meta",
+            "--table",
+            "main.a",
+        ],
+        &env,
+    );
+    let json = qualified.json();
+    assert_eq!(json["schemas"][0]["name"], "main");
+    let tables = json["schemas"][0]["tables"].as_array().unwrap();
+    assert_eq!(tables.len(), 1, "{json}");
+    assert_eq!(tables[0]["name"], "a");
+    let elsewhere = run(
+        "dbcore",
+        &[
+            "--config-dir",
+            config.path_str(),
+            "metadata",
+            "meta",
+            "--table",
+            "other.a",
+        ],
+        &env,
+    );
+    assert_eq!(elsewhere.code, Some(1), "{elsewhere:?}");
+    assert!(
+        elsewhere
+            .stderr
+            .contains("has no table `other.a` in schemas main"),
+        "{elsewhere:?}"
+    );
 }
