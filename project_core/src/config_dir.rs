@@ -127,6 +127,11 @@ mod tests {
             find(None, &env).map(|c| (c.path, c.chosen_by)),
             Some(("/etc/project".into(), ChosenBy::Variable))
         );
+        assert_eq!(
+            ConfigDir::find(None, &env).map(|c| c.chosen_by),
+            Some(ChosenBy::Variable),
+            "find is find_from in the current directory"
+        );
         let unset = MapEnv::new().with("PROJECT_CONFIG_DIR", "");
         // An empty ./config (no targets/) does not hide the user directory.
         std::fs::create_dir(cwd.path().join("config")).unwrap();
