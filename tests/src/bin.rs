@@ -98,7 +98,20 @@ impl Run {
 
 /// Runs a workspace binary with exactly `env` (plus `PATH`), never the developer's environment.
 pub fn run(name: &str, args: &[&str], env: &[(&str, &str)]) -> Run {
+    run_in(None, name, args, env)
+}
+
+/// [`run`] in the working directory `cwd` (else the test's own).
+pub fn run_in(
+    cwd: Option<&std::path::Path>,
+    name: &str,
+    args: &[&str],
+    env: &[(&str, &str)],
+) -> Run {
     let mut command = std::process::Command::new(path(name));
+    if let Some(cwd) = cwd {
+        command.current_dir(cwd);
+    }
     command.args(args).env_clear();
     if let Some(path) = std::env::var_os("PATH") {
         command.env("PATH", path);

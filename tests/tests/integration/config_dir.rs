@@ -3,28 +3,16 @@
 
 use std::path::Path;
 
-use tests::bin::{ConfigDir, Run, path, run};
+use tests::bin::{ConfigDir, Run, run, run_in};
 
-/// `dbcore ARGS` in `cwd` with only `HOME` (and `PATH`, plus `env`) set.
-fn dbcore_in(cwd: &Path, home: &Path, args: &[&str], env: &[(&str, &str)]) -> Run {
-    let mut command = std::process::Command::new(path("dbcore"));
-    command
-        .args(args)
-        .current_dir(cwd)
-        .env_clear()
-        .env("HOME", home);
-    if let Some(p) = std::env::var_os("PATH") {
-        command.env("PATH", p);
-    }
-    for (k, v) in env {
-        command.env(k, v);
-    }
-    let output = command.output().expect("dbcore runs");
-    Run {
-        code: output.status.code(),
-        stdout: String::from_utf8_lossy(&output.stdout).into_owned(),
-        stderr: String::from_utf8_lossy(&output.stderr).into_owned(),
-    }
+/// `dbcore ARGS` in `cwd` with only `HOME` (and `PATH`) set.
+fn dbcore_in(cwd: &Path, home: &Path, args: &[&str]) -> Run {
+    run_in(
+        Some(cwd),
+        "dbcore",
+        args,
+        &[("HOME", home.to_str().unwrap())],
+    )
 }
 
 #[test]
@@ -119,7 +107,7 @@ fn an_empty_local_config_does_not_hide_the_users_and_one_with_targets_is_used() 
     )
     .unwrap();
     std::fs::create_dir(cwd.path().join("config")).unwrap();
-    let listed = dbcore_in(cwd.path(), home.path(), &["targets"], &[]);
+    let listed = dbcore_in(cwd.path(), home.path(), &["targets"]);
     assert_eq!(listed.code, Some(0), "{listed:?}");
     assert!(
         listed.stdout.starts_with(&format!(
@@ -137,7 +125,7 @@ fn an_empty_local_config_does_not_hide_the_users_and_one_with_targets_is_used() 
         "kind = \"sqlite\"\npath = \":memory:\"\n",
     )
     .unwrap();
-    let listed = dbcore_in(cwd.path(), home.path(), &["targets"], &[]);
+    let listed = dbcore_in(cwd.path(), home.path(), &["targets"]);
     assert!(
         listed
             .stdout

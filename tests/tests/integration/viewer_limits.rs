@@ -5,7 +5,51 @@ use std::time::Duration;
 
 use tests::bin::ConfigDir;
 
-use super::viewer::{TOKEN_VAR, Viewer};
+use super::viewer::{Reply, TOKEN_VAR, Viewer};
+
+/// A viewer on a config holding `target` as `t`, with its password in the environment, and a
+/// session cookie for it. The config directory lives as long as the first value.
+fn logged_in(target: &str, password: (&str, &str)) -> (ConfigDir, Viewer, String) {
+    let config = ConfigDir::new();
+    config.target("t", target);
+    let cache = config.path().join("cache");
+    let token = tests::servers::random_token(32);
+    let viewer = Viewer::start(
+        &config,
+        &[],
+        &[
+            password,
+            ("PROJECT_CACHE_DIR", cache.to_str().unwrap()),
+            (TOKEN_VAR, &token),
+        ],
+    );
+    let (_, cookie) = viewer.login(&token).expect("a session cookie");
+    (config, viewer, cookie)
+}
+
+/// The page machinery works: a plain table's rows are shown, sorted.
+fn plain_rows_are_shown(get: &impl Fn(&str) -> Reply, schema: &str) {
+    let plain = get(&format!("/t/t/{schema}/plain/rows?sort=id&dir=desc"));
+    assert_eq!(plain.status, 200, "{}", plain.body);
+    assert!(
+        plain.body.contains("<td>2</td><td>two</td>"),
+        "{}",
+        plain.body
+    );
+}
+
+/// Each query names a sort or filter column the table does not have: 400, before any SQL.
+fn unknown_columns_are_refused(get: &impl Fn(&str) -> Reply, schema: &str, queries: &[&str]) {
+    for query in queries {
+        let refused = get(&format!("/t/t/{schema}/plain/rows?{query}"));
+        assert_eq!(refused.status, 400, "{query}: {}", refused.body);
+        assert!(
+            refused.body.contains("no column"),
+            "{query}: {}",
+            refused.body
+        );
+    }
+}
 
 /// The viewer's promises about what a page may do to the database, against PostgreSQL: rows are
 /// read in a read-only transaction (a view whose function writes is refused by the server, and
@@ -41,33 +85,13 @@ async fn pages_are_read_only_time_limited_and_name_only_real_columns() {
     .await
     .unwrap();
 
-    let config = ConfigDir::new();
-    config.target(
-        "t",
-        &format!("kind = \"postgres\"\nhost = \"127.0.0.1\"\nport = {}\ndatabase = \"viewer_ro\"\nuser = \"viewer_ro\"\nsources = [\"env\"]\nenv_prefix = \"V\"\n", pg.port()),
+    let target = format!(
+        "kind = \"postgres\"\nhost = \"127.0.0.1\"\nport = {}\ndatabase = \"viewer_ro\"\nuser = \"viewer_ro\"\nsources = [\"env\"]\nenv_prefix = \"V\"\n",
+        pg.port()
     );
-    let cache = config.path().join("cache");
-    let token = tests::servers::random_token(32);
-    let viewer = Viewer::start(
-        &config,
-        &[],
-        &[
-            ("V_PASSWORD", "viewer-ro-pw"),
-            ("PROJECT_CACHE_DIR", cache.to_str().unwrap()),
-            (TOKEN_VAR, &token),
-        ],
-    );
-    let (_, cookie) = viewer.login(&token).expect("a session cookie");
+    let (_config, viewer, cookie) = logged_in(&target, ("V_PASSWORD", "viewer-ro-pw"));
     let get = |path: &str| viewer.browse(path, Some(&cookie));
-
-    // The page machinery works: a plain table's rows are shown.
-    let plain = get("/t/t/public/plain/rows?sort=id&dir=desc");
-    assert_eq!(plain.status, 200, "{}", plain.body);
-    assert!(
-        plain.body.contains("<td>2</td><td>two</td>"),
-        "{}",
-        plain.body
-    );
+    plain_rows_are_shown(&get, "public");
 
     // Read-only: the server refuses the write and nothing was written.
     let writer = get("/t/t/public/writer/rows");
@@ -108,19 +132,19 @@ async fn pages_are_read_only_time_limited_and_name_only_real_columns() {
     );
 
     // Only real columns: refused with 400 before any SQL, whatever the name holds.
-    for (query, expected) in [
-        ("sort=nope", "no column"),
-        ("sort=w", "no column"),
-        ("sort=id%20desc%3B%20drop%20table%20plain", "no column"),
-        ("sort=ID", "no column"),
-        ("col=nope&eq=1", "no column"),
-        ("col=label%20or%201%3D1&eq=x", "no column"),
-        ("col=%22label%22&eq=one", "no column"),
-    ] {
-        let refused = get(&format!("/t/t/public/plain/rows?{query}"));
-        assert_eq!(refused.status, 400, "{query}: {}", refused.body);
-        assert!(refused.body.contains(expected), "{query}: {}", refused.body);
-    }
+    unknown_columns_are_refused(
+        &get,
+        "public",
+        &[
+            "sort=nope",
+            "sort=w",
+            "sort=id%20desc%3B%20drop%20table%20plain",
+            "sort=ID",
+            "col=nope&eq=1",
+            "col=label%20or%201%3D1&eq=x",
+            "col=%22label%22&eq=one",
+        ],
+    );
     let rows: i64 = sqlx::query_scalar("select count(*) from plain")
         .fetch_one(&pool)
         .await
@@ -170,33 +194,14 @@ async fn mariadb_pages_are_read_only_time_limited_and_name_only_real_columns() {
     .await
     .unwrap();
 
-    let config = ConfigDir::new();
-    config.target(
-        "t",
-        &format!("kind = \"mysql\"\nhost = \"127.0.0.1\"\nport = {}\ndatabase = \"viewer_ro_my\"\nuser = \"viewer_ro_my\"\nsources = [\"env\"]\nenv_prefix = \"VRM\"\nschemas = [\"viewer_ro_my\"]\n", server.port()),
+    let target = format!(
+        "kind = \"mysql\"\nhost = \"127.0.0.1\"\nport = {}\ndatabase = \"viewer_ro_my\"\nuser = \"viewer_ro_my\"\nsources = [\"env\"]\nenv_prefix = \"VRM\"\nschemas = [\"viewer_ro_my\"]\n",
+        server.port()
     );
-    let cache = config.path().join("cache");
-    let token = tests::servers::random_token(32);
-    let viewer = std::sync::Arc::new(Viewer::start(
-        &config,
-        &[],
-        &[
-            ("VRM_PASSWORD", "viewer-ro-my-pw"),
-            ("PROJECT_CACHE_DIR", cache.to_str().unwrap()),
-            (TOKEN_VAR, &token),
-        ],
-    ));
-    let (_, cookie) = viewer.login(&token).expect("a session cookie");
+    let (_config, viewer, cookie) = logged_in(&target, ("VRM_PASSWORD", "viewer-ro-my-pw"));
+    let viewer = std::sync::Arc::new(viewer);
     let get = |path: &str| viewer.browse(path, Some(&cookie));
-
-    // The page machinery works: a plain table's rows are shown.
-    let plain = get("/t/t/viewer_ro_my/plain/rows?sort=id&dir=desc");
-    assert_eq!(plain.status, 200, "{}", plain.body);
-    assert!(
-        plain.body.contains("<td>2</td><td>two</td>"),
-        "{}",
-        plain.body
-    );
+    plain_rows_are_shown(&get, "viewer_ro_my");
 
     // Read-only: the server refuses the write and nothing was written.
     let writer = get("/t/t/viewer_ro_my/writer/rows");
@@ -270,25 +275,21 @@ async fn mariadb_pages_are_read_only_time_limited_and_name_only_real_columns() {
 
     // Only real columns: refused with 400 before any SQL, whatever the name holds. MariaDB
     // itself would take `ID` for `id`; the viewer names only the columns the metadata has.
-    for query in [
-        "sort=nope",
-        "sort=w",
-        "sort=id%20desc%3B%20drop%20table%20plain",
-        "sort=ID",
-        "sort=id%60%2C%20%60label",
-        "col=nope&eq=1",
-        "col=LABEL&eq=one",
-        "col=label%20or%201%3D1&eq=x",
-        "col=%60label%60&eq=one",
-    ] {
-        let refused = get(&format!("/t/t/viewer_ro_my/plain/rows?{query}"));
-        assert_eq!(refused.status, 400, "{query}: {}", refused.body);
-        assert!(
-            refused.body.contains("no column"),
-            "{query}: {}",
-            refused.body
-        );
-    }
+    unknown_columns_are_refused(
+        &get,
+        "viewer_ro_my",
+        &[
+            "sort=nope",
+            "sort=w",
+            "sort=id%20desc%3B%20drop%20table%20plain",
+            "sort=ID",
+            "sort=id%60%2C%20%60label",
+            "col=nope&eq=1",
+            "col=LABEL&eq=one",
+            "col=label%20or%201%3D1&eq=x",
+            "col=%60label%60&eq=one",
+        ],
+    );
     let rows: i64 = sqlx::query_scalar("select count(*) from plain")
         .fetch_one(&pool)
         .await
