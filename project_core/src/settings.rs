@@ -702,7 +702,12 @@ impl Settings {
 
     /// Every setting as (key, value, origin), in key order.
     pub fn entries(&self) -> impl Iterator<Item = (&'static str, String, &Origin)> {
-        self.values.iter().map(|(k, (v, o))| (*k, v.to_string(), o))
+        self.typed_entries().map(|(k, v, o)| (k, v.to_string(), o))
+    }
+
+    /// [`Settings::entries`] with each value as its type (a port is a number), for JSON.
+    pub fn typed_entries(&self) -> impl Iterator<Item = (&'static str, &Value, &Origin)> {
+        self.values.iter().map(|(k, (v, o))| (*k, v, o))
     }
 
     pub fn origin(&self, key: &str) -> Option<&Origin> {

@@ -31,6 +31,7 @@ use clap::{Parser, Subcommand, ValueEnum};
 use project_core::metadata::CacheStatus;
 use project_core::metadata_model::{Schema, Table};
 use project_core::registry::{self, Explanation};
+use project_core::settings::Value;
 use project_core::{Context, DbError};
 use secrecy::{ExposeSecret, SecretString};
 use serde_json::json;
@@ -242,6 +243,15 @@ fn print_config_dir(context: &Context, indent: &str) -> Result<()> {
     Ok(())
 }
 
+/// A metadata step as a JSON key: `read cache (after the fingerprint)` is `read_cache`.
+fn step_key(step: &str) -> String {
+    step.split('(')
+        .next()
+        .unwrap_or(step)
+        .trim()
+        .replace(' ', "_")
+}
+
 /// Which tables `metadata --table` shows: `NAME` in any schema, or `SCHEMA.NAME` (as
 /// `dbcore-ingest` takes) when SCHEMA is one of the reflected schemas.
 struct TableFilter<'a> {
@@ -339,11 +349,11 @@ async fn explain(context: &Context, target: &str, format: Format) -> Result<Exit
 fn explain_json(target: &str, context: &Context, e: &Explanation) -> serde_json::Value {
     let settings: serde_json::Map<String, serde_json::Value> = e
         .settings
-        .entries()
+        .typed_entries()
         .map(|(key, value, origin)| {
             (
                 key.to_owned(),
-                json!({ "value": value, "origin": origin.to_string() }),
+                json!({ "value": value_json(value), "origin": origin.to_string() }),
             )
         })
         .collect();
@@ -367,13 +377,40 @@ fn explain_json(target: &str, context: &Context, e: &Explanation) -> serde_json:
         })),
         "credential_needed": e.needs_credential,
         "error": e.error,
-        "sources": e.source_details.iter().map(|(name, details)| {
+        "not_consulted": not_consulted(e),
+        "source_details": e.source_details.iter().map(|(name, details)| {
             let details: serde_json::Map<String, serde_json::Value> =
                 details.iter().map(|(k, v)| ((*k).to_owned(), json!(v))).collect();
             (name.clone(), serde_json::Value::Object(details))
         }).collect::<serde_json::Map<_, _>>(),
         "lease": e.lease.map(|(ttl, renewable)| json!({"ttl_seconds": ttl.as_secs(), "renewable": renewable})),
     })
+}
+
+/// A setting's value in JSON as its type: numbers, booleans and lists stay what they are.
+fn value_json(value: &Value) -> serde_json::Value {
+    match value {
+        Value::Number(n) => json!(n),
+        Value::Port(p) => json!(p),
+        Value::Bool(b) => json!(b),
+        Value::List(items) => json!(items),
+        Value::Sources(sources) => json!(sources.iter().map(|s| s.as_str()).collect::<Vec<_>>()),
+        other => json!(other.to_string()),
+    }
+}
+
+/// The configured sources the chain never reached because an earlier one answered (found, or
+/// stopped it with an error): a different password there goes unnoticed, so explain says so.
+fn not_consulted(e: &Explanation) -> Vec<&'static str> {
+    if !e.needs_credential {
+        return Vec::new();
+    }
+    e.settings
+        .sources()
+        .iter()
+        .map(|s| s.as_str())
+        .filter(|name| !e.attempts.iter().any(|a| a.source == *name))
+        .collect()
 }
 
 fn print_explanation(target: &str, context: &Context, e: &Explanation) -> Result<()> {
@@ -397,6 +434,13 @@ fn print_explanation(target: &str, context: &Context, e: &Explanation) -> Result
     }
     for (i, a) in e.attempts.iter().enumerate() {
         outln!("  {}. {} ({}): {}", i + 1, a.source, a.outcome, a.detail);
+    }
+    let skipped = not_consulted(e);
+    if !skipped.is_empty() && !e.attempts.is_empty() {
+        outln!(
+            "  not consulted: {} (an earlier source answered)",
+            skipped.join(", ")
+        );
     }
     if let Some(error) = &e.error {
         outln!("error: {error}");
@@ -539,7 +583,7 @@ async fn metadata(
                 "status": report.status.as_str(),
                 "reason": match &report.status { CacheStatus::Rebuilt(r) => Some(r.as_str()), _ => None },
             },
-            "timings_ms": report.steps.iter().map(|(step, d)| (step.to_string(), json!(d.as_secs_f64() * 1000.0))).collect::<serde_json::Map<_, _>>(),
+            "timings_ms": report.steps.iter().map(|(step, d)| (step_key(step), json!((d.as_secs_f64() * 1_000_000.0).round() / 1000.0))).collect::<serde_json::Map<_, _>>(),
             "schemas": schemas.iter().map(|s| json!({
                 "name": s.name,
                 "tables": s.tables.iter().filter(wanted).map(table_json).collect::<Vec<_>>(),

@@ -259,6 +259,13 @@ async fn admin_metadata_as_json_then_from_the_cache() {
     let json = first.json();
     assert_eq!(json["target"], "meta");
     assert_eq!(json["cache"]["status"], "rebuilt");
+    let steps: Vec<&String> = json["timings_ms"].as_object().unwrap().keys().collect();
+    assert_eq!(
+        steps,
+        ["fingerprint", "read_cache", "reflect", "write_cache"],
+        "{json}"
+    );
+    assert!(json["timings_ms"]["reflect"].as_f64().unwrap() >= 0.0);
     assert!(
         json["cache"]["path"]
             .as_str()

@@ -101,7 +101,11 @@ async fn ping_and_explain_with_a_pgpass_file() {
     let json = explain.json();
     assert_eq!(json["target"], "t");
     assert_eq!(json["kind"], "postgres");
-    assert_eq!(json["settings"]["port"]["value"], pg.port().to_string());
+    assert_eq!(
+        json["settings"]["port"]["value"],
+        pg.port(),
+        "a port is a number"
+    );
     assert_eq!(
         json["attempts"],
         serde_json::json!([

@@ -173,9 +173,12 @@ async fn kv_v2_with_token_auth() {
         &env,
     );
     let json = explain.json();
-    assert_eq!(json["sources"]["vault"]["address"], vault.address());
-    assert_eq!(json["sources"]["vault"]["auth"], "token");
-    assert_eq!(json["sources"]["vault"]["path"], "secret/data/dbcore/kv2");
+    assert_eq!(json["source_details"]["vault"]["address"], vault.address());
+    assert_eq!(json["source_details"]["vault"]["auth"], "token");
+    assert_eq!(
+        json["source_details"]["vault"]["path"],
+        "secret/data/dbcore/kv2"
+    );
     assert_no_secret(&ping, vault, &[&password]);
     assert_no_secret(&explain, vault, &[&password]);
 }
@@ -487,7 +490,10 @@ async fn dynamic_credentials_rotate_under_load_with_no_failed_query() {
     let json = explain.json();
     assert_eq!(json["lease"]["renewable"], true, "{json:#}");
     assert_eq!(json["lease"]["ttl_seconds"], 3);
-    assert_eq!(json["sources"]["vault"]["path"], "db_vault_dyn/creds/app");
+    assert_eq!(
+        json["source_details"]["vault"]["path"],
+        "db_vault_dyn/creds/app"
+    );
     let (watch, totals) = scenario.watch("45s", "8");
     let log = watch.all_output();
     assert_eq!(totals.failed, 0, "{totals:?}\n{log}");
