@@ -21,6 +21,15 @@ impl DbKind {
         }
     }
 
+    /// `name` as a quoted identifier of this kind, safe for any name: `"a""b"` (PostgreSQL,
+    /// SQLite) or `` `a``b` `` (MySQL). Apps quote every identifier they put into SQL with it.
+    pub fn quote_identifier(self, name: &str) -> String {
+        match self {
+            DbKind::MySql => format!("`{}`", name.replace('`', "``")),
+            DbKind::Postgres | DbKind::Sqlite => format!("\"{}\"", name.replace('"', "\"\"")),
+        }
+    }
+
     /// Whether connections of this kind authenticate with a user and password at all.
     pub fn uses_credentials(self) -> bool {
         !matches!(self, DbKind::Sqlite)
@@ -91,5 +100,12 @@ mod tests {
         assert!(DbKind::Postgres.uses_credentials());
         assert!(DbKind::MySql.uses_credentials());
         assert!(!DbKind::Sqlite.uses_credentials());
+    }
+
+    #[test]
+    fn identifiers_are_quoted_with_their_quote_doubled() {
+        assert_eq!(DbKind::Postgres.quote_identifier("a\"b"), "\"a\"\"b\"");
+        assert_eq!(DbKind::Sqlite.quote_identifier("t"), "\"t\"");
+        assert_eq!(DbKind::MySql.quote_identifier("a`b\""), "`a``b\"`");
     }
 }

@@ -43,16 +43,13 @@ pub struct Plan {
     pub columns: Vec<(Column, Check)>,
 }
 
-pub fn quote(kind: DbKind, name: &str) -> String {
-    match kind {
-        DbKind::MySql => format!("`{}`", name.replace('`', "``")),
-        _ => format!("\"{}\"", name.replace('"', "\"\"")),
-    }
-}
-
 impl Plan {
     pub fn new(kind: DbKind, schema: &str, table: Table) -> Self {
-        let qualified = format!("{}.{}", quote(kind, schema), quote(kind, &table.name));
+        let qualified = format!(
+            "{}.{}",
+            kind.quote_identifier(schema),
+            kind.quote_identifier(&table.name)
+        );
         Self {
             kind,
             table,

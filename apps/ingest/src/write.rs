@@ -5,7 +5,7 @@ use anyhow::Result;
 use project_core::db::Tx;
 use project_core::{DbError, DbKind};
 
-use crate::plan::{Plan, Row, quote};
+use crate::plan::{Plan, Row};
 
 /// The server's COPY error, with the input line it names ("COPY items, line 3" counts the rows
 /// sent, which are mapped back to the file's lines).
@@ -52,7 +52,7 @@ pub fn copy_statement(plan: &Plan) -> String {
     let columns: Vec<String> = plan
         .columns
         .iter()
-        .map(|(c, _)| quote(DbKind::Postgres, &c.name))
+        .map(|(c, _)| DbKind::Postgres.quote_identifier(&c.name))
         .collect();
     format!(
         "COPY {} ({}) FROM STDIN WITH (FORMAT csv)",
@@ -82,7 +82,7 @@ macro_rules! insert_batches {
             let columns: Vec<String> = plan
                 .columns
                 .iter()
-                .map(|(c, _)| quote($kind, &c.name))
+                .map(|(c, _)| $kind.quote_identifier(&c.name))
                 .collect();
             let per_statement = ($max_params / plan.columns.len().max(1)).max(1);
             let mut written = 0;

@@ -4,11 +4,10 @@
 
 /// `"schema"."table"` (or `` `schema`.`table` `` for MySQL), for a name given on the command line.
 pub fn quoted(kind: project_core::DbKind, name: &str) -> String {
-    let q = |part: &str| match kind {
-        project_core::DbKind::MySql => format!("`{}`", part.replace('`', "``")),
-        _ => format!("\"{}\"", part.replace('"', "\"\"")),
-    };
-    name.split('.').map(q).collect::<Vec<_>>().join(".")
+    name.split('.')
+        .map(|part| kind.quote_identifier(part))
+        .collect::<Vec<_>>()
+        .join(".")
 }
 
 /// `TARGET TABLE` after an optional `--config-dir DIR` (as every app takes), with the process

@@ -42,13 +42,6 @@ pub(crate) fn offset(page: i64) -> Option<i64> {
 #[derive(Debug, PartialEq, Eq)]
 pub(crate) struct NoVisibleColumns;
 
-fn quote(kind: DbKind, name: &str) -> String {
-    match kind {
-        DbKind::MySql => format!("`{}`", name.replace('`', "``")),
-        _ => format!("\"{}\"", name.replace('"', "\"\"")),
-    }
-}
-
 /// The SELECT for a page: identifiers from metadata, values as `$1`/`?`. A table with no
 /// visible column (a MariaDB view over a table the user may not read, or whose base table is
 /// gone, lists no columns) has no SELECT at all, rather than `select  from …`.
@@ -64,9 +57,9 @@ pub(crate) fn select_sql(
         return Err(NoVisibleColumns);
     }
     let cast = |c: &str| match kind {
-        DbKind::Postgres => format!("src.{}::text", quote(kind, c)),
-        DbKind::MySql => format!("cast(src.{} as char)", quote(kind, c)),
-        DbKind::Sqlite => format!("cast(src.{} as text)", quote(kind, c)),
+        DbKind::Postgres => format!("src.{}::text", kind.quote_identifier(c)),
+        DbKind::MySql => format!("cast(src.{} as char)", kind.quote_identifier(c)),
+        DbKind::Sqlite => format!("cast(src.{} as text)", kind.quote_identifier(c)),
     };
     let list: Vec<String> = table.columns.iter().map(|c| cast(&c.name)).collect();
     // The server-side statement timeout on MySQL and MariaDB, which have no transaction-local
@@ -86,8 +79,8 @@ pub(crate) fn select_sql(
     let mut sql = format!(
         "{select} {} from {}.{} as src",
         list.join(", "),
-        quote(kind, schema),
-        quote(kind, &table.name)
+        kind.quote_identifier(schema),
+        kind.quote_identifier(&table.name)
     );
     if let Some(column) = filter {
         let placeholder = if kind == DbKind::Postgres { "$1" } else { "?" };
@@ -97,7 +90,7 @@ pub(crate) fn select_sql(
         let _ = write!(
             sql,
             " order by src.{} {}",
-            quote(kind, column),
+            kind.quote_identifier(column),
             if descending { "desc" } else { "asc" }
         );
     }

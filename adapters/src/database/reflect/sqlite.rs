@@ -13,7 +13,7 @@ fn literal(schema: &str) -> String {
 }
 
 fn identifier(schema: &str) -> String {
-    format!("\"{}\"", schema.replace('"', "\"\""))
+    domain::DbKind::Sqlite.quote_identifier(schema)
 }
 
 pub async fn reflect(pool: &SqlitePool, schemas: &[String]) -> Result<Metadata, sqlx::Error> {
