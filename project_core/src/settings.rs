@@ -275,7 +275,7 @@ pub enum DefaultPath {
     UserData(&'static str),
 }
 
-/// The code defaults of a connection module (the seed's `_DEFAULT_DB_CONFIG`).
+/// The code defaults of a connection module (dm-dbcore's `_DEFAULT_DB_CONFIG`).
 #[derive(Debug, Clone, Copy)]
 pub struct TargetDefaults {
     pub name: &'static str,

@@ -230,7 +230,7 @@ impl DatabaseConnection {
         &self.pool
     }
 
-    /// The typed pool (the seed's `engine`).
+    /// The typed pool (dm-dbcore's `engine`).
     pub fn pool<DB: Backend>(&self) -> Result<&Pool<DB>, DbError> {
         DB::from_pool(&self.pool).ok_or_else(|| DbError::KindMismatch {
             target: self.name().to_owned(),
@@ -243,7 +243,7 @@ impl DatabaseConnection {
         })
     }
 
-    /// A pooled connection (the seed's `get_session()`).
+    /// A pooled connection (dm-dbcore's `get_session()`).
     /// A connection refused for a bad password re-resolves credentials once before failing.
     pub async fn session<DB: Backend>(&self) -> Result<PoolConnection<DB>, DbError> {
         let pool = self.pool::<DB>()?;

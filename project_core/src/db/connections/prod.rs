@@ -1,5 +1,6 @@
-//! Production: PostgreSQL behind Vault dynamic credentials, the environment as fallback.
-//! Resolves once this build has the Vault source; until then it says so.
+//! Production: PostgreSQL behind Vault dynamic credentials, the environment as fallback. The
+//! Vault settings (address, auth, `database = { mount, role }`) come from
+//! `config/targets/prod.toml`; without them `dbcore explain prod` says what is missing.
 
 crate::connection_module! {
     name: "prod",
