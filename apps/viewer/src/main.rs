@@ -122,29 +122,8 @@ async fn serve(cli: Cli) -> Result<()> {
 }
 
 fn main() -> std::process::ExitCode {
-    tracing_subscriber::fmt()
-        .with_env_filter(
-            tracing_subscriber::EnvFilter::try_from_default_env()
-                .unwrap_or_else(|_| tracing_subscriber::EnvFilter::new("warn")),
-        )
-        .with_writer(std::io::stderr)
-        .init();
     let cli = Cli::parse();
-    let runtime = match tokio::runtime::Runtime::new() {
-        Ok(r) => r,
-        Err(e) => {
-            eprintln!("dbcore-viewer: error: {e}");
-            return std::process::ExitCode::FAILURE;
-        }
-    };
-    match runtime.block_on(serve(cli)) {
-        Ok(()) => std::process::ExitCode::SUCCESS,
-        Err(e) => {
-            eprintln!(
-                "dbcore-viewer: error: {}",
-                project_core::one_line(e.as_ref())
-            );
-            std::process::ExitCode::FAILURE
-        }
-    }
+    app_main::main("dbcore-viewer", async {
+        serve(cli).await.map(|()| std::process::ExitCode::SUCCESS)
+    })
 }
