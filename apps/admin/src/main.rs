@@ -258,35 +258,51 @@ fn targets(context: &Context, format: Format) -> Result<ExitCode> {
         return Ok(ExitCode::SUCCESS);
     }
     print_config_dir(context, "")?;
-    outln!(
-        "{:<12} {:<9} {:<36} {:<12} SOURCES",
-        "NAME",
-        "KIND",
-        "WHERE",
-        "USER"
-    );
-    for row in &rows {
-        let text = |key: &str| row[key].as_str().unwrap_or("-").to_owned();
-        if let Some(error) = row["error"].as_str() {
-            outln!("{:<12} error: {error}", text("name"));
-            continue;
+    let text = |row: &serde_json::Value, key: &str| row[key].as_str().unwrap_or("-").to_owned();
+    // A target whose settings are broken is listed by name with its error.
+    let lines: Vec<Result<[String; 5], (String, String)>> = rows
+        .iter()
+        .map(|row| match row["error"].as_str() {
+            Some(error) => Err((text(row, "name"), error.to_owned())),
+            None => {
+                let sources: Vec<&str> = row["sources"]
+                    .as_array()
+                    .map(|a| a.iter().filter_map(|s| s.as_str()).collect())
+                    .unwrap_or_default();
+                let sources = if sources.is_empty() {
+                    "-".to_owned()
+                } else {
+                    sources.join(", ")
+                };
+                Ok([
+                    text(row, "name"),
+                    text(row, "kind"),
+                    text(row, "where"),
+                    text(row, "user"),
+                    sources,
+                ])
+            }
+        })
+        .collect();
+    let header = ["NAME", "KIND", "WHERE", "USER", "SOURCES"].map(str::to_owned);
+    // Each column as wide as its widest cell, so that long paths do not push rows apart.
+    let mut widths = [0usize; 4];
+    for cells in std::iter::once(&header).chain(lines.iter().filter_map(|l| l.as_ref().ok())) {
+        for (width, cell) in widths.iter_mut().zip(cells) {
+            *width = (*width).max(cell.chars().count());
         }
-        let sources: Vec<&str> = row["sources"]
-            .as_array()
-            .map(|a| a.iter().filter_map(|s| s.as_str()).collect())
-            .unwrap_or_default();
-        let sources = if sources.is_empty() {
-            "-".to_owned()
-        } else {
-            sources.join(", ")
-        };
-        outln!(
-            "{:<12} {:<9} {:<36} {:<12} {sources}",
-            text("name"),
-            text("kind"),
-            text("where"),
-            text("user"),
-        );
+    }
+    for (name, _) in lines.iter().filter_map(|l| l.as_ref().err()) {
+        widths[0] = widths[0].max(name.chars().count());
+    }
+    let [name_w, kind_w, where_w, user_w] = widths;
+    for line in std::iter::once(Ok(header)).chain(lines) {
+        match line {
+            Ok([name, kind, place, user, sources]) => outln!(
+                "{name:<name_w$} {kind:<kind_w$} {place:<where_w$} {user:<user_w$} {sources}"
+            ),
+            Err((name, error)) => outln!("{name:<name_w$} error: {error}"),
+        }
     }
     Ok(ExitCode::SUCCESS)
 }

@@ -345,3 +345,33 @@ async fn admin_metadata_as_json_then_from_the_cache() {
         "{elsewhere:?}"
     );
 }
+
+/// `dbcore targets` lines its columns up however long a path is.
+#[test]
+fn targets_line_up_their_columns_around_a_long_path() {
+    let config = ConfigDir::new();
+    let long = format!("/tmp/{}/reports.sqlite3", "deep/".repeat(12));
+    config.target(
+        "reports",
+        &format!("kind = \"sqlite\"\npath = \"{long}\"\n"),
+    );
+    config.target("broken", "kind = \"oracle\"\n");
+    let home = tempfile::tempdir().unwrap();
+    let out = run(
+        "dbcore",
+        &["--config-dir", config.path_str(), "targets"],
+        &[("HOME", home.path().to_str().unwrap())],
+    );
+    assert_eq!(out.code, Some(0), "{out:?}");
+    let lines: Vec<&str> = out.stdout.lines().skip(1).collect();
+    let sources_at = lines[0].find("SOURCES").expect("a header");
+    for line in &lines[1..] {
+        if line.contains(" error: ") {
+            assert!(line.starts_with("broken "), "{line:?}");
+            continue;
+        }
+        assert_eq!(&line[sources_at - 1..sources_at], " ", "{}", out.stdout);
+        assert_ne!(&line[sources_at..sources_at + 1], " ", "{}", out.stdout);
+    }
+    assert!(out.stdout.contains(&long), "{}", out.stdout);
+}
