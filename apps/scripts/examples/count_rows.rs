@@ -1,15 +1,18 @@
 //! `count_rows TARGET TABLE`: the original pattern's minimal usage example.
 #![allow(clippy::print_stdout, reason = "prints its answer")]
 
+use std::process::ExitCode;
+
 use project_core::{DbKind, context, registry};
 
-#[tokio::main]
-async fn main() -> std::process::ExitCode {
-    let (target, table) = scripts::target_and_table("count_rows [--config-dir DIR] TARGET TABLE");
-    scripts::exit("count_rows", run(&target, &table).await)
+fn main() -> ExitCode {
+    let args = scripts::args("count_rows [--config-dir DIR] TARGET TABLE");
+    app_main::main("count_rows", run(args))
 }
 
-async fn run(target: &str, table: &str) -> anyhow::Result<()> {
+async fn run(args: scripts::Args) -> anyhow::Result<ExitCode> {
+    scripts::configure(args.config_dir.as_deref())?;
+    let (target, table) = (args.target.as_str(), args.table.as_str());
     let db = registry::open(target, context()).await?;
     let sql = format!("select count(*) from {}", scripts::quoted(db.kind(), table));
     let rows: i64 = match db.kind() {
@@ -30,5 +33,5 @@ async fn run(target: &str, table: &str) -> anyhow::Result<()> {
         }
     };
     println!("rows: {rows}");
-    Ok(())
+    Ok(ExitCode::SUCCESS)
 }

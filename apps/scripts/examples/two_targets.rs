@@ -3,15 +3,18 @@
 #![allow(clippy::print_stdout, reason = "prints its answer")]
 
 use project_core::db::connections::local;
+use std::process::ExitCode;
+
 use project_core::{DbKind, context, registry};
 
-#[tokio::main]
-async fn main() -> std::process::ExitCode {
-    let (target, table) = scripts::target_and_table("two_targets [--config-dir DIR] TARGET TABLE");
-    scripts::exit("two_targets", run(&target, &table).await)
+fn main() -> ExitCode {
+    let args = scripts::args("two_targets [--config-dir DIR] TARGET TABLE");
+    app_main::main("two_targets", run(args))
 }
 
-async fn run(target: &str, table: &str) -> anyhow::Result<()> {
+async fn run(args: scripts::Args) -> anyhow::Result<ExitCode> {
+    scripts::configure(args.config_dir.as_deref())?;
+    let (target, table) = (args.target.as_str(), args.table.as_str());
     let source = registry::open(target, context()).await?;
     let sql = format!(
         "select count(*) from {}",
@@ -50,5 +53,5 @@ async fn run(target: &str, table: &str) -> anyhow::Result<()> {
     println!("{target}.{table}: {rows} rows; local has {recorded} recorded counts");
     source.close().await;
     local::close().await;
-    Ok(())
+    Ok(ExitCode::SUCCESS)
 }
