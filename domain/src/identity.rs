@@ -42,8 +42,8 @@ pub struct TargetSpec {
 /// Connection and pool options; all optional so that the driver's defaults apply when unset.
 #[derive(Debug, Clone, Default, PartialEq)]
 pub struct TargetOptions {
-    /// libpq's sslmode: disable, allow, prefer, require, verify-ca, verify-full.
-    pub sslmode: Option<String>,
+    /// libpq's sslmode; the driver's default (`prefer`) when unset.
+    pub sslmode: Option<crate::SslMode>,
     /// Reported to the server; defaults to the running binary's name.
     pub application_name: Option<String>,
     pub connect_timeout: Option<std::time::Duration>,

@@ -17,6 +17,7 @@ pub mod metadata;
 mod name;
 pub mod redact;
 mod source;
+mod sslmode;
 mod target;
 
 pub use chain::{Attempt, CredentialChain, Outcome, Resolution};
@@ -28,6 +29,7 @@ pub use kind::{DbKind, UnknownKind};
 pub use metadata::Metadata;
 pub use name::{InvalidTargetName, MAX_TARGET_NAME_LEN, TargetName};
 pub use source::{CredentialSource, Lookup, Renewal};
+pub use sslmode::{SslMode, UnknownSslMode};
 pub use target::{ConnectionTarget, ServerInfo};
 
 /// Re-exported so that every crate names the same secret type.

@@ -1,66 +1,15 @@
 //! The one place where a target's source order becomes a `CredentialChain`.
 
-use std::fmt;
-use std::str::FromStr;
-use std::sync::Arc;
-
 use std::path::PathBuf;
+use std::sync::Arc;
 
 use adapters::credentials::vault::{VaultAuth, VaultConfig, VaultSecret};
 use adapters::credentials::{
     EnvSource, FileSource, KeyringSource, MyCnfSource, PgpassSource, VaultSource,
 };
-use domain::{CredentialChain, CredentialSource, Env};
+use domain::{CredentialChain, CredentialSource, DbKind, Env};
 
-use crate::settings::Settings;
-
-/// A credential source a target may name in `sources = [...]`.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
-pub enum SourceKind {
-    Env,
-    Pgpass,
-    MyCnf,
-    File,
-    Keyring,
-    Vault,
-}
-
-impl SourceKind {
-    pub const ALL_NAMES: &'static str = "env, pgpass, mycnf, file, keyring, vault";
-
-    pub fn as_str(self) -> &'static str {
-        match self {
-            SourceKind::Env => "env",
-            SourceKind::Pgpass => "pgpass",
-            SourceKind::MyCnf => "mycnf",
-            SourceKind::File => "file",
-            SourceKind::Keyring => "keyring",
-            SourceKind::Vault => "vault",
-        }
-    }
-}
-
-impl fmt::Display for SourceKind {
-    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        f.write_str(self.as_str())
-    }
-}
-
-impl FromStr for SourceKind {
-    type Err = ();
-
-    fn from_str(s: &str) -> Result<Self, ()> {
-        Ok(match s {
-            "env" => SourceKind::Env,
-            "pgpass" => SourceKind::Pgpass,
-            "mycnf" => SourceKind::MyCnf,
-            "file" => SourceKind::File,
-            "keyring" => SourceKind::Keyring,
-            "vault" => SourceKind::Vault,
-            _ => return Err(()),
-        })
-    }
-}
+use crate::settings::{Settings, SourceKind, Text, VaultAuthMethod};
 
 /// A source's settings do not make sense (named keys, and what is allowed).
 #[derive(Debug, thiserror::Error)]
@@ -70,97 +19,138 @@ pub struct InvalidSource {
     pub message: String,
 }
 
+/// The sources a target tries, in order: its `sources` setting, else its kind's usual ones
+/// (PostgreSQL: env then `~/.pgpass`, as the original pattern; MySQL: env then `~/.my.cnf`).
+pub fn order(settings: &Settings) -> Vec<SourceKind> {
+    match (settings.sources(), settings.kind()) {
+        (Some(sources), _) => sources.to_vec(),
+        (None, Some(DbKind::Postgres)) => vec![SourceKind::Env, SourceKind::Pgpass],
+        (None, Some(DbKind::MySql)) => vec![SourceKind::Env, SourceKind::MyCnf],
+        (None, _) => Vec::new(),
+    }
+}
+
 /// The Vault source's configuration from the target's `[vault]` table.
 pub fn vault_config(settings: &Settings) -> Result<VaultConfig, InvalidSource> {
-    let invalid = |message: String| InvalidSource {
-        target: settings.name().to_owned(),
-        message,
+    let vault = &settings.values().vault;
+    let text = |t: &Option<Text>| t.as_ref().map(|t| t.0.clone());
+    Ok(VaultConfig {
+        address: text(&vault.address),
+        ca_cert: vault.ca_cert.as_ref().map(|p| p.0.clone()),
+        namespace: text(&vault.namespace),
+        auth: vault_auth(settings)?,
+        secret: vault_secret(settings)?,
+        env_prefix: settings.env_prefix().to_owned(),
+        allow_http: vault.allow_http.is_some_and(|f| f.0),
+    })
+}
+
+fn vault_auth(settings: &Settings) -> Result<VaultAuth, InvalidSource> {
+    let vault = &settings.values().vault;
+    let method = vault.auth.unwrap_or(VaultAuthMethod::Token);
+    let mount = || {
+        vault
+            .auth_mount
+            .as_ref()
+            .map_or_else(|| method.as_str().to_owned(), |m| m.0.clone())
     };
-    let text = |key: &str| settings.text_setting(key).map(str::to_owned);
-    let path = |key: &str| settings.path_setting(key).map(ToOwned::to_owned);
-    let method = text("vault.auth").unwrap_or_else(|| "token".to_owned());
-    let mount = text("vault.auth_mount").unwrap_or_else(|| method.clone());
     let role = || {
-        text("vault.role")
-            .ok_or_else(|| invalid(format!("vault.auth = \"{method}\" needs vault.role")))
+        vault.role.as_ref().map(|r| r.0.clone()).ok_or_else(|| {
+            invalid(
+                settings,
+                format!("vault.auth = \"{}\" needs vault.role", method.as_str()),
+            )
+        })
     };
-    let auth = match method.as_str() {
-        "approle" => VaultAuth::AppRole {
-            mount,
-            role_id_file: path("vault.role_id_file"),
-            secret_id_file: path("vault.secret_id_file"),
+    let file = |f: &Option<crate::settings::FilePath>| f.as_ref().map(|p| p.0.clone());
+    Ok(match method {
+        VaultAuthMethod::Token => VaultAuth::Token {
+            token_file: file(&vault.token_file),
         },
-        "kubernetes" => VaultAuth::Kubernetes {
-            mount,
+        VaultAuthMethod::AppRole => VaultAuth::AppRole {
+            mount: mount(),
+            role_id_file: file(&vault.role_id_file),
+            secret_id_file: file(&vault.secret_id_file),
+        },
+        VaultAuthMethod::Kubernetes => VaultAuth::Kubernetes {
+            mount: mount(),
             role: role()?,
-            jwt_file: path("vault.jwt_file").unwrap_or_else(|| {
+            jwt_file: file(&vault.jwt_file).unwrap_or_else(|| {
                 PathBuf::from("/var/run/secrets/kubernetes.io/serviceaccount/token")
             }),
         },
-        "jwt" => VaultAuth::Jwt {
-            mount,
+        VaultAuthMethod::Jwt => VaultAuth::Jwt {
+            mount: mount(),
             role: role()?,
-            jwt_file: path("vault.jwt_file")
-                .ok_or_else(|| invalid("vault.auth = \"jwt\" needs vault.jwt_file".into()))?,
+            jwt_file: file(&vault.jwt_file).ok_or_else(|| {
+                invalid(settings, "vault.auth = \"jwt\" needs vault.jwt_file".into())
+            })?,
         },
-        _ => VaultAuth::Token {
-            token_file: path("vault.token_file"),
-        },
-    };
-    let kv_path = text("vault.kv.path");
-    let db_role = text("vault.database.role");
-    let db_static = text("vault.database.static_role");
-    let secret = match (kv_path, db_role, db_static) {
-        (Some(path), None, None) => VaultSecret::Kv {
-            mount: text("vault.kv.mount").unwrap_or_else(|| "secret".into()),
-            path,
-            version: if text("vault.kv.version").as_deref() == Some("1") {
-                1
-            } else {
-                2
-            },
-            username_key: text("vault.kv.username_key").unwrap_or_else(|| "username".into()),
-            password_key: text("vault.kv.password_key").unwrap_or_else(|| "password".into()),
-        },
-        (None, Some(role), None) => VaultSecret::Dynamic {
-            mount: text("vault.database.mount").unwrap_or_else(|| "database".into()),
-            role,
-        },
-        (None, None, Some(role)) => VaultSecret::Static {
-            mount: text("vault.database.mount").unwrap_or_else(|| "database".into()),
-            role,
-        },
-        (None, None, None) => {
-            return Err(invalid(format!(
-                "source vault needs a secret: vault.kv = {{ path = … }} or vault.database = {{ role = … }} (or static_role) in {}",
-                settings.file().map_or_else(
-                    || format!("targets/{}.toml", settings.name()),
-                    |p| p.display().to_string()
-                )
-            )));
-        }
-        _ => {
-            return Err(invalid(
-                "vault: give exactly one of vault.kv.path, vault.database.role, vault.database.static_role".into(),
-            ));
-        }
-    };
-    Ok(VaultConfig {
-        address: text("vault.address"),
-        ca_cert: path("vault.ca_cert"),
-        namespace: text("vault.namespace"),
-        auth,
-        secret,
-        env_prefix: settings.env_prefix().to_owned(),
-        allow_http: settings.bool_setting("vault.allow_http").unwrap_or(false),
     })
+}
+
+fn vault_secret(settings: &Settings) -> Result<VaultSecret, InvalidSource> {
+    let vault = &settings.values().vault;
+    let (kv, db) = (&vault.kv, &vault.database);
+    let or = |t: &Option<Text>, default: &str| {
+        t.as_ref()
+            .map_or_else(|| default.to_owned(), |t| t.0.clone())
+    };
+    let text = |t: &Option<Text>| t.as_ref().map(|t| t.0.clone());
+    Ok(
+        match (text(&kv.path), text(&db.role), text(&db.static_role)) {
+            (Some(path), None, None) => VaultSecret::Kv {
+                mount: or(&kv.mount, "secret"),
+                path,
+                version: kv.version.map_or(2, |v| v.number()),
+                username_key: or(&kv.username_key, "username"),
+                password_key: or(&kv.password_key, "password"),
+            },
+            (None, Some(role), None) => VaultSecret::Dynamic {
+                mount: or(&db.mount, "database"),
+                role,
+            },
+            (None, None, Some(role)) => VaultSecret::Static {
+                mount: or(&db.mount, "database"),
+                role,
+            },
+            (None, None, None) => {
+                let file = settings.file().map_or_else(
+                    || format!("targets/{}.toml", settings.name()),
+                    |p| p.display().to_string(),
+                );
+                return Err(invalid(
+                    settings,
+                    format!(
+                        "source vault needs a secret: vault.kv = {{ path = … }} or vault.database = \
+                     {{ role = … }} (or static_role) in {file}"
+                    ),
+                ));
+            }
+            _ => {
+                return Err(invalid(
+                    settings,
+                    "vault: give exactly one of vault.kv.path, vault.database.role, \
+                 vault.database.static_role"
+                        .into(),
+                ));
+            }
+        },
+    )
+}
+
+fn invalid(settings: &Settings, message: String) -> InvalidSource {
+    InvalidSource {
+        target: settings.name().to_owned(),
+        message,
+    }
 }
 
 /// Builds the chain for `settings`, in the order its `sources` setting gives.
 pub fn build(settings: &Settings, env: Arc<dyn Env>) -> Result<CredentialChain, InvalidSource> {
     let prefix = settings.env_prefix().to_owned();
     let mut sources: Vec<Arc<dyn CredentialSource>> = Vec::new();
-    for kind in settings.sources() {
+    for kind in order(settings) {
         let source: Arc<dyn CredentialSource> = match kind {
             SourceKind::Env => Arc::new(EnvSource::new(&prefix, env.clone())),
             SourceKind::Pgpass => Arc::new(PgpassSource::new(&prefix, env.clone())),

@@ -10,7 +10,9 @@ use crate::context::{Context, context};
 use crate::db::connections::{laptop, local, prod};
 use crate::db::{DatabaseConnection, Provenance};
 use crate::error::DbError;
-use crate::settings::{Settings, TargetDefaults, file_targets};
+use crate::settings::{
+    Entry, Origin, Settings, SourceKind, TargetDefaults, file_targets, setting_key,
+};
 
 /// The compiled connection modules.
 pub const COMPILED: &[&TargetDefaults] = &[&local::DEFAULTS, &laptop::DEFAULTS, &prod::DEFAULTS];
@@ -62,6 +64,11 @@ pub(crate) async fn open_module(defaults: &TargetDefaults) -> Result<DatabaseCon
 #[derive(Debug)]
 pub struct Explanation {
     pub settings: Settings,
+    /// The settings as shown: every set key, and the source order `chain` chose when the
+    /// target names none.
+    pub entries: Vec<Entry>,
+    /// The sources tried, in order.
+    pub order: Vec<SourceKind>,
     pub attempts: Vec<Attempt>,
     pub provenance: Option<Provenance>,
     pub needs_credential: bool,
@@ -73,15 +80,35 @@ pub struct Explanation {
     pub lease: Option<(std::time::Duration, bool)>,
 }
 
+/// The settings as `explain` shows them: the set ones, and the order `chain` chose when the
+/// target sets none.
+fn shown_entries(settings: &Settings, order: &[SourceKind]) -> Vec<Entry> {
+    let mut entries = settings.entries();
+    if settings.sources().is_none() {
+        let names: Vec<&str> = order.iter().map(|s| s.as_str()).collect();
+        entries.push(Entry {
+            key: setting_key!(sources).to_owned(),
+            value: serde_json::json!(names),
+            origin: Origin::code_default(),
+        });
+        entries.sort_by(|a, b| a.key.cmp(&b.key));
+    }
+    entries
+}
+
 /// Resolves a target's credential without connecting, and keeps only what may be shown.
 pub async fn explain(name: &str, context: &Context) -> Result<Explanation, DbError> {
     let settings = settings(name, context)?;
+    let order = crate::chain::order(&settings);
+    let entries = shown_entries(&settings, &order);
     let needs_credential = settings.kind().is_some_and(DbKind::uses_credentials);
     let chain = match crate::chain::build(&settings, context.env().clone()) {
         Ok(chain) => chain,
         Err(invalid) => {
             return Ok(Explanation {
                 settings,
+                entries,
+                order,
                 attempts: Vec::new(),
                 provenance: None,
                 needs_credential,
@@ -94,6 +121,8 @@ pub async fn explain(name: &str, context: &Context) -> Result<Explanation, DbErr
     if !needs_credential {
         return Ok(Explanation {
             settings,
+            entries,
+            order,
             attempts: Vec::new(),
             provenance: None,
             needs_credential,
@@ -138,6 +167,8 @@ pub async fn explain(name: &str, context: &Context) -> Result<Explanation, DbErr
     });
     Ok(Explanation {
         settings,
+        entries,
+        order,
         attempts,
         provenance,
         needs_credential,

@@ -35,6 +35,15 @@ pub enum StoreChoice {
 impl StoreChoice {
     pub const ALLOWED: &'static str = "auto, secret-service, keyutils";
 
+    /// The spelling in settings, the inverse of [`StoreChoice::parse`].
+    pub fn as_str(self) -> &'static str {
+        match self {
+            StoreChoice::Auto => "auto",
+            StoreChoice::SecretService => "secret-service",
+            StoreChoice::Keyutils => "keyutils",
+        }
+    }
+
     pub fn parse(value: &str) -> Option<Self> {
         match value {
             "auto" => Some(StoreChoice::Auto),

@@ -6,7 +6,9 @@
 
 use std::time::Duration;
 
-use domain::{ConnectError, ConnectErrorKind, Credential, ExposeSecret, ServerInfo, TargetSpec};
+use domain::{
+    ConnectError, ConnectErrorKind, Credential, ExposeSecret, ServerInfo, SslMode, TargetSpec,
+};
 use sqlx::Executor;
 use sqlx::mysql::{
     MySqlConnectOptions, MySqlConnection, MySqlPool, MySqlPoolOptions, MySqlSslMode,
@@ -28,15 +30,14 @@ pub fn address(spec: &TargetSpec) -> String {
     format!("{host}:{port}/{database}")
 }
 
-fn ssl_mode(sslmode: &str) -> Option<MySqlSslMode> {
-    Some(match sslmode {
-        "disable" => MySqlSslMode::Disabled,
-        "allow" | "prefer" => MySqlSslMode::Preferred,
-        "require" => MySqlSslMode::Required,
-        "verify-ca" => MySqlSslMode::VerifyCa,
-        "verify-full" => MySqlSslMode::VerifyIdentity,
-        _ => return None,
-    })
+fn ssl_mode(mode: SslMode) -> MySqlSslMode {
+    match mode {
+        SslMode::Disable => MySqlSslMode::Disabled,
+        SslMode::Allow | SslMode::Prefer => MySqlSslMode::Preferred,
+        SslMode::Require => MySqlSslMode::Required,
+        SslMode::VerifyCa => MySqlSslMode::VerifyCa,
+        SslMode::VerifyFull => MySqlSslMode::VerifyIdentity,
+    }
 }
 
 /// Builds sqlx options; the password is always set explicitly (empty when none was found).
@@ -62,15 +63,8 @@ pub fn connect_options(
     if let Some(database) = identity.database.as_deref() {
         options = options.database(database);
     }
-    if let Some(mode) = spec.options.sslmode.as_deref() {
-        let mapped = ssl_mode(mode).ok_or_else(|| ConnectError {
-            kind: ConnectErrorKind::Configuration,
-            address: address(spec),
-            user: user.to_owned(),
-            detail: format!("unknown sslmode `{mode}`"),
-            hint: Some(format!("allowed: {}", super::postgres::SSL_MODES)),
-        })?;
-        options = options.ssl_mode(mapped);
+    if let Some(mode) = spec.options.sslmode {
+        options = options.ssl_mode(ssl_mode(mode));
     }
     Ok(options)
 }

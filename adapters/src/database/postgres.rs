@@ -2,7 +2,9 @@
 
 use std::time::Duration;
 
-use domain::{ConnectError, ConnectErrorKind, Credential, ExposeSecret, ServerInfo, TargetSpec};
+use domain::{
+    ConnectError, ConnectErrorKind, Credential, ExposeSecret, ServerInfo, SslMode, TargetSpec,
+};
 use sqlx::postgres::{PgConnectOptions, PgPool, PgPoolOptions, PgSslMode};
 
 use super::{classify, effective_user, password_provenance};
@@ -10,8 +12,6 @@ use super::{classify, effective_user, password_provenance};
 /// What libpq waits for a connection when `connect_timeout` is unset is "forever"; we choose
 /// a bound so that `dbcore ping` always answers.
 const DEFAULT_CONNECT_TIMEOUT: Duration = Duration::from_secs(10);
-
-pub const SSL_MODES: &str = "disable, allow, prefer, require, verify-ca, verify-full";
 
 /// Builds sqlx options. The password is always set, to an empty string when there is none,
 /// because `new_without_pgpass` still takes `PGPASSWORD` from the environment otherwise.
@@ -40,15 +40,7 @@ pub fn connect_options(
     if let Some(database) = identity.database.as_deref() {
         options = options.database(database);
     }
-    let sslmode = spec.options.sslmode.as_deref().unwrap_or("prefer");
-    let mode: PgSslMode = sslmode.parse().map_err(|_| ConnectError {
-        kind: ConnectErrorKind::Configuration,
-        address: address(spec),
-        user: user.to_owned(),
-        detail: format!("unknown sslmode `{sslmode}`"),
-        hint: Some(format!("allowed: {SSL_MODES}")),
-    })?;
-    options = options.ssl_mode(mode);
+    options = options.ssl_mode(ssl_mode(spec.options.sslmode.unwrap_or(SslMode::Prefer)));
     if let Some(name) = spec.options.application_name.as_deref() {
         options = options.application_name(name);
     }
@@ -64,6 +56,17 @@ pub fn connect_options(
         options = options.options(server_options);
     }
     Ok(options)
+}
+
+fn ssl_mode(mode: SslMode) -> PgSslMode {
+    match mode {
+        SslMode::Disable => PgSslMode::Disable,
+        SslMode::Allow => PgSslMode::Allow,
+        SslMode::Prefer => PgSslMode::Prefer,
+        SslMode::Require => PgSslMode::Require,
+        SslMode::VerifyCa => PgSslMode::VerifyCa,
+        SslMode::VerifyFull => PgSslMode::VerifyFull,
+    }
 }
 
 /// Quotes a schema name for `search_path` (`"$user"` and plain names pass through as written

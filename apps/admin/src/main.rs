@@ -30,7 +30,6 @@ use clap::{Parser, Subcommand, ValueEnum};
 use project_core::metadata::CacheStatus;
 use project_core::metadata_model::{Schema, Table};
 use project_core::registry::{self, Explanation};
-use project_core::settings::Value;
 use project_core::{Context, DbError};
 use secrecy::{ExposeSecret, SecretString};
 use serde_json::json;
@@ -246,7 +245,7 @@ fn targets(context: &Context, format: Format) -> Result<ExitCode> {
                 "kind": s.kind().map(|k| k.as_str()),
                 "where": s.location(),
                 "user": s.identity().user,
-                "sources": s.sources().iter().map(|x| x.as_str()).collect::<Vec<_>>(),
+                "sources": project_core::chain::order(&s).iter().map(|x| x.as_str()).collect::<Vec<_>>(),
                 "defined_in": s.file().map_or_else(|| "code".to_owned(), |p| p.display().to_string()),
             }),
             Err(error) => json!({ "name": name, "error": error.to_string() }),
@@ -327,12 +326,12 @@ async fn explain(context: &Context, target: &str, format: Format) -> Result<Exit
 
 fn explain_json(target: &str, context: &Context, e: &Explanation) -> serde_json::Value {
     let settings: serde_json::Map<String, serde_json::Value> = e
-        .settings
-        .typed_entries()
-        .map(|(key, value, origin)| {
+        .entries
+        .iter()
+        .map(|entry| {
             (
-                key.to_owned(),
-                json!({ "value": value_json(value), "origin": origin.to_string() }),
+                entry.key.clone(),
+                json!({ "value": entry.value, "origin": entry.origin.to_string() }),
             )
         })
         .collect();
@@ -366,26 +365,13 @@ fn explain_json(target: &str, context: &Context, e: &Explanation) -> serde_json:
     })
 }
 
-/// A setting's value in JSON as its type: numbers, booleans and lists stay what they are.
-fn value_json(value: &Value) -> serde_json::Value {
-    match value {
-        Value::Number(n) => json!(n),
-        Value::Port(p) => json!(p),
-        Value::Bool(b) => json!(b),
-        Value::List(items) => json!(items),
-        Value::Sources(sources) => json!(sources.iter().map(|s| s.as_str()).collect::<Vec<_>>()),
-        other => json!(other.to_string()),
-    }
-}
-
 /// The configured sources the chain never reached because an earlier one answered (found, or
 /// stopped it with an error): a different password there goes unnoticed, so explain says so.
 fn not_consulted(e: &Explanation) -> Vec<&'static str> {
     if !e.needs_credential {
         return Vec::new();
     }
-    e.settings
-        .sources()
+    e.order
         .iter()
         .map(|s| s.as_str())
         .filter(|name| !e.attempts.iter().any(|a| a.source == *name))
@@ -400,8 +386,8 @@ fn print_explanation(target: &str, context: &Context, e: &Explanation) -> Result
         outln!("  settings file: {}", file.display());
     }
     outln!("settings:");
-    for (key, value, origin) in e.settings.entries() {
-        outln!("  {key:<26} {value:<32} {origin}");
+    for entry in &e.entries {
+        outln!("  {:<26} {:<32} {}", entry.key, entry.shown(), entry.origin);
     }
     if !e.needs_credential {
         outln!("credential: none needed for {kind}");

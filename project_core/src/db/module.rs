@@ -35,7 +35,7 @@ macro_rules! connection_module {
             user: $crate::__opt!($($user)?),
             database: $crate::__opt!($($database)?),
             path: $crate::__opt!($($path)?),
-            sources: &[ $( $crate::chain::SourceKind::$source ),* ],
+            sources: &[ $( $crate::settings::SourceKind::$source ),* ],
             env_prefix: $prefix,
             about: $about,
         };

@@ -214,7 +214,7 @@ proptest::proptest! {
     /// Structured but hostile files: every key with values of every type and size.
     #[test]
     fn any_value_of_any_key_loads_or_fails_cleanly(
-        key in proptest::sample::select(KEYS.iter().map(|k| k.name).collect::<Vec<_>>()),
+        key in proptest::sample::select(fields::all_keys()),
         value in proptest::prop_oneof![
             proptest::num::i64::ANY.prop_map(|i| i.to_string()),
             "\\PC{0,20}".prop_map(|s| format!("{s:?}")),
@@ -243,7 +243,7 @@ proptest::proptest! {
     /// Arbitrary environment values for every variable.
     #[test]
     fn any_environment_value_loads_or_fails_cleanly(
-        suffix in proptest::sample::select(KEYS.iter().filter_map(|k| k.env).collect::<Vec<_>>()),
+        suffix in proptest::sample::select(ENV_KEYS.iter().map(|k| k.suffix).collect::<Vec<_>>()),
         value in "\\PC{0,30}",
     ) {
         let var = format!("PROJECT_DB_{suffix}");

@@ -2,7 +2,11 @@
 //! (`scripts/mutants project_core`) found no other test guarding: config and target
 //! discovery, derived defaults per kind, the checks across keys and the typed accessors.
 
+use std::time::Duration;
+
+use super::values::SettingValue;
 use super::*;
+use crate::chain::order;
 use domain::MapEnv;
 
 fn config_with(files: &[(&str, &str)]) -> tempfile::TempDir {
@@ -46,26 +50,51 @@ fn each_kind_gets_its_usual_sources_and_the_login_name_only_when_it_has_credenti
     ]);
     let env = MapEnv::new().with("USER", "alice");
     let pg = load(&dir, "pg", &env).unwrap();
-    assert_eq!(pg.sources(), [SourceKind::Env, SourceKind::Pgpass]);
+    assert_eq!(pg.sources(), None, "unset: chain decides");
+    assert_eq!(order(&pg), [SourceKind::Env, SourceKind::Pgpass]);
     assert_eq!(pg.identity().user.as_deref(), Some("alice"));
     let my = load(&dir, "my", &env).unwrap();
-    assert_eq!(my.sources(), [SourceKind::Env, SourceKind::MyCnf]);
+    assert_eq!(order(&my), [SourceKind::Env, SourceKind::MyCnf]);
     let lite = load(&dir, "lite", &env).unwrap();
-    assert!(lite.sources().is_empty());
+    assert!(order(&lite).is_empty());
     assert_eq!(lite.identity().user, None, "sqlite has no user");
     let named = load(&dir, "named", &env).unwrap();
     assert_eq!(named.identity().user.as_deref(), Some("bob"), "set wins");
-    assert_eq!(named.sources(), [SourceKind::File]);
+    assert_eq!(named.sources(), Some(&[SourceKind::File][..]));
+    assert_eq!(order(&named), [SourceKind::File]);
 }
 
 #[test]
 fn sources_are_shown_comma_separated_and_none_as_a_dash() {
-    assert_eq!(Value::Sources(Vec::new()).to_string(), "-");
+    let shown = |value: serde_json::Value| {
+        Entry {
+            key: "k".into(),
+            value,
+            origin: Origin::code_default(),
+        }
+        .shown()
+    };
+    let json = |v: &dyn erased::Canon| v.json();
+    assert_eq!(shown(json(&Sources(Vec::new()))), "-");
     assert_eq!(
-        Value::Sources(vec![SourceKind::Env, SourceKind::Pgpass]).to_string(),
+        shown(json(&Sources(vec![SourceKind::Env, SourceKind::Pgpass]))),
         "env,pgpass"
     );
-    assert_eq!(Value::List(vec!["a".into(), "b".into()]).to_string(), "a,b");
+    assert_eq!(shown(json(&Names(vec!["a".into(), "b".into()]))), "a,b");
+    assert_eq!(shown(json(&Port(5432))), "5432");
+    assert_eq!(shown(json(&TimeSpan(Duration::from_millis(250)))), "250ms");
+}
+
+mod erased {
+    /// A setting value as the JSON `explain` shows.
+    pub trait Canon {
+        fn json(&self) -> serde_json::Value;
+    }
+    impl<T: serde::Serialize> Canon for T {
+        fn json(&self) -> serde_json::Value {
+            serde_json::to_value(self).unwrap()
+        }
+    }
 }
 
 #[test]
@@ -109,19 +138,17 @@ fn typed_accessors_read_back_what_the_file_set() {
     )]);
     let s = load(&dir, "v", &MapEnv::new()).unwrap();
     assert_eq!(s.file(), Some(dir.path().join("targets/v.toml").as_path()));
-    assert_eq!(s.bool_setting("vault.allow_http"), Some(true));
-    assert_eq!(s.bool_setting("vault.address"), None, "not a boolean");
-    assert_eq!(s.bool_setting("pool.test_before_acquire"), None, "unset");
-    assert_eq!(
-        s.path_setting("vault.token_file"),
-        Some(Path::new("/run/token"))
-    );
+    let vault = &s.values().vault;
+    assert_eq!(vault.allow_http, Some(Flag(true)));
+    assert_eq!(vault.address, Some(Text("http://127.0.0.1:8200".into())));
+    assert_eq!(s.values().pool.test_before_acquire, None, "unset");
+    assert_eq!(vault.token_file, Some(FilePath("/run/token".into())));
     let off = config_with(&[(
         "w.toml",
         "kind = \"postgres\"\n[vault]\nallow_http = false\n",
     )]);
     let s = load(&off, "w", &MapEnv::new()).unwrap();
-    assert_eq!(s.bool_setting("vault.allow_http"), Some(false));
+    assert_eq!(s.values().vault.allow_http, Some(Flag(false)));
 }
 
 #[test]
@@ -157,17 +184,25 @@ fn entries_list_every_setting_with_its_origin_and_the_spec_carries_lists_and_fla
         "kind = \"postgres\"\nhost = \"db\"\nport = 5433\ndatabase = \"app\"\nsearch_path = [\"s1\", \"public\"]\n[pool]\ntest_before_acquire = false\n",
     )]);
     let s = load(&dir, "t", &MapEnv::new().with("USER", "u")).unwrap();
-    let entries: Vec<(&str, String, String)> =
-        s.entries().map(|(k, v, o)| (k, v, o.to_string())).collect();
-    let file = format!("file:{}", dir.path().join("targets/t.toml").display());
+    let entries: Vec<(String, String, String)> = s
+        .entries()
+        .into_iter()
+        .map(|e| (e.key.clone(), e.shown(), e.origin.to_string()))
+        .collect();
+    let file = format!(
+        "file:{} line 2",
+        dir.path().join("targets/t.toml").display()
+    );
     assert!(
-        entries.contains(&("host", "db".into(), file.clone())),
+        entries.contains(&("host".into(), "db".into(), file.clone())),
         "{entries:?}"
     );
     assert!(
-        entries.contains(&("user", "u".into(), "default".into())),
+        entries.contains(&("user".into(), "u".into(), "default".into())),
         "{entries:?}"
     );
+    let port = s.entries().into_iter().find(|e| e.key == "port").unwrap();
+    assert_eq!(port.value, serde_json::json!(5433), "a port is a number");
     let spec = s.spec();
     assert_eq!(
         spec.options.search_path,
@@ -198,7 +233,7 @@ fn the_default_application_name_is_the_running_binary() {
     let binary = std::env::current_exe().unwrap();
     let stem = binary.file_stem().unwrap().to_str().unwrap();
     assert_eq!(s.spec().options.application_name.as_deref(), Some(stem));
-    assert_eq!(s.origin("application_name"), Some(&Origin::Default));
+    assert_eq!(s.origin("application_name"), Some(&Origin::code_default()));
 }
 
 #[test]
@@ -244,7 +279,7 @@ fn errors_name_the_line_of_the_key_wherever_the_file_writes_it() {
         ("kind = \"postgres\"\n[vault]\nkv . version = 3\n", 3),
         // Quoted, after another table that has a key of the same name.
         (
-            "kind = \"postgres\"\n[vault]\nmax_connections = 1\n[pool]\n\"max_connections\" = 0\n",
+            "kind = \"postgres\"\n[vault.kv]\nmount = \"m\"\n[vault.database]\n\"mount\" = 0\n",
             5,
         ),
         // A quoted key with a dot in it is one key, not a path.
@@ -272,28 +307,27 @@ fn errors_name_the_line_of_the_key_wherever_the_file_writes_it() {
 
 #[test]
 fn environment_values_parse_by_type_at_their_bounds() {
-    let ok = |ty, raw: &str| from_env(ty, raw).unwrap();
-    assert_eq!(ok(Ty::Bool, "yes"), Value::Bool(true));
-    assert_eq!(ok(Ty::Bool, " ON "), Value::Bool(true));
-    assert_eq!(ok(Ty::Bool, "0"), Value::Bool(false));
-    assert_eq!(ok(Ty::Bool, "off"), Value::Bool(false));
-    assert!(from_env(Ty::Bool, "maybe").is_err());
+    assert_eq!(Flag::from_env("yes"), Ok(Flag(true)));
+    assert_eq!(Flag::from_env(" ON "), Ok(Flag(true)));
+    assert_eq!(Flag::from_env("0"), Ok(Flag(false)));
+    assert_eq!(Flag::from_env("off"), Ok(Flag(false)));
+    assert!(Flag::from_env("maybe").is_err());
     assert_eq!(
-        ok(Ty::List, "a, ,b,"),
-        Value::List(vec!["a".into(), "b".into()])
+        Names::from_env("a, ,b,"),
+        Ok(Names(vec!["a".into(), "b".into()]))
     );
-    assert_eq!(ok(Ty::KvVersion, "2"), Value::Text("2".into()));
-    assert_eq!(ok(Ty::KvVersion, "1"), Value::Text("1".into()));
-    assert!(from_env(Ty::KvVersion, "3").is_err());
+    assert_eq!(KvVersion::from_env("2"), Ok(KvVersion::V2));
+    assert_eq!(KvVersion::from_env("1"), Ok(KvVersion::V1));
+    assert!(KvVersion::from_env("3").is_err());
     assert_eq!(
-        ok(Ty::Duration, "1ms"),
-        Value::Duration(Duration::from_millis(1))
+        TimeSpan::from_env("1ms"),
+        Ok(TimeSpan(Duration::from_millis(1)))
     );
-    assert_eq!(ok(Ty::Duration, "7days"), Value::Duration(MAX_DURATION));
-    assert!(from_env(Ty::Duration, "0").is_err());
-    assert!(from_env(Ty::Duration, "7days 1s").is_err());
-    assert_eq!(ok(Ty::Port, "65535"), Value::Port(65535));
-    assert!(from_env(Ty::Port, "65536").is_err());
+    assert_eq!(TimeSpan::from_env("7days"), Ok(TimeSpan(MAX_DURATION)));
+    assert!(TimeSpan::from_env("0").is_err());
+    assert!(TimeSpan::from_env("7days 1s").is_err());
+    assert_eq!(Port::from_env("65535"), Ok(Port(65535)));
+    assert!(Port::from_env("65536").is_err());
 }
 
 #[test]

@@ -1,0 +1,50 @@
+//! Where a setting's value came from.
+
+use std::fmt;
+use std::path::Path;
+
+/// `default`, `file:<path> line N` or `env:<VAR>`. It is the text `config` carries with every
+/// value (a `Value`'s origin), so it survives the merge exactly: the origin shown is the one
+/// of the layer whose value won.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Origin(String);
+
+const DEFAULT: &str = "default";
+
+impl Origin {
+    /// A code default, or one derived from the run (the login name, the binary's name).
+    pub fn code_default() -> Self {
+        Origin(DEFAULT.to_owned())
+    }
+
+    /// A line of a target file (`None` when the line cannot be told).
+    pub fn file(path: &Path, line: Option<usize>) -> Self {
+        Origin(match line {
+            Some(line) => format!("file:{} line {line}", path.display()),
+            None => format!("file:{}", path.display()),
+        })
+    }
+
+    pub fn env(var: &str) -> Self {
+        Origin(format!("env:{var}"))
+    }
+
+    pub fn is_default(&self) -> bool {
+        self.0 == DEFAULT
+    }
+
+    /// The origin `config` kept with a value; every layer stamps one, so none means a default.
+    pub(super) fn from_config(origin: Option<&str>) -> Self {
+        Origin(origin.unwrap_or(DEFAULT).to_owned())
+    }
+
+    pub fn as_str(&self) -> &str {
+        &self.0
+    }
+}
+
+impl fmt::Display for Origin {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str(&self.0)
+    }
+}
