@@ -44,15 +44,37 @@ pub struct Attempt {
 }
 
 /// The result of running a chain: the credential (if any) plus every attempt, in order.
-#[derive(Debug)]
 pub struct Resolution {
     pub attempts: Vec<Attempt>,
     pub credential: Option<Credential>,
+    /// The source that supplied `credential`: the one to renew or revoke its lease with.
+    pub issuer: Option<Arc<dyn CredentialSource>>,
     /// The hard error that stopped the chain, if one did.
     pub error: Option<SourceError>,
 }
 
+impl fmt::Debug for Resolution {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_struct("Resolution")
+            .field("attempts", &self.attempts)
+            .field("credential", &self.credential)
+            .field("issuer", &self.issuer.as_ref().map(|s| s.name()))
+            .field("error", &self.error)
+            .finish()
+    }
+}
+
 impl Resolution {
+    /// No source asked: for kinds that need no credential.
+    pub fn nothing() -> Self {
+        Resolution {
+            attempts: Vec::new(),
+            credential: None,
+            issuer: None,
+            error: None,
+        }
+    }
+
     /// "env: PROJECT_DB_PASSWORD is not set; pgpass: no matching line in …" for error messages.
     pub fn summary(&self) -> String {
         if self.attempts.is_empty() {
@@ -89,11 +111,6 @@ impl CredentialChain {
         self.sources.iter().map(|s| s.name()).collect()
     }
 
-    /// The source of this name, to renew or revoke the leases it handed out.
-    pub fn source(&self, name: &str) -> Option<Arc<dyn CredentialSource>> {
-        self.sources.iter().find(|s| s.name() == name).cloned()
-    }
-
     pub fn sources(&self) -> &[Arc<dyn CredentialSource>] {
         &self.sources
     }
@@ -116,6 +133,7 @@ impl CredentialChain {
                     return Resolution {
                         attempts,
                         credential: Some(credential),
+                        issuer: Some(source.clone()),
                         error: None,
                     };
                 }
@@ -138,6 +156,7 @@ impl CredentialChain {
                     return Resolution {
                         attempts,
                         credential: None,
+                        issuer: None,
                         error: Some(error),
                     };
                 }
@@ -145,8 +164,8 @@ impl CredentialChain {
         }
         Resolution {
             attempts,
-            credential: None,
             error: None,
+            ..Resolution::nothing()
         }
     }
 }
@@ -233,6 +252,11 @@ mod tests {
                 },
             ]
         );
+        assert_eq!(
+            resolution.issuer.as_ref().map(|s| s.name()),
+            Some("b"),
+            "the issuer is the source that found it"
+        );
         let credential = resolution.credential.expect("b found one");
         assert_eq!(credential.password.expose_secret(), "pw");
         assert_eq!(c.calls.load(Ordering::SeqCst), 0, "c is never asked");
@@ -246,6 +270,7 @@ mod tests {
             .resolve(&target())
             .await;
         assert!(resolution.credential.is_none());
+        assert!(resolution.issuer.is_none());
         assert_eq!(resolution.attempts.len(), 1);
         assert_eq!(resolution.attempts[0].outcome, Outcome::Error);
         assert_eq!(
@@ -275,21 +300,12 @@ mod tests {
     }
 
     #[test]
-    fn the_chain_names_and_finds_its_sources_in_order() {
+    fn the_chain_names_its_sources_in_order() {
         let a = scripted("a", found);
         let b = scripted("b", found);
         let chain = CredentialChain::new(vec![a, b]);
         assert_eq!(chain.source_names(), ["a", "b"]);
         assert_eq!(chain.sources().len(), 2);
-        assert_eq!(
-            chain.source("b").map(|s| s.name().to_owned()).as_deref(),
-            Some("b")
-        );
-        assert_eq!(
-            chain.source("a").map(|s| s.name().to_owned()).as_deref(),
-            Some("a")
-        );
-        assert!(chain.source("c").is_none(), "no source of that name");
         assert!(!chain.is_empty());
         assert!(CredentialChain::default().is_empty());
         assert_eq!(format!("{chain:?}"), r#"["a", "b"]"#);

@@ -1,6 +1,6 @@
 use async_trait::async_trait;
 
-use crate::{ConnectError, Credential, TargetIdentity};
+use crate::{ConnectError, Credential, Metadata, TargetIdentity};
 
 /// What a successful ping learned about the server.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -12,12 +12,16 @@ pub struct ServerInfo {
 
 /// Where connections go: a database of some kind, reached with an optional credential.
 ///
-/// The pool type differs per kind, so it is an associated type; orchestration that must be
-/// kind-agnostic (resolve, connect, re-resolve on an authentication failure) is written against
-/// this trait and tested with a recording mock.
+/// This is the one seam between the orchestration (`project_core`: resolve, connect, prove a
+/// new credential and swap it in, re-resolve when the server refuses a password, read the
+/// schema) and a database driver. The pool type differs per kind, so it is an associated
+/// type; `project_core` drives the sqlx implementation in production and a recording mock in
+/// its unit tests.
 #[async_trait]
 pub trait ConnectionTarget: Send + Sync {
-    type Pool: Send + Sync;
+    type Pool: Clone + Send + Sync;
+    /// A failed query (fingerprint, reflection).
+    type QueryError: std::error::Error + Send + Sync + 'static;
 
     fn identity(&self) -> &TargetIdentity;
 
@@ -25,6 +29,38 @@ pub trait ConnectionTarget: Send + Sync {
     /// making at least one connection so that authentication problems show now.
     async fn connect(&self, credential: Option<&Credential>) -> Result<Self::Pool, ConnectError>;
 
+    /// Puts a new credential into a live pool: proves it with one connection first, then
+    /// makes it the pool's for every new connection and retires those made with the old one.
+    async fn install(&self, pool: &Self::Pool, credential: &Credential)
+    -> Result<(), ConnectError>;
+
     /// Runs a trivial query through the pool and reports who and where we are.
     async fn ping(&self, pool: &Self::Pool) -> Result<ServerInfo, ConnectError>;
+
+    /// A digest of the schemas' catalog, cheap to compute, that changes whenever the schema
+    /// does: the metadata cache is trusted while it matches.
+    async fn fingerprint(
+        &self,
+        pool: &Self::Pool,
+        schemas: &[String],
+    ) -> Result<String, Self::QueryError>;
+
+    /// The schemas' tables, columns, keys and indexes.
+    async fn reflect(
+        &self,
+        pool: &Self::Pool,
+        schemas: &[String],
+    ) -> Result<Metadata, Self::QueryError>;
+
+    /// How many sessions the server has for `username`, when the kind lets any user see that
+    /// (a rotation waits for the replaced user's sessions to end); `None` when it cannot tell.
+    async fn sessions_of(&self, _pool: &Self::Pool, _username: &str) -> Option<u64> {
+        None
+    }
+
+    /// Whether `error` says the server refused the password (so resolving again may help).
+    fn refused_password(&self, error: &Self::QueryError) -> bool;
+
+    /// Closes the pool, waiting for checked-out connections to come back.
+    async fn close(&self, pool: &Self::Pool);
 }

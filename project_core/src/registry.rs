@@ -4,11 +4,12 @@
 use std::sync::Arc;
 
 use domain::redact::redact;
-use domain::{Attempt, DbKind};
+use domain::{Attempt, CredentialChain, DbKind};
 
 use crate::context::{Context, context};
 use crate::db::connections::{laptop, local, prod};
-use crate::db::{DatabaseConnection, Provenance};
+use crate::db::lease::give_back;
+use crate::db::{DatabaseConnection, Provenance, resolve_all};
 use crate::error::DbError;
 use crate::settings::{
     Entry, Origin, Settings, SourceKind, TargetDefaults, file_targets, setting_key,
@@ -102,39 +103,51 @@ pub async fn explain(name: &str, context: &Context) -> Result<Explanation, DbErr
     let order = crate::chain::order(&settings);
     let entries = shown_entries(&settings, &order);
     let needs_credential = settings.kind().is_some_and(DbKind::uses_credentials);
-    let chain = match crate::chain::build(&settings, context.env().clone()) {
-        Ok(chain) => chain,
+    let mut explanation = Explanation {
+        entries,
+        order,
+        attempts: Vec::new(),
+        provenance: None,
+        needs_credential,
+        error: None,
+        source_details: Vec::new(),
+        lease: None,
+        settings,
+    };
+    let (chain, resolution) = match resolve_all(&explanation.settings, context.env().clone()).await
+    {
+        Ok(resolved) => resolved,
         Err(invalid) => {
-            return Ok(Explanation {
-                settings,
-                entries,
-                order,
-                attempts: Vec::new(),
-                provenance: None,
-                needs_credential,
-                error: Some(redact(&invalid.to_string())),
-                source_details: Vec::new(),
-                lease: None,
-            });
+            explanation.error = Some(redact(&invalid.to_string()));
+            return Ok(explanation);
         }
     };
-    if !needs_credential {
-        return Ok(Explanation {
-            settings,
-            entries,
-            order,
-            attempts: Vec::new(),
-            provenance: None,
-            needs_credential,
-            error: None,
-            source_details: Vec::new(),
-            lease: None,
-        });
-    }
-    let resolution = chain.resolve(&settings.identity()).await;
     // Source details and attempt reasons can quote the environment (VAULT_ADDR, a pgpass
     // path): whatever they say passes the secret filter before anyone sees it.
-    let source_details = chain
+    if needs_credential {
+        explanation.source_details = shown_details(&chain);
+    }
+    explanation.attempts = resolution.attempts;
+    for attempt in &mut explanation.attempts {
+        attempt.detail = redact(&attempt.detail);
+    }
+    explanation.error = resolution.error.map(|e| redact(&e.to_string()));
+    if let Some(credential) = &resolution.credential {
+        if let (Some(held), Some(issuer)) = (&credential.lease, &resolution.issuer) {
+            explanation.lease = Some((held.duration, held.renewable));
+            // explain only looks: the dynamic credential it caused is revoked at once.
+            give_back(credential, issuer).await;
+        }
+        let mut provenance = Provenance::of(credential, explanation.settings.identity().user);
+        provenance.origin = redact(&provenance.origin);
+        explanation.provenance = Some(provenance);
+    }
+    Ok(explanation)
+}
+
+/// Each source's non-secret facts, through the secret filter.
+fn shown_details(chain: &CredentialChain) -> Vec<(String, Vec<(&'static str, String)>)> {
+    chain
         .sources()
         .iter()
         .map(|s| {
@@ -142,40 +155,7 @@ pub async fn explain(name: &str, context: &Context) -> Result<Explanation, DbErr
             (s.name().to_owned(), details.collect::<Vec<_>>())
         })
         .filter(|(_, details)| !details.is_empty())
-        .collect();
-    let mut attempts = resolution.attempts;
-    for attempt in &mut attempts {
-        attempt.detail = redact(&attempt.detail);
-    }
-    let mut lease = None;
-    if let Some(credential) = &resolution.credential
-        && let Some(held) = &credential.lease
-    {
-        lease = Some((held.duration, held.renewable));
-        // explain only looks: the dynamic credential it caused is revoked at once.
-        if let Some(source) = chain.source(&credential.source)
-            && let Err(error) = source.revoke(held).await
-        {
-            tracing::warn!(%error, "could not revoke the lease explain obtained");
-        }
-    }
-    let identity_user = settings.identity().user.unwrap_or_default();
-    let provenance = resolution.credential.as_ref().map(|c| Provenance {
-        source: c.source.clone(),
-        origin: redact(&c.origin),
-        username: c.username.clone().unwrap_or(identity_user),
-    });
-    Ok(Explanation {
-        settings,
-        entries,
-        order,
-        attempts,
-        provenance,
-        needs_credential,
-        error: resolution.error.map(|e| redact(&e.to_string())),
-        source_details,
-        lease,
-    })
+        .collect()
 }
 
 /// For tests: a context over a fixed environment.

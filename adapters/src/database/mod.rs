@@ -13,12 +13,16 @@ pub mod postgres;
 pub mod reflect;
 pub mod sqlite;
 
-use async_trait::async_trait;
-use domain::{
-    ConnectError, ConnectionTarget, Credential, DbKind, ServerInfo, TargetIdentity, TargetSpec,
-};
+#[cfg(any(test, feature = "test-util"))]
+pub mod recording;
+mod retirement;
+mod target;
+
+use domain::{ConnectError, Credential, DbKind, TargetIdentity, TargetSpec};
 
 pub use classify::{classify, describe};
+pub use retirement::Retirement;
+pub use target::SqlxTarget;
 
 /// A pool for one of the supported kinds.
 #[derive(Debug, Clone)]
@@ -64,107 +68,6 @@ impl DbPool {
             DbPool::Sqlite(pool) => Some(pool),
             _ => None,
         }
-    }
-}
-
-/// Which pooled connections are too old to keep: those made before the last credential swap.
-///
-/// The pool asks it when a connection is released and before one is handed out, so that a
-/// connection opened with retired credentials is closed instead of reused.
-#[derive(Debug)]
-pub struct Retirement {
-    base: std::time::Instant,
-    /// Nanoseconds after `base` before which connections are retired; 0 = none.
-    cutoff: std::sync::atomic::AtomicU64,
-}
-
-impl Default for Retirement {
-    fn default() -> Self {
-        Self {
-            base: std::time::Instant::now(),
-            cutoff: std::sync::atomic::AtomicU64::new(0),
-        }
-    }
-}
-
-impl Retirement {
-    /// Retires every connection made before `instant`.
-    pub fn retire_before(&self, instant: std::time::Instant) {
-        let nanos = instant.saturating_duration_since(self.base).as_nanos();
-        self.cutoff.store(
-            u64::try_from(nanos).unwrap_or(u64::MAX),
-            std::sync::atomic::Ordering::SeqCst,
-        );
-    }
-
-    /// Whether a connection of this age may stay in the pool.
-    pub fn keeps(&self, age: std::time::Duration) -> bool {
-        self.keeps_at(age, std::time::Instant::now())
-    }
-
-    /// Whether a connection that is `age` old at `now` was made at or after the last swap.
-    fn keeps_at(&self, age: std::time::Duration, now: std::time::Instant) -> bool {
-        let cutoff = self.cutoff.load(std::sync::atomic::Ordering::SeqCst);
-        if cutoff == 0 {
-            return true;
-        }
-        let made = now.checked_sub(age).unwrap_or(self.base);
-        made.saturating_duration_since(self.base).as_nanos() >= u128::from(cutoff)
-    }
-}
-
-/// The sqlx implementation of the `ConnectionTarget` port, for every kind.
-#[derive(Debug, Clone)]
-pub struct SqlxTarget {
-    spec: TargetSpec,
-    retirement: std::sync::Arc<Retirement>,
-}
-
-impl SqlxTarget {
-    pub fn new(spec: TargetSpec) -> Self {
-        Self {
-            spec,
-            retirement: std::sync::Arc::new(Retirement::default()),
-        }
-    }
-
-    /// Puts a new credential into a live pool: proves it with one connection, makes it the
-    /// pool's options for every new connection, closes idle connections made with the old one
-    /// at once and busy ones when they are released.
-    pub async fn install(
-        &self,
-        pool: &DbPool,
-        credential: &Credential,
-    ) -> Result<(), ConnectError> {
-        use sqlx::Connection;
-        match pool {
-            DbPool::Postgres(pool) => {
-                let options = postgres::connect_options(&self.spec, Some(credential))?;
-                let probe = sqlx::PgConnection::connect_with(&options)
-                    .await
-                    .map_err(|e| postgres::connect_error(&self.spec, Some(credential), &e))?;
-                let _ = probe.close().await;
-                pool.set_connect_options(options);
-                self.retirement.retire_before(std::time::Instant::now());
-                close_idle(pool).await;
-            }
-            DbPool::MySql(pool) => {
-                let options = mysql::connect_options(&self.spec, Some(credential))?;
-                let probe = sqlx::MySqlConnection::connect_with(&options)
-                    .await
-                    .map_err(|e| mysql::connect_error(&self.spec, Some(credential), &e))?;
-                let _ = probe.close().await;
-                pool.set_connect_options(options);
-                self.retirement.retire_before(std::time::Instant::now());
-                close_idle(pool).await;
-            }
-            DbPool::Sqlite(_) => {}
-        }
-        Ok(())
-    }
-
-    pub fn spec(&self) -> &TargetSpec {
-        &self.spec
     }
 }
 
@@ -281,7 +184,7 @@ pub(crate) enum FirstConnection {
 }
 
 /// Closes the connections idle in the pool right now (all made before the swap).
-async fn close_idle<DB: sqlx::Database>(pool: &sqlx::Pool<DB>) {
+pub(crate) async fn close_idle<DB: sqlx::Database>(pool: &sqlx::Pool<DB>) {
     for _ in 0..pool.num_idle() {
         match pool.try_acquire() {
             Some(connection) => {
@@ -308,72 +211,5 @@ pub(crate) fn password_provenance(credential: Option<&Credential>) -> String {
     match credential {
         Some(c) => format!("password from {} ({})", c.source, c.origin),
         None => "no source supplied a password".to_owned(),
-    }
-}
-
-#[async_trait]
-impl ConnectionTarget for SqlxTarget {
-    type Pool = DbPool;
-
-    fn identity(&self) -> &TargetIdentity {
-        &self.spec.identity
-    }
-
-    async fn connect(&self, credential: Option<&Credential>) -> Result<DbPool, ConnectError> {
-        match self.spec.identity.kind {
-            DbKind::Postgres => postgres::connect(&self.spec, credential, self.retirement.clone())
-                .await
-                .map(DbPool::Postgres),
-            DbKind::Sqlite => sqlite::connect(&self.spec).await.map(DbPool::Sqlite),
-            DbKind::MySql => mysql::connect(&self.spec, credential, self.retirement.clone())
-                .await
-                .map(DbPool::MySql),
-        }
-    }
-
-    async fn ping(&self, pool: &DbPool) -> Result<ServerInfo, ConnectError> {
-        match pool {
-            DbPool::Postgres(pool) => postgres::ping(&self.spec, pool).await,
-            DbPool::MySql(pool) => mysql::ping(&self.spec, pool).await,
-            DbPool::Sqlite(pool) => sqlite::ping(&self.spec, pool).await,
-        }
-    }
-}
-
-#[cfg(test)]
-mod tests {
-    use super::*;
-    use std::time::Duration;
-
-    /// On an explicit clock: the swap is at base + 1 s, "now" is base + 2 s.
-    #[test]
-    fn retirement_keeps_only_connections_made_at_or_after_the_swap() {
-        let retirement = Retirement::default();
-        let base = retirement.base;
-        let now = base + Duration::from_secs(2);
-        assert!(
-            retirement.keeps_at(Duration::from_secs(3600), now),
-            "nothing retired before a swap"
-        );
-        retirement.retire_before(base + Duration::from_secs(1));
-        let ms = Duration::from_millis;
-        assert!(
-            !retirement.keeps_at(ms(1001), now),
-            "made 1 ms before the swap"
-        );
-        assert!(retirement.keeps_at(ms(1000), now), "made at the swap");
-        assert!(
-            retirement.keeps_at(ms(999), now),
-            "made 1 ms after the swap"
-        );
-        assert!(
-            !retirement.keeps_at(Duration::from_secs(3600), now),
-            "made before the pool's clock started"
-        );
-        // A pool that never swapped keeps everything (cutoff 0 is "none").
-        assert!(
-            Retirement::default().keeps(Duration::ZERO),
-            "a fresh pool keeps a fresh connection"
-        );
     }
 }

@@ -253,13 +253,16 @@ impl Leases {
 
     /// Takes the credential the connection opened with (if it is leased); `sent` is when the
     /// request that obtained it was sent (or earlier).
-    pub async fn adopt(&self, credential: &Credential, sent: Instant) {
+    pub async fn adopt(
+        &self,
+        credential: &Credential,
+        issuer: &Arc<dyn CredentialSource>,
+        sent: Instant,
+    ) {
         let Some(lease) = credential.lease.clone() else {
             return;
         };
-        let Some(source) = self.chain.source(&credential.source) else {
-            return;
-        };
+        let source = issuer.clone();
         self.obtained
             .lock()
             .await
@@ -343,13 +346,13 @@ impl Leases {
             return Err(error.to_string());
         }
         let summary = resolution.summary();
-        let credential = resolution
-            .credential
-            .ok_or_else(|| format!("no source has a credential now ({summary})"))?;
+        let (Some(credential), Some(issuer)) = (resolution.credential, resolution.issuer) else {
+            return Err(format!("no source has a credential now ({summary})"));
+        };
         if let Err(reason) = self.sink.install(&credential).await {
             // A credential that never made it into the pool is given back at once: left to
             // its TTL, every failed attempt would leave one more live user at the server.
-            self.give_back(&credential).await;
+            give_back(&credential, &issuer).await;
             return Err(reason);
         }
         self.rotations.fetch_add(1, Ordering::SeqCst);
@@ -359,7 +362,7 @@ impl Leases {
             "new credentials are in the pool"
         );
         if credential.lease.is_some() {
-            self.adopt(&credential, sent).await;
+            self.adopt(&credential, &issuer, sent).await;
         } else {
             // The pool now runs on a credential without a lease (Vault was down and the chain
             // fell through to a static source): nothing is left to renew or rotate, and the
@@ -507,16 +510,6 @@ impl Leases {
         }
     }
 
-    /// Revokes the lease of a credential that was obtained but never used.
-    pub async fn give_back(&self, credential: &Credential) {
-        if let Some(lease) = &credential.lease
-            && let Some(source) = self.chain.source(&credential.source)
-            && let Err(error) = source.revoke(lease).await
-        {
-            tracing::warn!(%error, "could not revoke the lease of an unused credential");
-        }
-    }
-
     /// Revokes every lease this process obtained (on close).
     pub async fn revoke_all(&self) {
         let leases = std::mem::take(&mut *self.obtained.lock().await);
@@ -525,6 +518,16 @@ impl Leases {
                 tracing::warn!(%error, "could not revoke a lease on close");
             }
         }
+    }
+}
+
+/// Revokes the lease of a credential that was obtained but never used (a failed open, a failed
+/// rotation, `explain`): left to its TTL, each would leave one more live user at the server.
+pub async fn give_back(credential: &Credential, issuer: &Arc<dyn CredentialSource>) {
+    if let Some(lease) = &credential.lease
+        && let Err(error) = issuer.revoke(lease).await
+    {
+        tracing::warn!(%error, "could not revoke the lease of an unused credential");
     }
 }
 

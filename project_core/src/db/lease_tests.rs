@@ -179,6 +179,16 @@ impl Sink for Recorder {
     }
 }
 
+/// The first source of the chain `leases` resolves through.
+fn leases_source(leases: &Leases) -> Arc<dyn CredentialSource> {
+    leases.chain.sources()[0].clone()
+}
+
+/// A test source as the chain holds it.
+fn issuer<S: CredentialSource + 'static>(source: &Arc<S>) -> Arc<dyn CredentialSource> {
+    source.clone()
+}
+
 fn identity() -> TargetIdentity {
     TargetIdentity {
         name: "prod".into(),
@@ -230,7 +240,7 @@ async fn renews_until_capped_then_rotates_before_expiry() {
         None => panic!("found"),
     };
     let start = Instant::now();
-    leases.adopt(&first, start).await;
+    leases.adopt(&first, &issuer(&source), start).await;
     let task = tokio::spawn(leases.clone().run());
 
     // "9 s" is trusted for 8 s; before any rotation was measured one is assumed to cost
@@ -277,7 +287,7 @@ async fn a_refused_renewal_rotates_at_once_and_retries_while_the_source_is_down(
     let sink = Arc::new(Recorder::default());
     let leases = Leases::new(chain.clone(), identity(), sink.clone());
     let first = chain.resolve(&identity()).await.credential.unwrap();
-    leases.adopt(&first, Instant::now()).await;
+    leases.adopt(&first, &issuer(&source), Instant::now()).await;
     let task = tokio::spawn(leases.clone().run());
     tokio::time::sleep(Duration::from_secs(8)).await;
     assert_eq!(source.renewed.load(Ordering::SeqCst), 1);
@@ -466,7 +476,7 @@ async fn rotate_against(vault: Arc<FakeVault>, install_ms: u64, run_for: Duratio
     let leases = Leases::new(chain.clone(), identity(), sink.clone());
     let sent = Instant::now();
     let first = chain.resolve(&identity()).await.credential.unwrap();
-    leases.adopt(&first, sent).await;
+    leases.adopt(&first, &issuer(&vault), sent).await;
     let task = tokio::spawn(leases.clone().run());
     tokio::time::sleep(run_for).await;
     task.abort();
@@ -619,7 +629,11 @@ async fn an_adopted_lease_carries_the_learned_cap_and_recorded_costs_count() {
     *leases.lifetime.lock().unwrap() = Some(secs(9));
     let sent = Instant::now();
     leases
-        .adopt(&leased_credential("lease-canary-7", 3), sent)
+        .adopt(
+            &leased_credential("lease-canary-7", 3),
+            &issuer(&source),
+            sent,
+        )
         .await;
     let held = leases.held.lock().await.clone().expect("adopted");
     assert_eq!(held.term.hard_end, Some(sent + secs(9)));
@@ -664,7 +678,7 @@ async fn a_capped_renewal_teaches_the_lease_lifetime() {
     let leases = Leases::new(chain, identity(), Arc::new(Recorder::default()));
     let obtained = Instant::now();
     leases
-        .adopt(&leased_credential("lease-0", 9), obtained)
+        .adopt(&leased_credential("lease-0", 9), &issuer(&source), obtained)
         .await;
     tokio::time::advance(secs(3)).await;
     let held = leases.held.lock().await.clone().unwrap();
@@ -715,18 +729,24 @@ async fn retiring_waits_until_the_old_users_sessions_are_gone() {
         sink.clone(),
     );
     let old_credential = leased_credential("old", 60);
-    leases.adopt(&old_credential, Instant::now()).await;
+    leases
+        .adopt(&old_credential, &issuer(&source), Instant::now())
+        .await;
     let old = leases.held.lock().await.clone().unwrap();
     let mut new_credential = leased_credential("new", 60);
     new_credential.username = Some("v-2".into());
-    leases.adopt(&new_credential, Instant::now()).await;
+    leases
+        .adopt(&new_credential, &issuer(&source), Instant::now())
+        .await;
     let started = Instant::now();
     leases.retire(&old).await;
     assert_eq!(sink.asked.load(Ordering::SeqCst), 3, "asked until 0");
     assert!(started.elapsed() >= Duration::from_millis(20), "it polled");
 
     // Same user, new password: nothing to wait for.
-    leases.adopt(&old_credential, Instant::now()).await;
+    leases
+        .adopt(&old_credential, &issuer(&source), Instant::now())
+        .await;
     let same = leases.held.lock().await.clone().unwrap();
     leases.retire(&same).await;
     assert_eq!(sink.asked.load(Ordering::SeqCst), 3);
@@ -746,11 +766,17 @@ async fn retiring_stops_waiting_when_the_old_lease_ends() {
         sink.clone(),
     );
     let sent = Instant::now();
-    leases.adopt(&leased_credential("old", 3), sent).await;
+    leases
+        .adopt(
+            &leased_credential("old", 3),
+            &(leases_source(&leases)),
+            sent,
+        )
+        .await;
     let old = leases.held.lock().await.clone().unwrap();
     let mut next = leased_credential("new", 3);
     next.username = Some("v-2".into());
-    leases.adopt(&next, sent).await;
+    leases.adopt(&next, &(leases_source(&leases)), sent).await;
     leases.retire(&old).await;
     assert!(
         Instant::now() >= old.term.end(),
@@ -769,10 +795,18 @@ async fn revoking_on_close_revokes_each_obtained_lease_once() {
         Arc::new(Recorder::default()),
     );
     leases
-        .adopt(&leased_credential("a", 60), Instant::now())
+        .adopt(
+            &leased_credential("a", 60),
+            &issuer(&source),
+            Instant::now(),
+        )
         .await;
     leases
-        .adopt(&leased_credential("b", 60), Instant::now())
+        .adopt(
+            &leased_credential("b", 60),
+            &issuer(&source),
+            Instant::now(),
+        )
         .await;
     leases.revoke_all().await;
     leases.revoke_all().await;
@@ -798,7 +832,9 @@ async fn a_rotation_that_falls_back_to_an_unleased_source_does_not_loop() {
     let leases = Leases::new(chain, identity(), sink.clone());
     let mut fixed = leased_credential("lease-0", 3);
     fixed.lease.as_mut().unwrap().renewable = false;
-    leases.adopt(&fixed, Instant::now()).await;
+    leases
+        .adopt(&fixed, &leases_source(&leases), Instant::now())
+        .await;
     let task = tokio::spawn(leases.clone().run());
     tokio::time::sleep(secs(10)).await;
     task.abort();

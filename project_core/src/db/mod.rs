@@ -1,13 +1,19 @@
 //! `DatabaseConnection`, the standard API, and the compiled connection modules.
 
+mod backend;
 mod connection;
 pub mod connections;
 mod first_use;
 pub mod lease;
 mod module;
+mod open;
 mod prefix;
+mod schema;
 mod scope;
 
-pub use connection::{Backend, DatabaseConnection, Provenance};
+pub use backend::Backend;
+pub use connection::DatabaseConnection;
 pub use first_use::FirstUse;
+pub use open::Provenance;
+pub(crate) use open::resolve_all;
 pub use scope::{Tx, scope};

@@ -1,0 +1,127 @@
+//! `SqlxTarget`: the sqlx implementation of the `ConnectionTarget` port, for every kind.
+
+use std::sync::Arc;
+
+use async_trait::async_trait;
+use domain::{
+    ConnectError, ConnectErrorKind, ConnectionTarget, Credential, DbKind, Metadata, ServerInfo,
+    TargetIdentity, TargetSpec,
+};
+use sqlx::{ConnectOptions, Connection};
+
+use super::{DbPool, Retirement, classify, close_idle, mysql, postgres, reflect, sqlite};
+
+/// The sqlx implementation of the `ConnectionTarget` port, for every kind.
+#[derive(Debug, Clone)]
+pub struct SqlxTarget {
+    spec: TargetSpec,
+    retirement: Arc<Retirement>,
+}
+
+impl SqlxTarget {
+    pub fn new(spec: TargetSpec) -> Self {
+        Self {
+            spec,
+            retirement: Arc::new(Retirement::default()),
+        }
+    }
+
+    pub fn spec(&self) -> &TargetSpec {
+        &self.spec
+    }
+
+    /// The swap, written once for every kind with a password: a probe connection with the new
+    /// options (so a wrong credential never reaches the pool), then the options become the
+    /// pool's, connections made before now are retired, and the idle ones close at once.
+    async fn swap_in<DB: sqlx::Database>(
+        &self,
+        pool: &sqlx::Pool<DB>,
+        options: <DB::Connection as Connection>::Options,
+        describe: impl Fn(&sqlx::Error) -> ConnectError,
+    ) -> Result<(), ConnectError> {
+        let probe = options.connect().await.map_err(|e| describe(&e))?;
+        let _ = probe.close().await;
+        pool.set_connect_options(options);
+        self.retirement.retire_before(std::time::Instant::now());
+        close_idle(pool).await;
+        Ok(())
+    }
+}
+
+#[async_trait]
+impl ConnectionTarget for SqlxTarget {
+    type Pool = DbPool;
+    type QueryError = sqlx::Error;
+
+    fn identity(&self) -> &TargetIdentity {
+        &self.spec.identity
+    }
+
+    async fn connect(&self, credential: Option<&Credential>) -> Result<DbPool, ConnectError> {
+        match self.spec.identity.kind {
+            DbKind::Postgres => postgres::connect(&self.spec, credential, self.retirement.clone())
+                .await
+                .map(DbPool::Postgres),
+            DbKind::Sqlite => sqlite::connect(&self.spec).await.map(DbPool::Sqlite),
+            DbKind::MySql => mysql::connect(&self.spec, credential, self.retirement.clone())
+                .await
+                .map(DbPool::MySql),
+        }
+    }
+
+    async fn install(&self, pool: &DbPool, credential: &Credential) -> Result<(), ConnectError> {
+        let spec = &self.spec;
+        let given = Some(credential);
+        match pool {
+            DbPool::Postgres(pool) => {
+                let options = postgres::connect_options(spec, given)?;
+                self.swap_in(pool, options, |e| postgres::connect_error(spec, given, e))
+                    .await
+            }
+            DbPool::MySql(pool) => {
+                let options = mysql::connect_options(spec, given)?;
+                self.swap_in(pool, options, |e| mysql::connect_error(spec, given, e))
+                    .await
+            }
+            // SQLite has no credential to swap.
+            DbPool::Sqlite(_) => Ok(()),
+        }
+    }
+
+    async fn ping(&self, pool: &DbPool) -> Result<ServerInfo, ConnectError> {
+        match pool {
+            DbPool::Postgres(pool) => postgres::ping(&self.spec, pool).await,
+            DbPool::MySql(pool) => mysql::ping(&self.spec, pool).await,
+            DbPool::Sqlite(pool) => sqlite::ping(&self.spec, pool).await,
+        }
+    }
+
+    async fn fingerprint(&self, pool: &DbPool, schemas: &[String]) -> Result<String, sqlx::Error> {
+        reflect::fingerprint(pool, schemas).await
+    }
+
+    async fn reflect(&self, pool: &DbPool, schemas: &[String]) -> Result<Metadata, sqlx::Error> {
+        reflect::reflect(pool, schemas).await
+    }
+
+    /// PostgreSQL shows every session's user in `pg_stat_activity` to every user; other kinds
+    /// cannot tell (MariaDB shows other users' threads only with `PROCESS`).
+    async fn sessions_of(&self, pool: &DbPool, username: &str) -> Option<u64> {
+        let pool = pool.as_postgres()?;
+        let count: i64 =
+            sqlx::query_scalar("select count(*) from pg_stat_activity where usename = $1")
+                .bind(username)
+                .fetch_one(pool)
+                .await
+                .ok()?;
+        u64::try_from(count).ok()
+    }
+
+    fn refused_password(&self, error: &sqlx::Error) -> bool {
+        classify(error) == ConnectErrorKind::AuthenticationFailed
+    }
+
+    async fn close(&self, pool: &DbPool) {
+        pool.close().await;
+    }
+}
