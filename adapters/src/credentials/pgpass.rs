@@ -29,7 +29,11 @@ use domain::{
     Credential, CredentialSource, Env, Lookup, SecretString, SourceError, TargetIdentity,
 };
 
+use self::fgets::FgetsReader;
 use crate::fs::{Stat, expand_home, mode_of, stat};
+
+#[path = "pgpass_fgets.rs"]
+mod fgets;
 
 /// libpq's `DEFAULT_PGSOCKET_DIR` on Debian and most Linux distributions.
 pub const DEFAULT_SOCKET_DIR: &str = "/var/run/postgresql";
@@ -194,50 +198,6 @@ fn unescape_password(field: &[u8]) -> Vec<u8> {
         i += 1;
     }
     out
-}
-
-/// C's `fgets` over a buffered reader: at most `size - 1` bytes, stopping after a newline;
-/// sets `eof` only when a read runs into the end, as stdio does. Streaming keeps memory to one
-/// line however large the file is.
-struct FgetsReader<R> {
-    inner: R,
-    eof: bool,
-}
-
-impl<R: std::io::BufRead> FgetsReader<R> {
-    fn new(inner: R) -> Self {
-        Self { inner, eof: false }
-    }
-
-    /// Appends the next read to `out`; `Ok(false)` when nothing was left to read.
-    fn fgets(&mut self, size: usize, out: &mut Vec<u8>) -> std::io::Result<bool> {
-        let mut limit = size.saturating_sub(1);
-        let mut read_any = false;
-        while limit > 0 {
-            let available = match self.inner.fill_buf() {
-                Ok(available) => available,
-                Err(e) if e.kind() == std::io::ErrorKind::Interrupted => continue,
-                Err(e) => return Err(e),
-            };
-            if available.is_empty() {
-                self.eof = true;
-                break;
-            }
-            let window = &available[..available.len().min(limit)];
-            let (take, newline) = match window.iter().position(|&b| b == b'\n') {
-                Some(at) => (at + 1, true),
-                None => (window.len(), false),
-            };
-            out.extend_from_slice(&window[..take]);
-            self.inner.consume(take);
-            limit -= take;
-            read_any = true;
-            if newline {
-                break;
-            }
-        }
-        Ok(read_any)
-    }
 }
 
 /// The pgpass source. See the module documentation for its contract.
