@@ -28,12 +28,22 @@ use domain::{
 
 use crate::fs::{FileKind, Stat, expand_home, mode_of, read_regular, stat};
 
-/// One option value and the line it came from.
-#[derive(Debug, Clone, PartialEq, Eq)]
+/// One option value and the line it came from. Its `Debug` leaves the value out: it may be
+/// the password.
+#[derive(Clone, PartialEq, Eq)]
 pub struct OptionValue {
     pub value: String,
     pub line: usize,
     pub group: String,
+}
+
+impl std::fmt::Debug for OptionValue {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("OptionValue")
+            .field("line", &self.line)
+            .field("group", &self.group)
+            .finish_non_exhaustive()
+    }
 }
 
 /// The options of the wanted groups, later values overriding earlier ones.
@@ -210,26 +220,9 @@ impl CredentialSource for MyCnfSource {
             return Ok(Lookup::not_found("no option file: HOME is not set"));
         };
         let shown = path.display().to_string();
-        let metadata = match stat(&path)? {
-            Stat::Missing => return Ok(Lookup::not_found(format!("{shown} does not exist"))),
-            Stat::File(metadata) => metadata,
-        };
-        if !metadata.is_file() {
-            tracing::warn!(path = %shown, "option file is not a regular file; ignored");
-            return Ok(Lookup::not_found(format!(
-                "{shown} is not a regular file; ignored"
-            )));
-        }
-        let mode = mode_of(&metadata);
-        if cfg!(unix) && mode & 0o002 != 0 {
-            tracing::warn!(path = %shown, mode = format_args!("{mode:04o}"), "world-writable option file is ignored");
-            return Ok(Lookup::not_found(format!(
-                "{shown} is world-writable (mode {mode:04o}); ignored, as MySQL does"
-            )));
-        }
-        // Checked again on the opened descriptor: the path may have changed since the stat.
-        let Some(bytes) = read_regular(&path, FileKind::OPTION_FILE)? else {
-            return Ok(Lookup::not_found(format!("{shown} does not exist")));
+        let bytes = match read_option_file(&path, &shown)? {
+            Opened::Bytes(bytes) => bytes,
+            Opened::Ignored(lookup) => return Ok(lookup),
         };
         let contents = String::from_utf8_lossy(&bytes);
         let groups = ["client", target.name.as_str()];
@@ -237,55 +230,97 @@ impl CredentialSource for MyCnfSource {
             path: path.clone(),
             message: format!("line {}: {}", e.line, e.message),
         })?;
-        let includes_note = if parsed.skipped_includes.is_empty() {
-            String::new()
-        } else {
-            "; !include lines are not followed".to_owned()
-        };
-        let at = |v: &OptionValue| format!("{shown} line {} [{}]", v.line, v.group);
+        Ok(answer(&parsed, target, &shown))
+    }
+}
 
-        if let (Some(file_host), Some(target_host)) = (parsed.options.get("host"), &target.host)
-            && !same_host(&file_host.value, target_host)
-        {
-            return Ok(Lookup::not_found(format!(
-                "host {} at {} is not the target's host {target_host}{includes_note}",
-                file_host.value,
-                at(file_host)
-            )));
+/// An option file read, or the answer for a file that is not read.
+enum Opened {
+    Bytes(Vec<u8>),
+    Ignored(Lookup),
+}
+
+/// The option file's bytes; a file that is missing, not a regular file or world-writable is
+/// not read (MySQL ignores the last two as well).
+fn read_option_file(path: &std::path::Path, shown: &str) -> Result<Opened, SourceError> {
+    let metadata = match stat(path)? {
+        Stat::Missing => {
+            return Ok(Opened::Ignored(Lookup::not_found(format!(
+                "{shown} does not exist"
+            ))));
         }
-        let file_user = parsed.options.get("user");
-        if let (Some(file_user), Some(target_user)) = (file_user, &target.user)
-            && file_user.value != *target_user
-        {
-            return Ok(Lookup::not_found(format!(
-                "user {} at {} is not the target's user {target_user}{includes_note}",
-                file_user.value,
-                at(file_user)
-            )));
+        Stat::File(metadata) => metadata,
+    };
+    if !metadata.is_file() {
+        tracing::warn!(path = %shown, "option file is not a regular file; ignored");
+        return Ok(Opened::Ignored(Lookup::not_found(format!(
+            "{shown} is not a regular file; ignored"
+        ))));
+    }
+    let mode = mode_of(&metadata);
+    if cfg!(unix) && mode & 0o002 != 0 {
+        tracing::warn!(path = %shown, mode = format_args!("{mode:04o}"), "world-writable option file is ignored");
+        return Ok(Opened::Ignored(Lookup::not_found(format!(
+            "{shown} is world-writable (mode {mode:04o}); ignored, as MySQL does"
+        ))));
+    }
+    // Checked again on the opened descriptor: the path may have changed since the stat.
+    Ok(match read_regular(path, FileKind::OPTION_FILE)? {
+        Some(bytes) => Opened::Bytes(bytes),
+        None => Opened::Ignored(Lookup::not_found(format!("{shown} does not exist"))),
+    })
+}
+
+/// The credential the parsed file gives the target: none when its host or user is another
+/// one, or when it has no password (or an empty one).
+fn answer(parsed: &OptionFile, target: &TargetIdentity, shown: &str) -> Lookup {
+    let includes_note = if parsed.skipped_includes.is_empty() {
+        String::new()
+    } else {
+        "; !include lines are not followed".to_owned()
+    };
+    let at = |v: &OptionValue| format!("{shown} line {} [{}]", v.line, v.group);
+
+    if let (Some(file_host), Some(target_host)) = (parsed.options.get("host"), &target.host)
+        && !same_host(&file_host.value, target_host)
+    {
+        return Lookup::not_found(format!(
+            "host {} at {} is not the target's host {target_host}{includes_note}",
+            file_host.value,
+            at(file_host)
+        ));
+    }
+    let file_user = parsed.options.get("user");
+    if let (Some(file_user), Some(target_user)) = (file_user, &target.user)
+        && file_user.value != *target_user
+    {
+        return Lookup::not_found(format!(
+            "user {} at {} is not the target's user {target_user}{includes_note}",
+            file_user.value,
+            at(file_user)
+        ));
+    }
+    let password = [parsed.options.get("password"), parsed.options.get("passwd")]
+        .into_iter()
+        .flatten()
+        .max_by_key(|v| v.line);
+    match password {
+        None => Lookup::not_found(format!(
+            "no password in [client] or [{}] of {shown}{includes_note}",
+            target.name
+        )),
+        Some(p) if p.value.is_empty() => {
+            Lookup::not_found(format!("the password at {} is empty", at(p)))
         }
-        let password = [parsed.options.get("password"), parsed.options.get("passwd")]
-            .into_iter()
-            .flatten()
-            .max_by_key(|v| v.line);
-        match password {
-            None => Ok(Lookup::not_found(format!(
-                "no password in [client] or [{}] of {shown}{includes_note}",
-                target.name
-            ))),
-            Some(p) if p.value.is_empty() => Ok(Lookup::not_found(format!(
-                "the password at {} is empty",
-                at(p)
-            ))),
-            Some(p) => Ok(Lookup::Found(Credential::new(
-                match (&target.user, file_user) {
-                    (None, Some(u)) => Some(u.value.clone()),
-                    _ => None,
-                },
-                SecretString::from(p.value.clone()),
-                "mycnf",
-                at(p),
-            ))),
-        }
+        Some(p) => Lookup::Found(Credential::new(
+            match (&target.user, file_user) {
+                (None, Some(u)) => Some(u.value.clone()),
+                _ => None,
+            },
+            SecretString::from(p.value.clone()),
+            "mycnf",
+            at(p),
+        )),
     }
 }
 
@@ -293,6 +328,14 @@ impl CredentialSource for MyCnfSource {
 mod tests {
     use super::*;
     use domain::{DbKind, ExposeSecret, MapEnv};
+
+    #[test]
+    fn debug_leaves_values_out() {
+        let parsed = parse("[client]\npassword = canary-pw\n", &["client"]).expect("parses");
+        let shown = format!("{parsed:?}");
+        assert!(!shown.contains("canary"), "{shown}");
+        assert!(shown.contains("line: 2"), "{shown}");
+    }
 
     fn value(contents: &str, key: &str) -> Option<String> {
         parse(contents, &["client", "laptop"])

@@ -1,65 +1,73 @@
 //! Logging in: a token from the environment or a file, or a login (AppRole, Kubernetes, JWT)
 //! with ids read and checked by [`super::token_file`]; the token kept and renewed.
 
-use std::time::{Duration, Instant};
+use std::time::Instant;
 
 use domain::{ExposeSecret, SecretString, SourceError};
 use reqwest::Method;
-use serde_json::{Value, json};
+use serde::Serialize;
 
 use super::address::check_api_path;
-use super::http::Client;
+use super::http::{CallError, Client};
+use super::responses::{AuthResponse, LookupSelfResponse, TokenLife};
 use super::token_file::{self, ValueKind};
 use super::{Failure, VaultAuth, VaultSource};
 
 pub(super) struct Token {
     value: SecretString,
     obtained: Instant,
-    ttl: Option<Duration>,
-    renewable: bool,
+    life: TokenLife,
 }
 
 impl Token {
-    fn from_auth(value: SecretString, auth: &Value) -> Self {
+    fn new(value: SecretString, life: TokenLife) -> Self {
         Token {
             value,
             obtained: Instant::now(),
-            ttl: auth["lease_duration"]
-                .as_u64()
-                .or_else(|| auth["ttl"].as_u64())
-                .map(Duration::from_secs)
-                .filter(|t| !t.is_zero()),
-            renewable: auth["renewable"].as_bool().unwrap_or(false),
+            life,
+        }
+    }
+
+    /// Less than a third of its life is gone (a token without a TTL is always fresh).
+    fn is_fresh(&self) -> bool {
+        match self.life.ttl {
+            None => true,
+            Some(ttl) => self.obtained.elapsed() < ttl * 2 / 3,
         }
     }
 }
+
+/// `auth/<mount>/login` for AppRole.
+#[derive(Serialize)]
+struct AppRoleLogin<'a> {
+    role_id: &'a str,
+    secret_id: &'a str,
+}
+
+/// `auth/<mount>/login` for Kubernetes and JWT.
+#[derive(Serialize)]
+struct JwtLogin<'a> {
+    role: &'a str,
+    jwt: &'a str,
+}
+
+/// `auth/token/renew-self` takes an empty object.
+#[derive(Serialize)]
+struct NoBody {}
 
 impl VaultSource {
     /// A current token: renewed when a third of its life is left, a new login when it cannot be.
     pub(super) async fn token(&self, client: &Client) -> Result<SecretString, Failure> {
         let mut state = self.token.lock().await;
-        if let Some(token) = state.as_ref() {
-            let fresh = match token.ttl {
-                None => true,
-                Some(ttl) => token.obtained.elapsed() < ttl * 2 / 3,
-            };
-            if fresh {
+        if let Some(token) = state.as_mut() {
+            if token.is_fresh() {
                 return Ok(token.value.clone());
             }
-            if token.renewable {
-                let renewal = client
-                    .call(
-                        Method::POST,
-                        "auth/token/renew-self",
-                        Some(&token.value),
-                        Some(json!({})),
-                    )
-                    .await;
-                match renewal {
-                    Ok(answer) => {
-                        let value = token.value.clone();
-                        *state = Some(Token::from_auth(value.clone(), &answer["auth"]));
-                        return Ok(value);
+            if token.life.renewable {
+                match renew(client, &token.value).await {
+                    Ok(life) => {
+                        *token = Token::new(token.value.clone(), life);
+                        return Ok(token.value.clone());
                     }
                     Err(e) => {
                         tracing::warn!(reason = %e, "vault token renewal failed; logging in again");
@@ -126,34 +134,23 @@ impl VaultSource {
     }
 
     async fn login(&self, client: &Client) -> Result<Token, Failure> {
-        let (mount, body, what) = match &self.config.auth {
+        match &self.config.auth {
             VaultAuth::Token { token_file } => {
                 let token = self.configured_token(token_file.as_deref())?;
-                // Look the token up once to learn its TTL (and that it works).
-                let answer = client
-                    .call(Method::GET, "auth/token/lookup-self", Some(&token), None)
-                    .await
-                    .map_err(|e| self.fail(client, "token lookup (auth/token/lookup-self)", e))?;
-                return Ok(Token::from_auth(token, &answer["data"]));
+                self.look_up(client, token).await
             }
             VaultAuth::AppRole {
                 mount,
                 role_id_file,
                 secret_id_file,
             } => {
-                let role_id = match role_id_file {
-                    Some(path) => self.required_file(path, ValueKind::ROLE_ID)?,
-                    None => self.required_env("VAULT_ROLE_ID", ValueKind::ROLE_ID)?,
+                let (role_id, secret_id) =
+                    self.approle_ids(role_id_file.as_deref(), secret_id_file.as_deref())?;
+                let body = AppRoleLogin {
+                    role_id: role_id.expose_secret(),
+                    secret_id: secret_id.expose_secret(),
                 };
-                let secret_id = match secret_id_file {
-                    Some(path) => self.required_file(path, ValueKind::SECRET_ID)?,
-                    None => self.required_env("VAULT_SECRET_ID", ValueKind::SECRET_ID)?,
-                };
-                (
-                    mount,
-                    json!({"role_id": role_id.expose_secret(), "secret_id": secret_id.expose_secret()}),
-                    "approle login",
-                )
+                self.log_in(client, mount, "approle login", &body).await
             }
             VaultAuth::Kubernetes {
                 mount,
@@ -166,37 +163,75 @@ impl VaultSource {
                 jwt_file,
             } => {
                 let jwt = self.required_file(jwt_file, ValueKind::JWT)?;
-                (
-                    mount,
-                    json!({"role": role, "jwt": jwt.expose_secret()}),
-                    "login",
-                )
+                let body = JwtLogin {
+                    role,
+                    jwt: jwt.expose_secret(),
+                };
+                self.log_in(client, mount, "login", &body).await
             }
+        }
+    }
+
+    /// A configured token, looked up once to learn its TTL (and that it works).
+    async fn look_up(&self, client: &Client, token: SecretString) -> Result<Token, Failure> {
+        let answer: LookupSelfResponse =
+            client
+                .get("auth/token/lookup-self", Some(&token))
+                .await
+                .map_err(|e| self.fail(client, "token lookup (auth/token/lookup-self)", e))?;
+        Ok(Token::new(token, answer.life()))
+    }
+
+    /// The AppRole role id and secret id, each from its file when one is configured, else
+    /// from the environment.
+    fn approle_ids(
+        &self,
+        role_id_file: Option<&std::path::Path>,
+        secret_id_file: Option<&std::path::Path>,
+    ) -> Result<(SecretString, SecretString), SourceError> {
+        let role_id = match role_id_file {
+            Some(path) => self.required_file(path, ValueKind::ROLE_ID)?,
+            None => self.required_env("VAULT_ROLE_ID", ValueKind::ROLE_ID)?,
         };
+        let secret_id = match secret_id_file {
+            Some(path) => self.required_file(path, ValueKind::SECRET_ID)?,
+            None => self.required_env("VAULT_SECRET_ID", ValueKind::SECRET_ID)?,
+        };
+        Ok((role_id, secret_id))
+    }
+
+    /// `POST auth/<mount>/login` with `body`; the answer's token is checked before it is kept.
+    async fn log_in(
+        &self,
+        client: &Client,
+        mount: &str,
+        what: &str,
+        body: &impl Serialize,
+    ) -> Result<Token, Failure> {
         let path = format!("auth/{mount}/login");
         check_api_path(&path).map_err(|e| {
             SourceError::Misconfigured(format!("the vault login path (from vault.auth_mount) {e}"))
         })?;
-        let answer = client
-            .call(Method::POST, &path, None, Some(body))
+        let what = format!("{what} at {path}");
+        let (token, life) = client
+            .send::<AuthResponse>(Method::POST, &path, None, body)
             .await
-            .map_err(|e| self.fail(client, &format!("{what} at {path}"), e))?;
-        let token = answer["auth"]["client_token"]
-            .as_str()
-            .ok_or_else(|| {
-                SourceError::Other(format!(
-                    "vault at {}: {path} returned no token",
-                    client.address()
-                ))
-            })
-            .and_then(|t| {
-                token_file::validate(t, ValueKind::TOKEN).map_err(|e| {
-                    SourceError::Other(format!(
-                        "vault at {}: the token {path} returned {e}",
-                        client.address()
-                    ))
-                })
-            })?;
-        Ok(Token::from_auth(token, &answer["auth"]))
+            .and_then(|answer| answer.login().map_err(CallError::Malformed))
+            .map_err(|e| self.fail(client, &what, e))?;
+        Ok(Token::new(token, life))
     }
+}
+
+/// `auth/token/renew-self`: the token's new life.
+async fn renew(client: &Client, token: &SecretString) -> Result<TokenLife, CallError> {
+    client
+        .send::<AuthResponse>(
+            Method::POST,
+            "auth/token/renew-self",
+            Some(token),
+            &NoBody {},
+        )
+        .await?
+        .renewed()
+        .map_err(CallError::Malformed)
 }

@@ -18,9 +18,11 @@ use std::time::Duration;
 
 use domain::{ExposeSecret, SecretString, SourceError};
 use reqwest::redirect::Policy;
-use serde_json::Value;
+use serde::Serialize;
+use serde::de::DeserializeOwned;
 
 use super::address::VaultAddress;
+use super::responses::{self, AnswerError};
 use crate::fs::{FileKind, read_regular};
 
 /// The timeout of one call, connection included.
@@ -44,8 +46,13 @@ pub enum CallError {
     Unreachable(String),
     /// The TLS handshake failed: an untrusted or mismatched certificate, or not TLS at all.
     Tls(String),
-    /// An answer that is not what Vault sends (not JSON, too large).
-    Malformed(String),
+    /// A success whose body is not what Vault sends (too large, not JSON, a field missing or
+    /// of the wrong type).
+    Malformed(AnswerError),
+    /// The request could not be built (the token is not a header value, the body not JSON).
+    /// Tokens are checked before they are kept and bodies are plain structs, so this means a
+    /// bug; it is an error rather than a panic all the same.
+    Request(&'static str),
 }
 
 impl std::fmt::Display for CallError {
@@ -54,7 +61,9 @@ impl std::fmt::Display for CallError {
             CallError::Status(code, errors) if errors.is_empty() => write!(f, "status {code}"),
             CallError::Status(code, errors) => write!(f, "status {code}: {}", errors.join("; ")),
             CallError::Redirect(code) => write!(f, "a redirect (status {code}), not followed"),
-            CallError::Unreachable(r) | CallError::Malformed(r) => f.write_str(r),
+            CallError::Unreachable(r) => f.write_str(r),
+            CallError::Malformed(e) => e.fmt(f),
+            CallError::Request(what) => write!(f, "the request could not be built: {what}"),
             CallError::Tls(r) => write!(f, "TLS handshake failed: {r}"),
         }
     }
@@ -123,31 +132,59 @@ impl Client {
         &self.address
     }
 
-    /// One call: `GET` or `PUT`/`POST` with a JSON body, the token when given.
-    pub async fn call(
+    /// `GET path`, the answer parsed as `T`.
+    pub async fn get<T: DeserializeOwned>(
+        &self,
+        path: &str,
+        token: Option<&SecretString>,
+    ) -> Result<T, CallError> {
+        let request = self.request(reqwest::Method::GET, path, token)?;
+        self.exchange(request).await
+    }
+
+    /// `PUT` or `POST` of a JSON body, the answer parsed as `T`.
+    pub async fn send<T: DeserializeOwned>(
         &self,
         method: reqwest::Method,
         path: &str,
         token: Option<&SecretString>,
-        body: Option<Value>,
-    ) -> Result<Value, CallError> {
+        body: &impl Serialize,
+    ) -> Result<T, CallError> {
+        let body = serde_json::to_vec(body)
+            .map_err(|_| CallError::Request("the body cannot be written as JSON"))?;
+        let request = self
+            .request(method, path, token)?
+            .header("Content-Type", "application/json")
+            .body(body);
+        self.exchange(request).await
+    }
+
+    /// The request with the token (marked sensitive, so that no log shows it) and namespace.
+    fn request(
+        &self,
+        method: reqwest::Method,
+        path: &str,
+        token: Option<&SecretString>,
+    ) -> Result<reqwest::RequestBuilder, CallError> {
         let mut request = self.http.request(method, self.address.endpoint(path));
         if let Some(token) = token {
-            let mut value =
-                reqwest::header::HeaderValue::from_str(token.expose_secret()).map_err(|_| {
-                    CallError::Malformed("the token is not a valid header value".into())
-                })?;
+            let mut value = reqwest::header::HeaderValue::from_str(token.expose_secret())
+                .map_err(|_| CallError::Request("the token is not a valid header value"))?;
             value.set_sensitive(true);
             request = request.header("X-Vault-Token", value);
         }
         if let Some(ns) = &self.namespace {
             request = request.header("X-Vault-Namespace", ns.as_str());
         }
-        if let Some(body) = body {
-            request = request
-                .header("Content-Type", "application/json")
-                .body(body.to_string());
-        }
+        Ok(request)
+    }
+
+    /// Sends the request and reads at most [`MAX_ANSWER`] bytes: a success is parsed as `T`, a
+    /// failure becomes its status and Vault's error strings, a redirect is refused.
+    async fn exchange<T: DeserializeOwned>(
+        &self,
+        request: reqwest::RequestBuilder,
+    ) -> Result<T, CallError> {
         let mut response = request.send().await.map_err(|e| classify(&e))?;
         let status = response.status().as_u16();
         if (300..400).contains(&status) {
@@ -156,51 +193,19 @@ impl Client {
         let mut bytes = Vec::new();
         while let Some(chunk) = response.chunk().await.map_err(|e| classify(&e))? {
             if bytes.len() + chunk.len() > MAX_ANSWER {
-                return Err(CallError::Malformed(format!(
-                    "an answer over {} KiB (status {status})",
-                    MAX_ANSWER / 1024
-                )));
+                return Err(CallError::Malformed(AnswerError::TooLarge {
+                    limit_kib: MAX_ANSWER / 1024,
+                    status,
+                }));
             }
             bytes.extend_from_slice(&chunk);
         }
-        let value: Value = if bytes.is_empty() {
-            Value::Null
-        } else {
-            match serde_json::from_slice(&bytes) {
-                Ok(v) => v,
-                Err(_) if !(200..300).contains(&status) => Value::Null,
-                Err(_) => {
-                    return Err(CallError::Malformed(format!(
-                        "not a JSON answer (status {status})"
-                    )));
-                }
-            }
-        };
         if (200..300).contains(&status) {
-            Ok(value)
+            responses::parse(&bytes, status).map_err(CallError::Malformed)
         } else {
-            Err(CallError::Status(status, vault_errors(&value)))
+            Err(CallError::Status(status, responses::error_messages(&bytes)))
         }
     }
-}
-
-/// Vault's `errors` strings, at most 3, each cut at 200 characters, control characters removed.
-fn vault_errors(value: &Value) -> Vec<String> {
-    value["errors"]
-        .as_array()
-        .map(|a| {
-            a.iter()
-                .filter_map(Value::as_str)
-                .take(3)
-                .map(|e| {
-                    e.chars()
-                        .map(|c| if c.is_control() { ' ' } else { c })
-                        .take(200)
-                        .collect::<String>()
-                })
-                .collect()
-        })
-        .unwrap_or_default()
 }
 
 /// Classifies a reqwest error by its type and its chain of sources, never by its text.
@@ -243,164 +248,5 @@ fn root_cause(e: &(dyn std::error::Error + 'static)) -> String {
 }
 
 #[cfg(test)]
-mod tests {
-    use std::sync::Arc;
-    use std::sync::atomic::{AtomicUsize, Ordering};
-
-    use serde_json::json;
-    use tokio::io::{AsyncReadExt, AsyncWriteExt};
-    use tokio::net::TcpListener;
-
-    use super::*;
-
-    /// A server that answers every connection with `answer`; counts connections.
-    async fn server(answer: String) -> (u16, Arc<AtomicUsize>) {
-        let listener = TcpListener::bind("127.0.0.1:0").await.unwrap();
-        let port = listener.local_addr().unwrap().port();
-        let count = Arc::new(AtomicUsize::new(0));
-        let seen = count.clone();
-        tokio::spawn(async move {
-            while let Ok((mut stream, _)) = listener.accept().await {
-                seen.fetch_add(1, Ordering::SeqCst);
-                let answer = answer.clone();
-                tokio::spawn(async move {
-                    let mut buf = vec![0u8; 65536];
-                    let _ = stream.read(&mut buf).await;
-                    let _ = stream.write_all(answer.as_bytes()).await;
-                    let _ = stream.shutdown().await;
-                });
-            }
-        });
-        (port, count)
-    }
-
-    fn client(port: u16) -> Client {
-        let address = VaultAddress::parse(&format!("http://127.0.0.1:{port}"), false).unwrap();
-        Client::new(address, None, None).unwrap()
-    }
-
-    fn reply(status: &str, headers: &str, body: &str) -> String {
-        format!(
-            "HTTP/1.1 {status}\r\nContent-Length: {}\r\nConnection: close\r\n{headers}\r\n{body}",
-            body.len()
-        )
-    }
-
-    #[tokio::test]
-    async fn no_redirect_is_followed_even_to_the_same_origin() {
-        let (decoy, decoy_hits) = server(reply("200 OK", "", "{}")).await;
-        for status in [
-            "301 Moved",
-            "302 Found",
-            "303 See Other",
-            "307 Temporary",
-            "308 Permanent",
-        ] {
-            for location in [
-                format!("http://127.0.0.1:{decoy}/v1/x"),
-                format!("//127.0.0.1:{decoy}/v1/x"),
-                "/v1/other".to_owned(),
-            ] {
-                let (port, hits) =
-                    server(reply(status, &format!("Location: {location}\r\n"), "")).await;
-                let token = SecretString::from("hvs.token".to_owned());
-                let e = client(port)
-                    .call(
-                        reqwest::Method::POST,
-                        "auth/approle/login",
-                        Some(&token),
-                        Some(json!({"secret_id": "s"})),
-                    )
-                    .await
-                    .unwrap_err();
-                let code: u16 = status[..3].parse().unwrap();
-                assert_eq!(e, CallError::Redirect(code), "{status} to {location}");
-                assert_eq!(
-                    hits.load(Ordering::SeqCst),
-                    1,
-                    "{status} to {location}: followed"
-                );
-            }
-        }
-        assert_eq!(decoy_hits.load(Ordering::SeqCst), 0);
-    }
-
-    #[tokio::test]
-    async fn answers_are_classified() {
-        let (port, _) = server(reply(
-            "403 Forbidden",
-            "",
-            "{\"errors\":[\"permission denied\\n\"]}",
-        ))
-        .await;
-        let e = client(port)
-            .call(reqwest::Method::GET, "x", None, None)
-            .await
-            .unwrap_err();
-        assert_eq!(e, CallError::Status(403, vec!["permission denied ".into()]));
-        let (port, _) = server(reply("502 Bad Gateway", "", "<html>")).await;
-        let e = client(port)
-            .call(reqwest::Method::GET, "x", None, None)
-            .await
-            .unwrap_err();
-        assert_eq!(e, CallError::Status(502, vec![]));
-        let (port, _) = server(reply("200 OK", "", "<html>")).await;
-        let e = client(port)
-            .call(reqwest::Method::GET, "x", None, None)
-            .await
-            .unwrap_err();
-        assert!(matches!(e, CallError::Malformed(_)), "{e:?}");
-        let big = format!("{{\"data\":\"{}\"}}", "a".repeat(MAX_ANSWER));
-        let (port, _) = server(reply("200 OK", "", &big)).await;
-        let e = client(port)
-            .call(reqwest::Method::GET, "x", None, None)
-            .await
-            .unwrap_err();
-        assert!(
-            matches!(e, CallError::Malformed(ref m) if m.contains("over")),
-            "{e:?}"
-        );
-        // Nothing listens on a port just freed.
-        let port = {
-            let l = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
-            l.local_addr().unwrap().port()
-        };
-        let e = client(port)
-            .call(reqwest::Method::GET, "x", None, None)
-            .await
-            .unwrap_err();
-        assert!(
-            matches!(e, CallError::Unreachable(ref m) if !m.contains("127.0.0.1")),
-            "{e:?}"
-        );
-    }
-
-    #[tokio::test]
-    async fn a_server_that_does_not_speak_tls_is_a_tls_error() {
-        let (port, _) = server(reply("400 Bad Request", "", "")).await;
-        let address = VaultAddress::parse(&format!("https://127.0.0.1:{port}"), false).unwrap();
-        let e = Client::new(address, None, None)
-            .unwrap()
-            .call(reqwest::Method::GET, "x", None, None)
-            .await
-            .unwrap_err();
-        assert!(matches!(e, CallError::Tls(_)), "{e:?}");
-    }
-
-    #[test]
-    fn a_ca_file_must_be_a_regular_file_with_certificates() {
-        let address = VaultAddress::parse("https://vault:8200", false).unwrap();
-        let e = Client::new(
-            address.clone(),
-            Some(std::path::Path::new("/dev/zero")),
-            None,
-        )
-        .unwrap_err();
-        assert!(e.to_string().contains("a character device"), "{e}");
-        let dir = tempfile::tempdir().unwrap();
-        let file = dir.path().join("ca.pem");
-        std::fs::write(&file, "not a certificate").unwrap();
-        let e = Client::new(address, Some(&file), None).unwrap_err();
-        assert!(e.to_string().contains("no PEM certificate"), "{e}");
-    }
-}
+#[path = "http_tests.rs"]
+pub(super) mod tests;

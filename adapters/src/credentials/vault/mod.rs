@@ -18,7 +18,8 @@
 //!   role }`, with the lease id, duration and renewability kept) and static roles
 //!   (`vault.database = { mount, static_role }`); leases renewed and revoked.
 //! - HTTP ([`http`]): no redirect is ever followed, so a secret only goes to the configured
-//!   address; no proxy from the environment.
+//!   address; no proxy from the environment. Answers are parsed into types ([`responses`]),
+//!   secrets straight into `SecretString`.
 //! - Outcomes: the secret or role is missing (404) → "not here"; Vault cannot be reached →
 //!   "unavailable" with the reason; a refused redirect, a failed TLS handshake, permission
 //!   denied (403), sealed (503), a refused login (400) or a malformed answer → a hard error
@@ -29,6 +30,7 @@
 pub mod address;
 mod auth;
 pub mod http;
+mod responses;
 mod secrets;
 pub mod token_file;
 
@@ -257,7 +259,9 @@ impl VaultSource {
                 "vault at {address}: {what} failed with status {code}: {}",
                 errors.join("; ")
             )),
-            CallError::Malformed(reason) => hard(format!("vault at {address}: {what}: {reason}")),
+            e @ (CallError::Malformed(_) | CallError::Request(_)) => {
+                hard(format!("vault at {address}: {what}: {e}"))
+            }
         }
     }
 }
@@ -292,3 +296,7 @@ impl CredentialSource for VaultSource {
         ]
     }
 }
+
+#[cfg(test)]
+#[path = "source_tests.rs"]
+mod tests;

@@ -1,17 +1,31 @@
 //! Reading the secret that holds the credential, and renewing and revoking its lease.
 
-use std::time::{Duration, Instant};
+use std::time::Instant;
 
 use domain::{Credential, ExposeSecret, Lease, Lookup, Renewal, SecretString, SourceError};
 use reqwest::Method;
-use serde_json::{Value, json};
+use serde::Serialize;
+use serde::de::IgnoredAny;
 
 use super::address::check_api_path;
-use super::http::CallError;
+use super::http::{CallError, Client};
+use super::responses::{
+    DbSecret, DynamicCredsResponse, KvV1Response, KvV2Response, LeaseRenewalResponse,
+    StaticCredsResponse,
+};
 use super::{Failure, VaultSecret, VaultSource};
 
-fn text(value: &Value, key: &str) -> Option<String> {
-    value.get(key).and_then(|v| v.as_str()).map(str::to_owned)
+/// `sys/leases/renew`.
+#[derive(Serialize)]
+struct RenewLease<'a> {
+    lease_id: &'a str,
+    increment: u64,
+}
+
+/// `sys/leases/revoke`.
+#[derive(Serialize)]
+struct RevokeLease<'a> {
+    lease_id: &'a str,
 }
 
 impl VaultSource {
@@ -25,8 +39,8 @@ impl VaultSource {
             ))
         })?;
         let token = self.token(&client).await?;
-        let answer = match client.call(Method::GET, &path, Some(&token), None).await {
-            Ok(answer) => answer,
+        let secret = match self.read_secret(&client, &path, &token).await {
+            Ok(secret) => secret,
             Err(CallError::Status(404, _)) => {
                 return Ok(Lookup::not_found(format!(
                     "vault at {} has nothing at {path}",
@@ -40,84 +54,76 @@ impl VaultSource {
             client.address(),
             self.config.auth.method()
         );
-        let malformed = |what: &str| {
-            Failure::Hard(SourceError::Other(format!(
-                "vault at {}: {path} has no {what}",
-                client.address()
-            )))
-        };
-        let (username, password, lease) = match &self.config.secret {
+        let mut credential = Credential::new(secret.username, secret.password, "vault", origin);
+        credential.lease = secret.lease.map(|terms| Lease {
+            id: terms.id,
+            duration: terms.duration,
+            renewable: terms.renewable,
+            obtained_at: Instant::now(),
+        });
+        Ok(Lookup::Found(credential))
+    }
+
+    /// `GET path`, parsed as the configured kind of secret answers.
+    async fn read_secret(
+        &self,
+        client: &Client,
+        path: &str,
+        token: &SecretString,
+    ) -> Result<DbSecret, CallError> {
+        let token = Some(token);
+        let secret = match &self.config.secret {
             VaultSecret::Kv {
-                version,
+                version: 2,
                 username_key,
                 password_key,
                 ..
-            } => {
-                let data = if *version == 2 {
-                    &answer["data"]["data"]
-                } else {
-                    &answer["data"]
-                };
-                let password = text(data, password_key)
-                    .ok_or_else(|| malformed(&format!("`{password_key}` key")))?;
-                (text(data, username_key), password, None)
-            }
-            VaultSecret::Dynamic { .. } => {
-                let data = &answer["data"];
-                let password = text(data, "password").ok_or_else(|| malformed("password"))?;
-                let lease = text(&answer, "lease_id")
-                    .filter(|id| !id.is_empty())
-                    .map(|id| Lease {
-                        id: SecretString::from(id),
-                        duration: Duration::from_secs(
-                            answer["lease_duration"].as_u64().unwrap_or(0),
-                        ),
-                        renewable: answer["renewable"].as_bool().unwrap_or(false),
-                        obtained_at: Instant::now(),
-                    });
-                (text(data, "username"), password, lease)
-            }
-            VaultSecret::Static { .. } => {
-                let data = &answer["data"];
-                let password = text(data, "password").ok_or_else(|| malformed("password"))?;
-                (text(data, "username"), password, None)
-            }
+            } => client
+                .get::<KvV2Response>(path, token)
+                .await?
+                .credential(username_key, password_key),
+            VaultSecret::Kv {
+                username_key,
+                password_key,
+                ..
+            } => client
+                .get::<KvV1Response>(path, token)
+                .await?
+                .credential(username_key, password_key),
+            VaultSecret::Dynamic { .. } => client
+                .get::<DynamicCredsResponse>(path, token)
+                .await?
+                .credential(),
+            VaultSecret::Static { .. } => client
+                .get::<StaticCredsResponse>(path, token)
+                .await?
+                .credential(),
         };
-        let mut credential =
-            Credential::new(username, SecretString::from(password), "vault", origin);
-        credential.lease = lease;
-        Ok(Lookup::Found(credential))
+        secret.map_err(CallError::Malformed)
     }
 
     pub(super) async fn renew_lease(&self, lease: &Lease) -> Result<Renewal, Failure> {
         let client = self.client()?;
         let token = self.token(&client).await?;
-        let increment = lease.duration.as_secs().max(1);
-        let answer = client
-            .call(
-                Method::PUT,
-                "sys/leases/renew",
-                Some(&token),
-                Some(json!({"lease_id": lease.id.expose_secret(), "increment": increment})),
-            )
+        let body = RenewLease {
+            lease_id: lease.id.expose_secret(),
+            increment: lease.duration.as_secs().max(1),
+        };
+        let answer: LeaseRenewalResponse = client
+            .send(Method::PUT, "sys/leases/renew", Some(&token), &body)
             .await
             .map_err(|e| self.fail(&client, "lease renewal (sys/leases/renew)", e))?;
-        Ok(Renewal {
-            duration: Duration::from_secs(answer["lease_duration"].as_u64().unwrap_or(0)),
-            renewable: answer["renewable"].as_bool().unwrap_or(false),
-        })
+        Ok(answer.renewal())
     }
 
     pub(super) async fn revoke_lease(&self, lease: &Lease) -> Result<(), Failure> {
         let client = self.client()?;
         let token = self.token(&client).await?;
+        let body = RevokeLease {
+            lease_id: lease.id.expose_secret(),
+        };
         client
-            .call(
-                Method::PUT,
-                "sys/leases/revoke",
-                Some(&token),
-                Some(json!({"lease_id": lease.id.expose_secret()})),
-            )
+            .send::<IgnoredAny>(Method::PUT, "sys/leases/revoke", Some(&token), &body)
             .await
             .map(|_| ())
             .map_err(|e| self.fail(&client, "lease revocation (sys/leases/revoke)", e))

@@ -70,6 +70,13 @@ pub fn validate(raw: &str, kind: ValueKind) -> Result<SecretString, ValueError> 
         .strip_suffix("\r\n")
         .or_else(|| raw.strip_suffix('\n'))
         .unwrap_or(raw);
+    check(value, kind)?;
+    Ok(SecretString::from(value.to_owned()))
+}
+
+/// Checks a value as it is (nothing trimmed): for a value that already is a `SecretString`,
+/// such as a token from a login answer, so that it is not copied to be checked.
+pub fn check(value: &str, kind: ValueKind) -> Result<(), ValueError> {
     if value.is_empty() {
         return Err(ValueError::Empty);
     }
@@ -90,7 +97,7 @@ pub fn validate(raw: &str, kind: ValueKind) -> Result<SecretString, ValueError> 
             _ => {}
         }
     }
-    Ok(SecretString::from(value.to_owned()))
+    Ok(())
 }
 
 /// A value from the environment variable `var`; `Ok(None)` when it is unset or empty.

@@ -4,7 +4,7 @@
 //! column types of `information_schema`, and the casts give sqlx one type to decode.
 
 use domain::metadata::{Column, ForeignKey, Index, Metadata, TableKind, UniqueConstraint};
-use sqlx::MySqlPool;
+use sqlx::{MySqlConnection, MySqlPool, Row};
 
 use super::Builder;
 
@@ -28,11 +28,21 @@ fn query_with_schemas<'q>(
 }
 
 pub async fn reflect(pool: &MySqlPool, schemas: &[String]) -> Result<Metadata, sqlx::Error> {
-    use sqlx::Row;
     let mut conn = pool.acquire().await?;
     let mut builder = Builder::new(schemas);
-    let ph = placeholders(schemas.len());
+    add_tables(&mut conn, &mut builder, schemas).await?;
+    add_columns(&mut conn, &mut builder, schemas).await?;
+    add_keys(&mut conn, &mut builder, schemas).await?;
+    add_indexes(&mut conn, &mut builder, schemas).await?;
+    Ok(builder.finish())
+}
 
+async fn add_tables(
+    conn: &mut MySqlConnection,
+    builder: &mut Builder,
+    schemas: &[String],
+) -> Result<(), sqlx::Error> {
+    let ph = placeholders(schemas.len());
     let tables = query_with_schemas(
         format!(
             "select cast(table_schema as char), cast(table_name as char), cast(table_type as char)
@@ -43,6 +53,7 @@ pub async fn reflect(pool: &MySqlPool, schemas: &[String]) -> Result<Metadata, s
     .fetch_all(&mut *conn)
     .await?;
     for row in tables {
+        // `VIEW`, or `SYSTEM VIEW` for the server's own.
         let kind: String = row.try_get(2)?;
         let kind = if kind.contains("VIEW") {
             TableKind::View
@@ -51,7 +62,15 @@ pub async fn reflect(pool: &MySqlPool, schemas: &[String]) -> Result<Metadata, s
         };
         builder.table(row.try_get(0)?, row.try_get(1)?, kind);
     }
+    Ok(())
+}
 
+async fn add_columns(
+    conn: &mut MySqlConnection,
+    builder: &mut Builder,
+    schemas: &[String],
+) -> Result<(), sqlx::Error> {
+    let ph = placeholders(schemas.len());
     let columns = query_with_schemas(
         format!(
             "select cast(table_schema as char), cast(table_name as char), cast(column_name as char),
@@ -80,7 +99,21 @@ pub async fn reflect(pool: &MySqlPool, schemas: &[String]) -> Result<Metadata, s
             },
         );
     }
+    Ok(())
+}
 
+/// A constraint: schema, table, name and type (`PRIMARY KEY`, `UNIQUE`, `FOREIGN KEY`).
+type KeyName = (String, String, String, String);
+
+/// What a foreign key references: schema, table, columns.
+type Referenced = (String, String, Vec<String>);
+
+async fn add_keys(
+    conn: &mut MySqlConnection,
+    builder: &mut Builder,
+    schemas: &[String],
+) -> Result<(), sqlx::Error> {
+    let ph = placeholders(schemas.len());
     // Constraint columns in key order; grouped per constraint below.
     let keys = query_with_schemas(
         format!(
@@ -103,47 +136,25 @@ pub async fn reflect(pool: &MySqlPool, schemas: &[String]) -> Result<Metadata, s
     )
     .fetch_all(&mut *conn)
     .await?;
-    let mut current: Option<(String, String, String, String)> = None;
+    let mut current: Option<KeyName> = None;
     let mut columns: Vec<String> = Vec::new();
-    let mut referenced: (String, String, Vec<String>) = Default::default();
-    let flush = |builder: &mut Builder,
-                 key: Option<(String, String, String, String)>,
-                 columns: Vec<String>,
-                 referenced: (String, String, Vec<String>)| {
-        let Some((schema, table, name, kind)) = key else {
-            return;
-        };
-        match kind.as_str() {
-            "PRIMARY KEY" => builder.primary_key(&schema, &table, columns),
-            "UNIQUE" => builder.unique(&schema, &table, UniqueConstraint { name, columns }),
-            _ => builder.foreign_key(
-                &schema,
-                &table,
-                ForeignKey {
-                    name,
-                    columns,
-                    referenced_schema: referenced.0,
-                    referenced_table: referenced.1,
-                    referenced_columns: referenced.2,
-                },
-            ),
-        }
-    };
+    let mut referenced: Referenced = Default::default();
     for row in keys {
-        let key: (String, String, String, String) = (
+        let key: KeyName = (
             row.try_get(0)?,
             row.try_get(1)?,
             row.try_get(2)?,
             row.try_get(3)?,
         );
-        if current.as_ref() != Some(&key) {
-            flush(
-                &mut builder,
-                current.take(),
+        if current.as_ref() != Some(&key)
+            && let Some(done) = current.replace(key)
+        {
+            add_key(
+                builder,
+                done,
                 std::mem::take(&mut columns),
                 std::mem::take(&mut referenced),
             );
-            current = Some(key);
         }
         columns.push(row.try_get(4)?);
         let ref_schema: Option<String> = row.try_get(5)?;
@@ -155,8 +166,37 @@ pub async fn reflect(pool: &MySqlPool, schemas: &[String]) -> Result<Metadata, s
             referenced.2.push(c);
         }
     }
-    flush(&mut builder, current.take(), columns, referenced);
+    if let Some(done) = current {
+        add_key(builder, done, columns, referenced);
+    }
+    Ok(())
+}
 
+fn add_key(builder: &mut Builder, key: KeyName, columns: Vec<String>, referenced: Referenced) {
+    let (schema, table, name, kind) = key;
+    match kind.as_str() {
+        "PRIMARY KEY" => builder.primary_key(&schema, &table, columns),
+        "UNIQUE" => builder.unique(&schema, &table, UniqueConstraint { name, columns }),
+        _ => builder.foreign_key(
+            &schema,
+            &table,
+            ForeignKey {
+                name,
+                columns,
+                referenced_schema: referenced.0,
+                referenced_table: referenced.1,
+                referenced_columns: referenced.2,
+            },
+        ),
+    }
+}
+
+async fn add_indexes(
+    conn: &mut MySqlConnection,
+    builder: &mut Builder,
+    schemas: &[String],
+) -> Result<(), sqlx::Error> {
+    let ph = placeholders(schemas.len());
     let indexes = query_with_schemas(
         format!(
             "select cast(table_schema as char), cast(table_name as char), cast(index_name as char),
@@ -178,40 +218,35 @@ pub async fn reflect(pool: &MySqlPool, schemas: &[String]) -> Result<Metadata, s
             row.try_get(2)?,
             non_unique == 0,
         );
-        if current.as_ref() != Some(&key) {
-            if let Some((schema, table, name, unique)) = current.take() {
-                builder.index(
-                    &schema,
-                    &table,
-                    Index {
-                        name,
-                        columns: std::mem::take(&mut columns),
-                        unique,
-                    },
-                );
-            }
-            current = Some(key);
+        if current.as_ref() != Some(&key)
+            && let Some(done) = current.replace(key)
+        {
+            add_index(builder, done, std::mem::take(&mut columns));
         }
         columns.push(row.try_get(4)?);
     }
-    if let Some((schema, table, name, unique)) = current {
-        builder.index(
-            &schema,
-            &table,
-            Index {
-                name,
-                columns,
-                unique,
-            },
-        );
+    if let Some(done) = current {
+        add_index(builder, done, columns);
     }
-    Ok(builder.finish())
+    Ok(())
+}
+
+fn add_index(builder: &mut Builder, key: (String, String, String, bool), columns: Vec<String>) {
+    let (schema, table, name, unique) = key;
+    builder.index(
+        &schema,
+        &table,
+        Index {
+            name,
+            columns,
+            unique,
+        },
+    );
 }
 
 /// Two 64-bit XORs of per-row md5 halves, plus a row count, over the column, key and index
 /// definitions in `information_schema` — never `UPDATE_TIME`, which moves on every write.
 pub async fn fingerprint(pool: &MySqlPool, schemas: &[String]) -> Result<String, sqlx::Error> {
-    use sqlx::Row;
     let ph = placeholders(schemas.len());
     let sql = format!(
         "select cast(count(*) as unsigned),

@@ -9,11 +9,57 @@ use super::Builder;
 
 const RELKINDS: &str = "('r','p','v','m','f')";
 
+/// `pg_class` rows: oid, schema, name, relkind.
+type TableRow = (i64, String, String, String);
+/// `pg_attribute` rows: relation, name, type, nullable, default, attnum.
+type ColumnRow = (i64, String, String, bool, Option<String>, i16);
+/// `pg_constraint` rows: relation, name, contype, key attnums, referenced relation, its schema
+/// and name, referenced attnums.
+type ConstraintRow = (
+    i64,
+    String,
+    String,
+    Vec<i16>,
+    Option<i64>,
+    Option<String>,
+    Option<String>,
+    Option<Vec<i16>>,
+);
+/// `pg_index` rows: relation, name, unique, attnums, key count, expression texts.
+type IndexRow = (i64, String, bool, Vec<i16>, i16, Option<Vec<String>>);
+
+/// Relation oid to (schema, name), for the reflected relations.
+type Names = HashMap<i64, (String, String)>;
+/// (relation oid, attnum) to column name.
+type AttNames = HashMap<(i64, i16), String>;
+
 pub async fn reflect(pool: &PgPool, schemas: &[String]) -> Result<Metadata, sqlx::Error> {
+    let (tables, columns, constraints, indexes) = catalog(pool, schemas).await?;
+    let mut builder = Builder::new(schemas);
+    let names = add_tables(&mut builder, tables);
+    let mut attnames = add_columns(&mut builder, &names, columns);
+    name_outside_columns(pool, &names, &constraints, &mut attnames).await?;
+    add_constraints(&mut builder, &names, &attnames, constraints);
+    add_indexes(&mut builder, &names, &attnames, indexes);
+    Ok(builder.finish())
+}
+
+async fn catalog(
+    pool: &PgPool,
+    schemas: &[String],
+) -> Result<
+    (
+        Vec<TableRow>,
+        Vec<ColumnRow>,
+        Vec<ConstraintRow>,
+        Vec<IndexRow>,
+    ),
+    sqlx::Error,
+> {
     // Four independent catalog queries, run at once on separate pool connections. Key column
     // numbers come back as arrays and are named here from the columns already fetched, which
     // avoids a correlated subquery per constraint and per index.
-    let tables = sqlx::query_as::<_, (i64, String, String, String)>(sqlx::AssertSqlSafe(format!(
+    let tables = sqlx::query_as::<_, TableRow>(sqlx::AssertSqlSafe(format!(
         "select c.oid::int8, n.nspname::text, c.relname::text, c.relkind::text
            from pg_class c join pg_namespace n on n.oid = c.relnamespace
           where n.nspname = any($1) and c.relkind in {RELKINDS}"
@@ -22,9 +68,8 @@ pub async fn reflect(pool: &PgPool, schemas: &[String]) -> Result<Metadata, sqlx
     .fetch_all(pool);
     // Defaults never contain column references (generated columns are left out), so
     // pg_get_expr needs no relation: passing 0 spares a relation lookup per default.
-    let columns = sqlx::query_as::<_, (i64, String, String, bool, Option<String>, i16)>(
-        sqlx::AssertSqlSafe(format!(
-            "select a.attrelid::int8, a.attname::text, format_type(a.atttypid, a.atttypmod),
+    let columns = sqlx::query_as::<_, ColumnRow>(sqlx::AssertSqlSafe(format!(
+        "select a.attrelid::int8, a.attname::text, format_type(a.atttypid, a.atttypmod),
                     not a.attnotnull,
                     case when a.attgenerated = '' then pg_get_expr(d.adbin, 0) end,
                     a.attnum
@@ -34,23 +79,10 @@ pub async fn reflect(pool: &PgPool, schemas: &[String]) -> Result<Metadata, sqlx
                left join pg_attrdef d on d.adrelid = a.attrelid and d.adnum = a.attnum
               where n.nspname = any($1) and c.relkind in {RELKINDS}
                 and a.attnum > 0 and not a.attisdropped"
-        )),
-    )
+    )))
     .bind(schemas)
     .fetch_all(pool);
-    let constraints = sqlx::query_as::<
-        _,
-        (
-            i64,
-            String,
-            String,
-            Vec<i16>,
-            Option<i64>,
-            Option<String>,
-            Option<String>,
-            Option<Vec<i16>>,
-        ),
-    >(
+    let constraints = sqlx::query_as::<_, ConstraintRow>(
         "select con.conrelid::int8, con.conname::text, con.contype::text, con.conkey,
                 nullif(con.confrelid, 0)::int8, fn.nspname::text, fc.relname::text, con.confkey
            from pg_constraint con
@@ -62,7 +94,7 @@ pub async fn reflect(pool: &PgPool, schemas: &[String]) -> Result<Metadata, sqlx
     )
     .bind(schemas)
     .fetch_all(pool);
-    let indexes = sqlx::query_as::<_, (i64, String, bool, Vec<i16>, i16, Option<Vec<String>>)>(
+    let indexes = sqlx::query_as::<_, IndexRow>(
         "select ix.indrelid::int8, i.relname::text, ix.indisunique,
                 array(select unnest(ix.indkey::int2[])), ix.indnkeyatts,
                 case when 0 = any(ix.indkey::int2[]) then
@@ -77,11 +109,11 @@ pub async fn reflect(pool: &PgPool, schemas: &[String]) -> Result<Metadata, sqlx
     )
     .bind(schemas)
     .fetch_all(pool);
-    let (tables, columns, constraints, indexes) =
-        tokio::try_join!(tables, columns, constraints, indexes)?;
+    tokio::try_join!(tables, columns, constraints, indexes)
+}
 
-    let mut builder = Builder::new(schemas);
-    let mut names: HashMap<i64, (String, String)> = HashMap::with_capacity(tables.len());
+fn add_tables(builder: &mut Builder, tables: Vec<TableRow>) -> Names {
+    let mut names = Names::with_capacity(tables.len());
     for (oid, schema, name, relkind) in tables {
         let kind = match relkind.as_str() {
             "v" => TableKind::View,
@@ -92,7 +124,11 @@ pub async fn reflect(pool: &PgPool, schemas: &[String]) -> Result<Metadata, sqlx
         builder.table(schema.clone(), name.clone(), kind);
         names.insert(oid, (schema, name));
     }
-    let mut attnames: HashMap<(i64, i16), String> = HashMap::with_capacity(columns.len());
+    names
+}
+
+fn add_columns(builder: &mut Builder, names: &Names, columns: Vec<ColumnRow>) -> AttNames {
+    let mut attnames = AttNames::with_capacity(columns.len());
     for (relid, name, data_type, nullable, default, attnum) in columns {
         let Some((schema, table)) = names.get(&relid) else {
             continue;
@@ -110,7 +146,16 @@ pub async fn reflect(pool: &PgPool, schemas: &[String]) -> Result<Metadata, sqlx
             },
         );
     }
-    // Foreign keys may point outside the reflected schemas: name those columns too.
+    attnames
+}
+
+/// Foreign keys may point outside the reflected schemas: names those columns too.
+async fn name_outside_columns(
+    pool: &PgPool,
+    names: &Names,
+    constraints: &[ConstraintRow],
+    attnames: &mut AttNames,
+) -> Result<(), sqlx::Error> {
     let outside: Vec<i64> = constraints
         .iter()
         .filter_map(|c| c.4)
@@ -128,6 +173,15 @@ pub async fn reflect(pool: &PgPool, schemas: &[String]) -> Result<Metadata, sqlx
             attnames.insert((relid, attnum), name);
         }
     }
+    Ok(())
+}
+
+fn add_constraints(
+    builder: &mut Builder,
+    names: &Names,
+    attnames: &AttNames,
+    constraints: Vec<ConstraintRow>,
+) {
     let named = |relid: i64, attnums: &[i16]| -> Vec<String> {
         attnums
             .iter()
@@ -157,6 +211,9 @@ pub async fn reflect(pool: &PgPool, schemas: &[String]) -> Result<Metadata, sqlx
             ),
         }
     }
+}
+
+fn add_indexes(builder: &mut Builder, names: &Names, attnames: &AttNames, indexes: Vec<IndexRow>) {
     for (relid, name, unique, indkey, key_count, expressions) in indexes {
         let Some((schema, table)) = names.get(&relid) else {
             continue;
@@ -181,7 +238,6 @@ pub async fn reflect(pool: &PgPool, schemas: &[String]) -> Result<Metadata, sqlx
             },
         );
     }
-    Ok(builder.finish())
 }
 
 /// A fingerprint of the catalog rows that define the reflected schemas, computed in the
