@@ -25,13 +25,7 @@ pub fn compare(
     let me = std::env::current_exe()?;
     let env_pairs = laptop_env(pg, dir.path());
     let cold = |which: &str| {
-        let mut c = Command::new(&me);
-        c.arg(which)
-            .env_clear()
-            .env("PATH", std::env::var_os("PATH").unwrap_or_default());
-        for (k, v) in &env_pairs {
-            c.env(k, v);
-        }
+        let mut c = clean_command(&me, which, &env_pairs);
         // Bare sqlx finds the password itself, from PGPASSFILE and the PG* variables.
         c.env("PGPASSFILE", pgpass)
             .env("PGHOST", "127.0.0.1")
@@ -44,16 +38,7 @@ pub fn compare(
     time_process(cold("cold-sqlx"))?;
     let python = crate::metadata::python()?;
     let script = Path::new(env!("CARGO_MANIFEST_DIR")).join("python/dm_dbcore_coldstart.py");
-    let py = || {
-        let mut c = Command::new(&python);
-        c.arg(&script)
-            .env_clear()
-            .env("PATH", std::env::var_os("PATH").unwrap_or_default());
-        for (k, v) in &env_pairs {
-            c.env(k, v);
-        }
-        c
-    };
+    let py = || clean_command(&python, &script, &env_pairs);
     time_process(py())?; // writes dm-dbcore's pickle cache
     let (mut ours, mut bare, mut original) = (Vec::new(), Vec::new(), Vec::new());
     for _ in 0..cold_runs {
@@ -67,6 +52,28 @@ pub fn compare(
     profiled.env("DBCORE_BENCH_PROFILE", "1");
     let out = profiled.output()?;
     print!("{}", String::from_utf8_lossy(&out.stderr));
+    print_medians(o, b, p);
+    Ok(())
+}
+
+/// `program arg` with only `PATH` and the laptop module's settings in its environment.
+fn clean_command(
+    program: impl AsRef<std::ffi::OsStr>,
+    arg: impl AsRef<std::ffi::OsStr>,
+    env_pairs: &[(String, String)],
+) -> Command {
+    let mut c = Command::new(program);
+    c.arg(arg)
+        .env_clear()
+        .env("PATH", std::env::var_os("PATH").unwrap_or_default());
+    for (k, v) in env_pairs {
+        c.env(k, v);
+    }
+    c
+}
+
+/// The two rows and the summary line: dbcore `o`, bare sqlx `b`, dm-dbcore `p`.
+fn print_medians(o: Duration, b: Duration, p: Duration) {
     row(
         "cold start process (pgpass, connect, query)",
         o,
@@ -87,7 +94,6 @@ pub fn compare(
         ms(p),
         p.as_secs_f64() / o.as_secs_f64()
     );
-    Ok(())
 }
 
 fn time_process(mut command: Command) -> Result<Duration> {
