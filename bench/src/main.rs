@@ -7,6 +7,7 @@
 #![allow(clippy::print_stdout, reason = "a benchmark prints its results")]
 
 mod api;
+mod cold;
 mod ingest;
 mod metadata;
 
@@ -71,8 +72,8 @@ fn main() -> Result<()> {
             transactions,
             cold_runs,
         } => runtime.block_on(api::run(transactions, cold_runs.max(1))),
-        Case::ColdDbcore => runtime.block_on(api::cold_dbcore()),
-        Case::ColdSqlx => runtime.block_on(api::cold_sqlx()),
+        Case::ColdDbcore => runtime.block_on(cold::cold_dbcore()),
+        Case::ColdSqlx => runtime.block_on(cold::cold_sqlx()),
         Case::Ingest { rows, runs } => runtime.block_on(ingest::run(rows, runs.max(1))),
     }
 }

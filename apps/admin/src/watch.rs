@@ -221,79 +221,12 @@ pub async fn run(
         bail!("--duration is too long for this clock");
     };
     let window = Arc::new(Mutex::new(Tally::default()));
-    let mut workers = Vec::new();
-    for _ in 0..concurrency {
-        let (db, window) = (db.clone(), window.clone());
-        workers.push(tokio::spawn(async move {
-            while Instant::now() < deadline {
-                let t = Instant::now();
-                let outcome = probe(&db).await;
-                let took = t.elapsed();
-                let failed = {
-                    let mut w = window.lock().unwrap_or_else(|p| p.into_inner());
-                    match &outcome {
-                        Ok(()) => {
-                            w.latencies.push(took);
-                            false
-                        }
-                        Err(error) => {
-                            *w.failures.entry(classify(error)).or_default() += 1;
-                            true
-                        }
-                    }
-                };
-                if let (true, Err(error)) = (failed, &outcome) {
-                    tracing::warn!(%error, "query failed");
-                    tokio::time::sleep(Duration::from_millis(50)).await;
-                }
-            }
-        }));
-    }
-    let mut total = Tally::default();
-    let mut rotations_seen = db.rotations();
-    let mut next = started;
-    // A failed write (the reader of a pipeline went away) ends the watch early, but only after
-    // the workers have stopped and the connection has been closed (its leases revoked).
-    let mut closed: Option<std::io::Error> = None;
-    loop {
-        next = next.checked_add(interval).unwrap_or(deadline).min(deadline);
-        tokio::time::sleep_until(next.into()).await;
-        let mut this = std::mem::take(&mut *window.lock().unwrap_or_else(|p| p.into_inner()));
-        let elapsed = started.elapsed().as_secs_f64();
-        let rotations = db.rotations();
-        if rotations != rotations_seen {
-            if let Err(e) = say(format_args!(
-                "t={elapsed:>6.1}s  rotation: new credentials in the pool ({rotations} so far)"
-            )) {
-                closed = Some(e);
-                break;
-            }
-            rotations_seen = rotations;
-        }
-        let lease = match db.lease_status().await {
-            Some(l) => format!(
-                "  lease {}s left, {}",
-                l.expires_in.map_or(0, |d| d.as_secs()),
-                if l.renewable {
-                    "renewable"
-                } else {
-                    "not renewable"
-                }
-            ),
-            None => String::new(),
-        };
-        let line = this.line();
-        total.absorb(&mut this);
-        if let Err(e) = say(format_args!("t={elapsed:>6.1}s  {line}{lease}")) {
-            closed = Some(e);
-            break;
-        }
-        if Instant::now() >= deadline {
-            break;
-        }
-    }
+    let workers = (0..concurrency)
+        .map(|_| tokio::spawn(work(db.clone(), window.clone(), deadline)))
+        .collect();
+    let (mut total, mut closed) = report(&db, &window, started, deadline, interval).await;
     let mut lost = join(workers).await;
-    total.absorb(&mut window.lock().unwrap_or_else(|p| p.into_inner()));
+    total.absorb(&mut lock(&window));
     total.absorb(&mut lost);
     let failed = total.failed();
     if closed.is_none()
@@ -315,6 +248,84 @@ pub async fn run(
     } else {
         ExitCode::FAILURE
     })
+}
+
+/// The shared window's tally; a worker that panicked while holding it left it whole.
+fn lock(window: &Mutex<Tally>) -> std::sync::MutexGuard<'_, Tally> {
+    window.lock().unwrap_or_else(|p| p.into_inner())
+}
+
+/// One task: probes until the deadline, counting each outcome in the shared window.
+async fn work(db: Arc<DatabaseConnection>, window: Arc<Mutex<Tally>>, deadline: Instant) {
+    while Instant::now() < deadline {
+        let t = Instant::now();
+        let outcome = probe(&db).await;
+        let took = t.elapsed();
+        match &outcome {
+            Ok(()) => lock(&window).latencies.push(took),
+            Err(error) => *lock(&window).failures.entry(classify(error)).or_default() += 1,
+        }
+        if let Err(error) = &outcome {
+            tracing::warn!(%error, "query failed");
+            tokio::time::sleep(Duration::from_millis(50)).await;
+        }
+    }
+}
+
+/// A line per interval until the deadline, and a line for each rotation seen. Returns the
+/// tally of the windows reported, and the write error that ended it early: the reader of a
+/// pipeline went away, and the caller still stops the workers and closes the connection (its
+/// leases revoked).
+async fn report(
+    db: &DatabaseConnection,
+    window: &Mutex<Tally>,
+    started: Instant,
+    deadline: Instant,
+    interval: Duration,
+) -> (Tally, Option<std::io::Error>) {
+    let mut total = Tally::default();
+    let mut rotations_seen = db.rotations();
+    let mut next = started;
+    loop {
+        next = next.checked_add(interval).unwrap_or(deadline).min(deadline);
+        tokio::time::sleep_until(next.into()).await;
+        let mut this = std::mem::take(&mut *lock(window));
+        let elapsed = started.elapsed().as_secs_f64();
+        let rotations = db.rotations();
+        if rotations != rotations_seen {
+            if let Err(e) = say(format_args!(
+                "t={elapsed:>6.1}s  rotation: new credentials in the pool ({rotations} so far)"
+            )) {
+                return (total, Some(e));
+            }
+            rotations_seen = rotations;
+        }
+        let lease = lease_text(db).await;
+        let line = this.line();
+        total.absorb(&mut this);
+        if let Err(e) = say(format_args!("t={elapsed:>6.1}s  {line}{lease}")) {
+            return (total, Some(e));
+        }
+        if Instant::now() >= deadline {
+            return (total, None);
+        }
+    }
+}
+
+/// `  lease Ns left, renewable` when the credential is leased, else nothing.
+async fn lease_text(db: &DatabaseConnection) -> String {
+    match db.lease_status().await {
+        Some(l) => format!(
+            "  lease {}s left, {}",
+            l.expires_in.map_or(0, |d| d.as_secs()),
+            if l.renewable {
+                "renewable"
+            } else {
+                "not renewable"
+            }
+        ),
+        None => String::new(),
+    }
 }
 
 #[cfg(test)]

@@ -31,7 +31,8 @@ use std::time::Instant;
 use anyhow::{Context as _, Result, bail};
 use clap::Parser;
 use project_core::db::DatabaseConnection;
-use project_core::{Context, registry};
+use project_core::metadata_model::{Schema, Table};
+use project_core::{Context, Metadata, registry};
 
 use cli::{Cli, InputFormat, Mode};
 use input::Input;
@@ -53,13 +54,34 @@ async fn run(cli: Cli) -> Result<ExitCode> {
     }));
     watch_signals(shared.clone())?;
     let db: DatabaseConnection = registry::open(&cli.target, &context).await?;
-    let kind = db.kind();
-    let metadata = db.metadata().await?;
+    let mut load = prepare(&cli, &db, format, shared).await?;
+    let skipped = skip_loaded(&mut load, cli.skip);
+    let started = Instant::now();
+    let outcome = match skipped {
+        Err(e) => Err(e),
+        Ok(()) if cli.dry_run => load.dry_run(),
+        Ok(()) if cli.mode == Mode::AllOrNothing => load.all_or_nothing(&db).await,
+        Ok(()) => load.per_batch(&db).await,
+    };
+    load.progress.finish();
+    let kept = load.rejects.finish();
+    db.close().await;
+    let summary = summary(&load, started.elapsed().as_secs_f64(), kept, cli.dry_run);
+    Ok(report(outcome, &summary, &cli))
+}
+
+/// The table named on the command line: `NAME` in any of the target's schemas, or
+/// `SCHEMA.NAME`.
+fn find_table<'m>(
+    metadata: &'m Metadata,
+    cli: &Cli,
+    db: &DatabaseConnection,
+) -> Result<(&'m Schema, &'m Table)> {
     let (schema_name, table_name) = match cli.table.split_once('.') {
         Some((s, t)) => (Some(s), t),
         None => (None, cli.table.as_str()),
     };
-    let (schema, table) = metadata
+    metadata
         .schemas
         .iter()
         .filter(|s| schema_name.is_none_or(|n| s.name == n))
@@ -76,8 +98,21 @@ async fn run(cli: Cli) -> Result<ExitCode> {
                 cli.table,
                 db.settings().schemas().join(", ")
             )
-        })?;
-    let mut plan = Plan::new(kind, &schema.name, table.clone());
+        })
+}
+
+/// Everything a load reads with: the plan for the table, the open input, the reject file and
+/// the progress bar.
+async fn prepare(
+    cli: &Cli,
+    db: &DatabaseConnection,
+    format: InputFormat,
+    shared: Shared,
+) -> Result<Load> {
+    let per_batch = cli.mode == Mode::PerBatch && !cli.dry_run;
+    let metadata = db.metadata().await?;
+    let (schema, table) = find_table(&metadata, cli, db)?;
+    let mut plan = Plan::new(db.kind(), &schema.name, table.clone());
     let input = Input::open(&cli.file, format, &mut plan)?;
     // Held while the temporary reject file is created, so that a signal removes it.
     let mut state = shared.lock().await;
@@ -94,21 +129,16 @@ async fn run(cli: Cli) -> Result<ExitCode> {
     state.reject_path = rejects.path().to_owned();
     state.discard = rejects.staged();
     drop(state);
-    let size = (cli.file != "-")
+    // Only CSV progress is shown against the file's size.
+    let size = (cli.file != "-" && format == InputFormat::Csv)
         .then(|| std::fs::metadata(&cli.file).map(|m| m.len()).ok())
         .flatten();
-    let progress = Progress::new(if format == InputFormat::Csv {
-        size
-    } else {
-        None
-    });
-    let mut stats = Stats::default();
-    let mut load = Load {
+    Ok(Load {
         input,
         plan,
         stats: Stats::default(),
         rejects,
-        progress,
+        progress: Progress::new(size),
         max_errors: cli.max_errors,
         batch_size: usize::try_from(cli.batch_size).unwrap_or(usize::MAX),
         dry_run: cli.dry_run,
@@ -116,34 +146,26 @@ async fn run(cli: Cli) -> Result<ExitCode> {
         per_batch,
         skip: cli.skip,
         shared,
-    };
-    // --skip: rows already loaded by an earlier per-batch run.
-    let skipped: Result<()> = (|| {
-        while stats.skipped < cli.skip {
-            if !load.input.skip()? {
-                bail!(
-                    "--skip {} skips past the end of the input, which has {} data rows",
-                    cli.skip,
-                    stats.skipped
-                );
-            }
-            stats.skipped += 1;
+    })
+}
+
+/// --skip: passes over the rows an earlier per-batch run already loaded.
+fn skip_loaded(load: &mut Load, skip: u64) -> Result<()> {
+    while load.stats.skipped < skip {
+        if !load.input.skip()? {
+            bail!(
+                "--skip {skip} skips past the end of the input, which has {} data rows",
+                load.stats.skipped
+            );
         }
-        Ok(())
-    })();
-    load.stats = stats;
-    let started = Instant::now();
-    let outcome = match skipped {
-        Err(e) => Err(e),
-        Ok(()) if cli.dry_run => load.dry_run(),
-        Ok(()) if cli.mode == Mode::AllOrNothing => load.all_or_nothing(&db).await,
-        Ok(()) => load.per_batch(&db).await,
-    };
-    load.progress.finish();
-    let kept = load.rejects.finish();
-    db.close().await;
-    let took = started.elapsed().as_secs_f64();
-    let summary = format!(
+        load.stats.skipped += 1;
+    }
+    Ok(())
+}
+
+/// `N rows read, N written, …`: the last line of every run, good or bad.
+fn summary(load: &Load, took: f64, kept: bool, dry_run: bool) -> String {
+    format!(
         "{} rows read, {} written, {} rejected{}, {} skipped, in {took:.2}s ({:.0} rows/s){}",
         load.stats.read,
         load.stats.written,
@@ -155,16 +177,20 @@ async fn run(cli: Cli) -> Result<ExitCode> {
         },
         load.stats.skipped,
         load.stats.read as f64 / took.max(1e-6),
-        if cli.dry_run {
+        if dry_run {
             "; dry run, nothing written"
         } else {
             ""
         }
-    );
+    )
+}
+
+/// The summary on stdout after a load that ended well; on stderr after the error otherwise.
+fn report(outcome: Result<()>, summary: &str, cli: &Cli) -> ExitCode {
     match outcome {
         Ok(()) => {
             println!("dbcore-ingest: {summary}");
-            Ok(ExitCode::SUCCESS)
+            ExitCode::SUCCESS
         }
         Err(error) => {
             let nothing = if cli.mode == Mode::AllOrNothing && !cli.dry_run {
@@ -177,7 +203,7 @@ async fn run(cli: Cli) -> Result<ExitCode> {
                 project_core::one_line(error.as_ref())
             );
             eprintln!("dbcore-ingest: {summary}");
-            Ok(ExitCode::FAILURE)
+            ExitCode::FAILURE
         }
     }
 }

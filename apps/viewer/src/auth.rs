@@ -76,16 +76,7 @@ impl Guard {
             }
         }
         for extra in allow {
-            let extra = extra.to_ascii_lowercase();
-            if extra.is_empty()
-                || !extra.bytes().all(|b| b.is_ascii_graphic())
-                || extra.contains(['/', '@', '\\'])
-            {
-                bail!("--allow-host takes a host name or address, with an optional :port");
-            }
-            let has_port = extra.rsplit_once(':').is_some_and(|(h, p)| {
-                !h.is_empty() && !h.ends_with(':') && p.parse::<u16>().is_ok()
-            });
+            let (extra, has_port) = allowed_host(extra)?;
             if has_port {
                 hosts.push(extra);
             } else {
@@ -160,6 +151,21 @@ impl Guard {
             .any(|t| self.token.matches(t));
         cookie || bearer
     }
+}
+
+/// One `--allow-host`, lowercase, and whether it names its port (else the bound one is added).
+fn allowed_host(extra: &str) -> Result<(String, bool)> {
+    let extra = extra.to_ascii_lowercase();
+    if extra.is_empty()
+        || !extra.bytes().all(|b| b.is_ascii_graphic())
+        || extra.contains(['/', '@', '\\'])
+    {
+        bail!("--allow-host takes a host name or address, with an optional :port");
+    }
+    let has_port = extra
+        .rsplit_once(':')
+        .is_some_and(|(h, p)| !h.is_empty() && !h.ends_with(':') && p.parse::<u16>().is_ok());
+    Ok((extra, has_port))
 }
 
 /// Refuses a request whose `Host` is not the viewer's (DNS rebinding) before anything else.

@@ -19,7 +19,8 @@
 //! `HttpOnly; SameSite=Strict` cookie, protective headers), `token` (where the token comes
 //! from: `DBCORE_VIEWER_TOKEN` or `--token-file`, never the command line), `targets` (only
 //! configured targets, one pool each), `queries` (checked paging, the SELECT, the read-only
-//! fetch), `routes` (the pages) and `html` (escaping).
+//! fetch), `routes` (the router: which checks stand in front of which pages), `schema_pages`
+//! (targets, tables, columns), `rows_page` (a table's rows) and `html` (escaping).
 #![allow(
     clippy::print_stdout,
     clippy::print_stderr,
@@ -32,6 +33,8 @@ mod html;
 mod in_process_tests;
 mod queries;
 mod routes;
+mod rows_page;
+mod schema_pages;
 mod targets;
 mod token;
 

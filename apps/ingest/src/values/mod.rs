@@ -122,44 +122,22 @@ fn postgres(word: &str, args: Option<(i64, Option<i64>)>) -> Check {
 }
 
 fn mysql(word: &str, args: Option<(i64, Option<i64>)>, unsigned: bool) -> Check {
+    let integer = match word {
+        "tinyint" => Some((8, "tinyint", "tinyint unsigned")),
+        "smallint" => Some((16, "smallint", "smallint unsigned")),
+        "mediumint" => Some((24, "mediumint", "mediumint unsigned")),
+        "int" | "integer" => Some((32, "int", "int unsigned")),
+        "bigint" => Some((64, "bigint", "bigint unsigned")),
+        _ => None,
+    };
+    if let Some((bits, signed_name, unsigned_name)) = integer {
+        return int(
+            bits,
+            unsigned,
+            if unsigned { unsigned_name } else { signed_name },
+        );
+    }
     match word {
-        "tinyint" => int(
-            8,
-            unsigned,
-            if unsigned {
-                "tinyint unsigned"
-            } else {
-                "tinyint"
-            },
-        ),
-        "smallint" => int(
-            16,
-            unsigned,
-            if unsigned {
-                "smallint unsigned"
-            } else {
-                "smallint"
-            },
-        ),
-        "mediumint" => int(
-            24,
-            unsigned,
-            if unsigned {
-                "mediumint unsigned"
-            } else {
-                "mediumint"
-            },
-        ),
-        "int" | "integer" => int(32, unsigned, if unsigned { "int unsigned" } else { "int" }),
-        "bigint" => int(
-            64,
-            unsigned,
-            if unsigned {
-                "bigint unsigned"
-            } else {
-                "bigint"
-            },
-        ),
         "float" => Check::Float {
             single: args.is_none_or(|(p, s)| s.is_some() || p <= 24),
             special: false,

@@ -38,65 +38,66 @@ struct Decimal<'a> {
     _text: &'a str,
 }
 
+/// Reads an optional sign at `*i`: `true` for `-`.
+fn sign(bytes: &[u8], i: &mut usize) -> bool {
+    match bytes.get(*i) {
+        Some(b'-') => {
+            *i += 1;
+            true
+        }
+        Some(b'+') => {
+            *i += 1;
+            false
+        }
+        _ => false,
+    }
+}
+
+/// Reads the ASCII digits at `*i`.
+fn digit_run(bytes: &[u8], i: &mut usize) -> Vec<u8> {
+    let mut digits = Vec::new();
+    while let Some(b) = bytes.get(*i).filter(|b| b.is_ascii_digit()) {
+        digits.push(*b);
+        *i += 1;
+    }
+    digits
+}
+
+/// Reads `[eE] [+-]? D+` at `*i` if it is there (0 if not); `None` for an `e` with no digits.
+fn exponent(bytes: &[u8], i: &mut usize) -> Option<i64> {
+    if !matches!(bytes.get(*i), Some(b'e' | b'E')) {
+        return Some(0);
+    }
+    *i += 1;
+    let negative = sign(bytes, i);
+    let digits = digit_run(bytes, i);
+    if digits.is_empty() {
+        return None;
+    }
+    // Saturates far beyond any server's limit.
+    let exponent = digits.iter().fold(0i64, |e, d| {
+        e.saturating_mul(10)
+            .saturating_add(i64::from(d - b'0'))
+            .min(1 << 40)
+    });
+    Some(if negative { -exponent } else { exponent })
+}
+
 /// Parses `[+-]? (D+ (. D*)? | . D+) ([eE] [+-]? D+)?`; `None` when `v` is not of that form.
 fn parse(v: &str) -> Option<Decimal<'_>> {
     let bytes = v.as_bytes();
     let mut i = 0;
-    let negative = match bytes.first() {
-        Some(b'-') => {
-            i = 1;
-            true
-        }
-        Some(b'+') => {
-            i = 1;
-            false
-        }
-        _ => false,
-    };
-    let mut whole = Vec::new();
-    while let Some(b) = bytes.get(i).filter(|b| b.is_ascii_digit()) {
-        whole.push(*b);
-        i += 1;
-    }
+    let negative = sign(bytes, &mut i);
+    let whole = digit_run(bytes, &mut i);
     let mut fraction = Vec::new();
     if bytes.get(i) == Some(&b'.') {
         i += 1;
-        while let Some(b) = bytes.get(i).filter(|b| b.is_ascii_digit()) {
-            fraction.push(*b);
-            i += 1;
-        }
+        fraction = digit_run(bytes, &mut i);
     }
     if whole.is_empty() && fraction.is_empty() {
         return None;
     }
-    let mut exponent: i64 = 0;
-    if matches!(bytes.get(i), Some(b'e' | b'E')) {
-        i += 1;
-        let sign = match bytes.get(i) {
-            Some(b'-') => {
-                i += 1;
-                -1
-            }
-            Some(b'+') => {
-                i += 1;
-                1
-            }
-            _ => 1,
-        };
-        let start = i;
-        while let Some(b) = bytes.get(i).filter(|b| b.is_ascii_digit()) {
-            // Saturates far beyond any server's limit.
-            exponent = exponent
-                .saturating_mul(10)
-                .saturating_add(i64::from(b - b'0'))
-                .min(1 << 40);
-            i += 1;
-        }
-        if i == start {
-            return None;
-        }
-        exponent *= sign;
-    }
+    let exponent = exponent(bytes, &mut i)?;
     if i != bytes.len() {
         return None;
     }
