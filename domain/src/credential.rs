@@ -1,5 +1,5 @@
 use std::fmt;
-use std::time::{Duration, Instant};
+use std::time::Duration;
 
 use secrecy::SecretString;
 
@@ -56,7 +56,6 @@ pub struct Lease {
     pub id: SecretString,
     pub duration: Duration,
     pub renewable: bool,
-    pub obtained_at: Instant,
 }
 
 impl fmt::Debug for Lease {
@@ -94,7 +93,6 @@ mod tests {
             id: SecretString::from("database/creds/app/canary-lease"),
             duration: Duration::from_secs(5),
             renewable: true,
-            obtained_at: Instant::now(),
         };
         assert_eq!(
             format!("{lease:?}"),

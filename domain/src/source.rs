@@ -95,7 +95,6 @@ mod tests {
             id: SecretString::from("id"),
             duration: Duration::from_secs(1),
             renewable: true,
-            obtained_at: std::time::Instant::now(),
         };
         let refused = Plain.renew(&lease).await.unwrap_err();
         assert_eq!(refused.to_string(), "source `plain` has no leases to renew");

@@ -213,7 +213,6 @@ impl CredentialSource for Leasing {
             id: SecretString::from("lease-1"),
             duration: std::time::Duration::from_secs(60),
             renewable: true,
-            obtained_at: std::time::Instant::now(),
         });
         Ok(Lookup::Found(credential))
     }

@@ -11,6 +11,7 @@
 //! none), so `file.rs` reads the file and hands `config` a layer. Which sources a target tries
 //! when it names none is `chain`'s decision, not a setting default.
 
+mod entries;
 mod environment;
 pub mod fields;
 mod file;
@@ -26,6 +27,7 @@ use domain::{DbKind, Env, PoolOptions, TargetIdentity, TargetName, TargetOptions
 use adapters::credentials::keyring::StoreChoice;
 use adapters::fs::{FileKind, read_regular};
 
+pub use entries::Entry;
 pub use environment::{ENV_KEYS, EnvKey};
 pub(crate) use fields::setting_key;
 pub use fields::{
@@ -56,30 +58,6 @@ pub struct Settings {
     values: TargetSettings,
     origins: BTreeMap<String, Origin>,
     file: Option<PathBuf>,
-}
-
-/// One setting for `explain`: its key, its value as its type (a port is a number), its origin.
-#[derive(Debug, Clone, PartialEq)]
-pub struct Entry {
-    pub key: String,
-    pub value: serde_json::Value,
-    pub origin: Origin,
-}
-
-impl Entry {
-    /// The value as `explain` prints it: lists comma-separated, an empty one as `-`.
-    pub fn shown(&self) -> String {
-        shown(&self.value)
-    }
-}
-
-fn shown(value: &serde_json::Value) -> String {
-    match value {
-        serde_json::Value::String(text) => text.clone(),
-        serde_json::Value::Array(items) if items.is_empty() => "-".into(),
-        serde_json::Value::Array(items) => items.iter().map(shown).collect::<Vec<_>>().join(","),
-        other => other.to_string(),
-    }
 }
 
 impl Settings {
@@ -248,26 +226,6 @@ impl Settings {
             .map_or_else(|| format!("{}_metadata", self.name), |c| c.0.clone())
     }
 
-    /// Every set key with its typed value and origin, in key order.
-    pub fn entries(&self) -> Vec<Entry> {
-        let Ok(tree) = serde_json::to_value(&self.values) else {
-            return Vec::new();
-        };
-        let mut out = Vec::new();
-        flatten_json(None, tree, &mut out);
-        out.into_iter()
-            .map(|(key, value)| Entry {
-                origin: self
-                    .origins
-                    .get(&key)
-                    .cloned()
-                    .unwrap_or_else(Origin::code_default),
-                key,
-                value,
-            })
-            .collect()
-    }
-
     /// The origin of a set key (name it with `setting_key!`).
     pub fn origin(&self, key: &str) -> Option<&Origin> {
         self.origins.get(key)
@@ -381,25 +339,6 @@ fn binary_name() -> Option<String> {
         .file_stem()?
         .to_str()
         .map(str::to_owned)
-}
-
-/// JSON leaves by dotted key; unset (`null`) ones left out.
-fn flatten_json(
-    prefix: Option<&str>,
-    value: serde_json::Value,
-    out: &mut Vec<(String, serde_json::Value)>,
-) {
-    let serde_json::Value::Object(map) = value else {
-        return;
-    };
-    for (name, value) in map {
-        let key = prefix.map_or_else(|| name.clone(), |p| format!("{p}.{name}"));
-        match value {
-            serde_json::Value::Null => {}
-            serde_json::Value::Object(_) => flatten_json(Some(&key), value, out),
-            leaf => out.push((key, leaf)),
-        }
-    }
 }
 
 #[cfg(test)]

@@ -193,7 +193,6 @@ async fn swap_retires_old_connections(pg: &PgCluster, name: &str, leased: Leased
             id: SecretString::from("lease-old"),
             duration: std::time::Duration::from_secs(3600),
             renewable: false,
-            obtained_at: std::time::Instant::now(),
         });
     }
     let new = Credential::new(

@@ -1,7 +1,5 @@
 //! Reading the secret that holds the credential, and renewing and revoking its lease.
 
-use std::time::Instant;
-
 use domain::{Credential, ExposeSecret, Lease, Lookup, Renewal, SecretString, SourceError};
 use reqwest::Method;
 use serde::Serialize;
@@ -59,7 +57,6 @@ impl VaultSource {
             id: terms.id,
             duration: terms.duration,
             renewable: terms.renewable,
-            obtained_at: Instant::now(),
         });
         Ok(Lookup::Found(credential))
     }

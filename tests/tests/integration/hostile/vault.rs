@@ -211,7 +211,6 @@ fn redirects_never_carry_a_secret_anywhere() {
             id: SecretString::from(format!("database/creds/app/{}", random_token(12))),
             duration: Duration::from_secs(60),
             renewable: true,
-            obtained_at: std::time::Instant::now(),
         };
         let table = format!("address = \"{}\"\n{}", fake.address(), SECRETS[2]);
         let source = source(

@@ -4,6 +4,7 @@
 use super::*;
 use adapters::credentials::MockSource;
 use adapters::credentials::mock::MockAnswer;
+use async_trait::async_trait;
 use domain::{DbKind, Lookup, Renewal, SecretString, SourceError};
 use std::sync::Mutex as StdMutex;
 
@@ -150,7 +151,6 @@ impl CredentialSource for Leasing {
                     id: SecretString::from(format!("lease-{n}")),
                     duration: Duration::from_secs(9),
                     renewable: true,
-                    obtained_at: std::time::Instant::now(),
                 });
                 Lookup::Found(c)
             }
@@ -423,7 +423,6 @@ impl CredentialSource for FakeVault {
             id: SecretString::from(format!("{n}")),
             duration: whole_seconds(self.ttl.min(self.max_ttl)),
             renewable: self.ttl < self.max_ttl,
-            obtained_at: std::time::Instant::now(),
         });
         Ok(Lookup::Found(c))
     }
@@ -565,7 +564,6 @@ impl CredentialSource for Revoking {
             id: SecretString::from(format!("{n}")),
             duration: Duration::from_secs(60),
             renewable: true,
-            obtained_at: std::time::Instant::now(),
         });
         Ok(Lookup::Found(c))
     }
@@ -613,7 +611,6 @@ fn leased_credential(id: &str, secs: u64) -> Credential {
         id: SecretString::from(id),
         duration: Duration::from_secs(secs),
         renewable: true,
-        obtained_at: std::time::Instant::now(),
     });
     c
 }
