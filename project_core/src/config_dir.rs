@@ -11,8 +11,6 @@ use std::path::{Path, PathBuf};
 
 use domain::Env;
 
-use crate::settings::SettingsError;
-
 /// Why this directory was chosen, in the order they are tried.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum ChosenBy {
@@ -89,7 +87,7 @@ impl ConfigDir {
     }
 
     /// A directory someone named must be a directory; the others may be missing.
-    pub fn check(&self) -> Result<(), SettingsError> {
+    pub fn check(&self) -> Result<(), ConfigDirError> {
         if !self.chosen_by.named_by_someone() || self.path.is_dir() {
             return Ok(());
         }
@@ -98,12 +96,21 @@ impl ConfigDir {
         } else {
             "does not exist"
         };
-        Err(SettingsError::ConfigDir {
+        Err(ConfigDirError {
             path: self.path.clone(),
             chosen_by: self.chosen_by,
             problem,
         })
     }
+}
+
+/// A config directory someone named (flag or variable) that cannot be used.
+#[derive(Debug, thiserror::Error)]
+#[error("config directory {} (from {chosen_by}) {problem}", path.display())]
+pub struct ConfigDirError {
+    pub path: PathBuf,
+    pub chosen_by: ChosenBy,
+    pub problem: &'static str,
 }
 
 #[cfg(test)]

@@ -6,7 +6,7 @@ use std::sync::Arc;
 use domain::redact::redact;
 use domain::{Attempt, CredentialChain, DbKind};
 
-use crate::context::{Context, context};
+use crate::context::Context;
 use crate::db::connections::{laptop, local, prod};
 use crate::db::lease::give_back;
 use crate::db::{DatabaseConnection, Provenance, resolve_all};
@@ -48,17 +48,6 @@ pub fn settings(name: &str, context: &Context) -> Result<Settings, DbError> {
 /// Opens a target by name (for tools; apps use their connection module's `db()`).
 pub async fn open(name: &str, context: &Context) -> Result<DatabaseConnection, DbError> {
     DatabaseConnection::open(settings(name, context)?, context).await
-}
-
-pub(crate) async fn open_module(defaults: &TargetDefaults) -> Result<DatabaseConnection, DbError> {
-    let context = context();
-    let settings = Settings::load(
-        defaults.name,
-        Some(defaults),
-        context.config_dir(),
-        context.env().as_ref(),
-    )?;
-    DatabaseConnection::open(settings, context).await
 }
 
 /// What `dbcore explain` shows: settings with origins, every source attempt, and the winner.

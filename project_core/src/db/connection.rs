@@ -17,7 +17,7 @@ use crate::db::prefix::PrefixClaim;
 use crate::db::scope::{Tx, run_scope};
 use crate::error::DbError;
 use crate::metadata;
-use crate::settings::{Settings, setting_key};
+use crate::settings::{Settings, TargetDefaults, setting_key};
 
 /// An open target: its layered settings, how its credential was resolved, and its pool.
 pub struct DatabaseConnection {
@@ -56,6 +56,19 @@ impl DatabaseConnection {
         // A failed creation drops the claim: it leaves nothing behind.
         let claim = PrefixClaim::claim(settings.name(), settings.env_prefix())?;
         Self::open_claimed(settings, context, claim).await
+    }
+
+    /// Opens a compiled connection module's target in the process context (its `db()`).
+    #[doc(hidden)]
+    pub async fn open_module(defaults: &TargetDefaults) -> Result<Self, DbError> {
+        let context = crate::context::context();
+        let settings = Settings::load(
+            defaults.name,
+            Some(defaults),
+            context.config_dir(),
+            context.env().as_ref(),
+        )?;
+        Self::open(settings, context).await
     }
 
     async fn open_claimed(

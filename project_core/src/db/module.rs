@@ -53,7 +53,7 @@ macro_rules! connection_module {
         /// not each try again in turn), and a call after a failure tries again.
         pub async fn db() -> ::std::result::Result<&'static $crate::db::DatabaseConnection, $crate::DbError> {
             DB.get_or_try_init(|| async {
-                $crate::registry::open_module(&DEFAULTS)
+                $crate::db::DatabaseConnection::open_module(&DEFAULTS)
                     .await
                     .map_err(::std::sync::Arc::new)
             })

@@ -1,6 +1,9 @@
 //! The settings as `explain` shows them: each set key, its value as its type, its origin.
 
-use super::{Origin, Settings};
+use std::collections::BTreeMap;
+
+use super::fields::TargetSettings;
+use super::origin::Origin;
 
 /// One setting for `explain`: its key, its value as its type (a port is a number), its origin.
 #[derive(Debug, Clone, PartialEq)]
@@ -26,26 +29,23 @@ fn shown(value: &serde_json::Value) -> String {
     }
 }
 
-impl Settings {
-    /// Every set key with its typed value and origin, in key order.
-    pub fn entries(&self) -> Vec<Entry> {
-        let Ok(tree) = serde_json::to_value(&self.values) else {
-            return Vec::new();
-        };
-        let mut out = Vec::new();
-        flatten_json(None, tree, &mut out);
-        out.into_iter()
-            .map(|(key, value)| Entry {
-                origin: self
-                    .origins
-                    .get(&key)
-                    .cloned()
-                    .unwrap_or_else(Origin::code_default),
-                key,
-                value,
-            })
-            .collect()
-    }
+/// Every set key of `values` with its typed value and origin, in key order.
+pub(super) fn entries(values: &TargetSettings, origins: &BTreeMap<String, Origin>) -> Vec<Entry> {
+    let Ok(tree) = serde_json::to_value(values) else {
+        return Vec::new();
+    };
+    let mut out = Vec::new();
+    flatten_json(None, tree, &mut out);
+    out.into_iter()
+        .map(|(key, value)| Entry {
+            origin: origins
+                .get(&key)
+                .cloned()
+                .unwrap_or_else(Origin::code_default),
+            key,
+            value,
+        })
+        .collect()
 }
 
 /// JSON leaves by dotted key; unset (`null`) ones left out.

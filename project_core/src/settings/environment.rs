@@ -9,7 +9,7 @@ use config::{Map, Value, ValueKind};
 use domain::Env;
 use domain::redact::find_secret;
 
-use super::SettingsError;
+use super::error::SettingsError;
 use super::fields::TargetSettings;
 use super::layer::Layer;
 use super::origin::Origin;

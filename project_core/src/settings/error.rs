@@ -20,12 +20,8 @@ pub enum SettingsError {
     Target { target: String, message: String },
     #[error("invalid target name: {0}")]
     Name(#[from] domain::InvalidTargetName),
-    #[error("config directory {} (from {chosen_by}) {problem}", path.display())]
-    ConfigDir {
-        path: PathBuf,
-        chosen_by: crate::config_dir::ChosenBy,
-        problem: &'static str,
-    },
+    #[error(transparent)]
+    ConfigDir(#[from] crate::config_dir::ConfigDirError),
     /// A layer's checked value that `config` would not take: a bug, not a user's mistake.
     #[error("the settings layers could not be merged (a bug in dbcore): {0}")]
     Merge(String),

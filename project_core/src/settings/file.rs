@@ -14,7 +14,7 @@ use domain::redact::{SecretShape, find_secret};
 use toml::Spanned;
 use toml::de::{DeTable, DeValue};
 
-use super::SettingsError;
+use super::error::SettingsError;
 use super::fields::{self, TargetSettings};
 use super::layer::Layer;
 use super::origin::Origin;

@@ -6,7 +6,7 @@ use std::collections::BTreeMap;
 
 use config::{Config, Map, Source, Value, ValueKind};
 
-use super::SettingsError;
+use super::error::SettingsError;
 use super::fields::TargetSettings;
 use super::origin::Origin;
 

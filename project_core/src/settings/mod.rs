@@ -226,6 +226,11 @@ impl Settings {
             .map_or_else(|| format!("{}_metadata", self.name), |c| c.0.clone())
     }
 
+    /// Every set key with its typed value and origin, in key order.
+    pub fn entries(&self) -> Vec<Entry> {
+        entries::entries(&self.values, &self.origins)
+    }
+
     /// The origin of a set key (name it with `setting_key!`).
     pub fn origin(&self, key: &str) -> Option<&Origin> {
         self.origins.get(key)

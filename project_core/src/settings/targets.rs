@@ -4,7 +4,7 @@ use std::path::{Path, PathBuf};
 
 use domain::{DbKind, TargetName};
 
-use super::SettingsError;
+use super::error::SettingsError;
 use super::fields::TargetSettings;
 use super::values::{FilePath, Host, Kind, Port, SourceKind, Sources, Text};
 

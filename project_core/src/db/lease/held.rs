@@ -7,7 +7,7 @@ use async_trait::async_trait;
 use domain::{Credential, CredentialSource, Lease};
 use tokio::time::Instant;
 
-use super::Term;
+use super::plan::Term;
 
 /// Where a new credential goes: the pool (in production) or a recorder (in tests).
 #[async_trait]

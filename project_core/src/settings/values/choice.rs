@@ -4,7 +4,7 @@ use adapters::credentials::keyring::StoreChoice;
 use config::ValueKind;
 use domain::{DbKind, SslMode};
 
-use super::{Raw, SettingValue, describe_text, parsed};
+use super::setting::{Raw, SettingValue, describe_text, parsed};
 
 /// The database kind.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -149,3 +149,5 @@ impl SettingValue for KvVersion {
         ValueKind::I64(self.number().into())
     }
 }
+
+super::setting::setting_serde!(Kind, Ssl, Store, VaultAuthMethod, KvVersion);

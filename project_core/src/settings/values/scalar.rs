@@ -4,7 +4,7 @@ use std::time::Duration;
 
 use config::ValueKind;
 
-use super::{MAX_DURATION, MAX_POOL_SIZE, Raw, SettingValue, describe_text, integer};
+use super::setting::{MAX_DURATION, MAX_POOL_SIZE, Raw, SettingValue, describe_text, integer};
 
 /// A TCP port: 1 to 65535.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -137,3 +137,5 @@ impl SettingValue for Flag {
         ValueKind::Boolean(self.0)
     }
 }
+
+super::setting::setting_serde!(Port, PoolSize<0>, PoolSize<1>, TimeSpan, Flag);

@@ -6,7 +6,7 @@ use std::str::FromStr;
 
 use config::ValueKind;
 
-use super::{Raw, SettingValue, describe_text};
+use super::setting::{Raw, SettingValue, describe_text};
 
 macro_rules! text_setting {
     ($(#[$doc:meta])* $name:ident($inner:ty)) => {
@@ -216,3 +216,5 @@ impl FromStr for SourceKind {
             .ok_or(())
     }
 }
+
+super::setting::setting_serde!(Text, Host, FilePath, Names, Sources);
