@@ -9,7 +9,7 @@ use adapters::credentials::{
 };
 use domain::{CredentialChain, CredentialSource, DbKind, Env};
 
-use crate::settings::{Settings, SourceKind, Text, VaultAuthMethod};
+use crate::settings::{Settings, SourceKind, Text, VaultAuthMethod, Vocabulary};
 
 /// A source's settings do not make sense (named keys, and what is allowed).
 #[derive(Debug, thiserror::Error)]
@@ -47,18 +47,18 @@ pub fn vault_config(settings: &Settings) -> Result<VaultConfig, InvalidSource> {
 
 fn vault_auth(settings: &Settings) -> Result<VaultAuth, InvalidSource> {
     let vault = &settings.values().vault;
-    let method = vault.auth.unwrap_or(VaultAuthMethod::Token);
+    let method = vault.auth.map_or(VaultAuthMethod::Token, |m| m.0);
     let mount = || {
         vault
             .auth_mount
             .as_ref()
-            .map_or_else(|| method.as_str().to_owned(), |m| m.0.clone())
+            .map_or_else(|| method.word().to_owned(), |m| m.0.clone())
     };
     let role = || {
         vault.role.as_ref().map(|r| r.0.clone()).ok_or_else(|| {
             invalid(
                 settings,
-                format!("vault.auth = \"{}\" needs vault.role", method.as_str()),
+                format!("vault.auth = \"{}\" needs vault.role", method.word()),
             )
         })
     };

@@ -5,8 +5,8 @@
 use serde::{Deserialize, Serialize};
 
 use super::values::{
-    FilePath, Flag, Host, Kind, KvVersion, Names, PoolSize, Port, Sources, Ssl, Store, Text,
-    TimeSpan, VaultAuthMethod,
+    Choice, FilePath, Flag, Host, Kind, KvVersion, Names, PoolSize, Port, Sources, Ssl, Store,
+    Text, TimeSpan, VaultAuthMethod,
 };
 
 /// A target's settings; every field is optional, and an unset one takes the driver's or the
@@ -72,7 +72,7 @@ pub struct VaultSettings {
     /// Only from the target file: plain http to a remote Vault is a decision about that target.
     pub allow_http: Option<Flag>,
     pub namespace: Option<Text>,
-    pub auth: Option<VaultAuthMethod>,
+    pub auth: Option<Choice<VaultAuthMethod>>,
     pub auth_mount: Option<Text>,
     pub role: Option<Text>,
     pub token_file: Option<FilePath>,

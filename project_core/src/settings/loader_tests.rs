@@ -81,7 +81,7 @@ fn sources_are_shown_comma_separated_and_none_as_a_dash() {
         "env,pgpass"
     );
     assert_eq!(shown(json(&Names(vec!["a".into(), "b".into()]))), "a,b");
-    assert_eq!(shown(json(&Port(5432))), "5432");
+    assert_eq!(shown(json(&Port::from_env("5432").unwrap())), "5432");
     assert_eq!(shown(json(&TimeSpan(Duration::from_millis(250)))), "250ms");
 }
 
@@ -326,7 +326,7 @@ fn environment_values_parse_by_type_at_their_bounds() {
     assert_eq!(TimeSpan::from_env("7days"), Ok(TimeSpan(MAX_DURATION)));
     assert!(TimeSpan::from_env("0").is_err());
     assert!(TimeSpan::from_env("7days 1s").is_err());
-    assert_eq!(Port::from_env("65535"), Ok(Port(65535)));
+    assert_eq!(Port::from_env("65535"), Ok(Integer(65535)));
     assert!(Port::from_env("65536").is_err());
 }
 

@@ -36,8 +36,8 @@ pub use fields::{
 };
 pub use origin::Origin;
 pub use values::{
-    FilePath, Flag, Host, Kind, KvVersion, MAX_DURATION, MAX_POOL_SIZE, Names, PoolSize, Port,
-    SourceKind, Sources, Ssl, Store, Text, TimeSpan, VaultAuthMethod,
+    Choice, FilePath, Flag, Host, Integer, Kind, KvVersion, MAX_DURATION, MAX_POOL_SIZE, Names,
+    PoolSize, Port, SourceKind, Sources, Ssl, Store, Text, TimeSpan, VaultAuthMethod, Vocabulary,
 };
 
 use layer::Layer;
@@ -243,7 +243,7 @@ impl Settings {
             name: self.name.to_string(),
             kind: self.kind().unwrap_or(DbKind::Sqlite),
             host: v.host.as_ref().map(|h| h.0.clone()),
-            port: v.port.map(|p| p.0),
+            port: v.port.map(Port::number),
             database: v.database.as_ref().map(|d| d.0.clone()),
             user: v.user.as_ref().map(|u| u.0.clone()),
         }

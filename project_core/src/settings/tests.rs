@@ -157,7 +157,7 @@ fn vault_tables_inline_and_nested() {
     let s = Settings::load("t", Some(&LAPTOP), Some(dir.path()), &MapEnv::new()).unwrap();
     let vault = &s.values().vault;
     assert_eq!(vault.database.role, Some(Text("app".into())));
-    assert_eq!(vault.auth, Some(VaultAuthMethod::AppRole));
+    assert_eq!(vault.auth, Some(Choice(VaultAuthMethod::AppRole)));
     assert_eq!(
         file_error("[vault]\ndatabase = { mount = \"db\", rol = \"app\" }\n"),
         "t.toml line 2: unknown key `vault.database.rol`; allowed here: mount, role, static_role"

@@ -127,8 +127,8 @@ impl Input {
         }
     }
 
-    /// Reads past one data row without checking it; `false` at the end of the input.
-    pub fn skip(&mut self) -> Result<bool> {
+    /// Reads one data row, CSV or JSON Lines, without checking it.
+    fn read_row(&mut self) -> Result<Next> {
         match self {
             Input::Csv {
                 reader,
@@ -137,66 +137,48 @@ impl Input {
                 ..
             } => {
                 used.store(0, Ordering::Relaxed);
-                reader
+                let more = reader
                     .read_byte_record(record)
-                    .context("cannot read the CSV input")
+                    .context("cannot read the CSV input")?;
+                Ok(if more { Next::Csv } else { Next::End })
             }
             Input::Jsonl {
                 reader,
                 line,
                 first,
                 buf,
-            } => {
-                if first.take().is_some() {
-                    return Ok(true);
-                }
-                Ok(next_line(reader, buf, line)?.is_some())
-            }
+            } => Ok(match first.take() {
+                Some((number, bytes)) => Next::Json(number, bytes),
+                None => match next_line(reader, buf, line)? {
+                    None => Next::End,
+                    Some(Line::TooLong) => Next::TooLong(*line),
+                    Some(Line::Text) => Next::Json(*line, std::mem::take(buf)),
+                },
+            }),
         }
+    }
+
+    /// Reads past one data row without checking it; `false` at the end of the input.
+    pub fn skip(&mut self) -> Result<bool> {
+        Ok(!matches!(self.read_row()?, Next::End))
     }
 
     /// The next row (checked), a bad row, or the end.
     pub fn next(&mut self, plan: &Plan) -> Result<Option<Result<Row, Bad>>> {
-        match self {
-            Input::Csv {
-                reader,
-                header,
-                record,
-                used,
-            } => {
-                used.store(0, Ordering::Relaxed);
-                if !reader
-                    .read_byte_record(record)
-                    .context("cannot read the CSV input")?
-                {
-                    return Ok(None);
-                }
-                Ok(Some(csv_row(plan, header, record)))
-            }
-            Input::Jsonl {
-                reader,
+        let next = self.read_row()?;
+        Ok(match (next, &*self) {
+            (Next::End, _) => None,
+            (Next::Csv, Input::Csv { header, record, .. }) => Some(csv_row(plan, header, record)),
+            // A JSON Lines input never reads a CSV record.
+            (Next::Csv, Input::Jsonl { .. }) => None,
+            (Next::Json(number, bytes), _) => Some(json_row(plan, number, bytes)),
+            (Next::TooLong(line), _) => Some(Err(Bad {
                 line,
-                first,
-                buf,
-            } => {
-                let (number, bytes) = match first.take() {
-                    Some(first) => first,
-                    None => match next_line(reader, buf, line)? {
-                        None => return Ok(None),
-                        Some(Line::TooLong) => {
-                            return Ok(Some(Err(Bad {
-                                line: *line,
-                                column: None,
-                                reason: "longer than 64 MiB".into(),
-                                raw: Raw::Line(Vec::new()),
-                            })));
-                        }
-                        Some(Line::Text) => (*line, std::mem::take(buf)),
-                    },
-                };
-                Ok(Some(json_row(plan, number, bytes)))
-            }
-        }
+                column: None,
+                reason: "longer than 64 MiB".into(),
+                raw: Raw::Line(Vec::new()),
+            })),
+        })
     }
 
     /// Bytes read so far, for the progress bar.
@@ -307,6 +289,17 @@ fn csv_row(plan: &Plan, header: &csv::ByteRecord, record: &csv::ByteRecord) -> R
         }
     }
     plan.check_row(line, values, raw())
+}
+
+/// One row read and not yet checked.
+enum Next {
+    End,
+    /// The CSV record now in the input's record buffer.
+    Csv,
+    /// A JSON Lines line: its number and bytes.
+    Json(u64, Vec<u8>),
+    /// A line over the cap, by number.
+    TooLong(u64),
 }
 
 #[cfg(test)]

@@ -1,67 +1,88 @@
-//! Settings that are one of a fixed set of words.
+//! Settings that are one word of a fixed vocabulary (an enum).
 
 use adapters::credentials::keyring::StoreChoice;
 use config::ValueKind;
 use domain::{DbKind, SslMode};
 
-use super::setting::{Raw, SettingValue, describe_text, parsed};
+use super::setting::{Raw, SettingValue, describe_text};
+
+/// An enum a setting spells as one word: the same text in the file and the environment.
+pub trait Vocabulary: Copy + Sized + 'static {
+    /// The allowed spellings, for messages.
+    const ALLOWED: &'static str;
+    /// The value `word` (already trimmed) spells, if any.
+    fn from_word(word: &str) -> Option<Self>;
+    /// The canonical spelling.
+    fn word(self) -> &'static str;
+}
+
+/// A setting that is one word of `T`'s vocabulary.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct Choice<T>(pub T);
 
 /// The database kind.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub struct Kind(pub DbKind);
-
-impl SettingValue for Kind {
-    fn allowed() -> String {
-        "one of postgres, mysql, sqlite".into()
-    }
-    fn from_file(raw: Raw) -> Result<Self, String> {
-        Self::from_env(&raw.text()?)
-    }
-    fn from_env(raw: &str) -> Result<Self, String> {
-        parsed(raw).map(Kind)
-    }
-    fn canonical(&self) -> ValueKind {
-        ValueKind::String(self.0.as_str().into())
-    }
-}
-
+pub type Kind = Choice<DbKind>;
 /// libpq's sslmode.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub struct Ssl(pub SslMode);
-
-impl SettingValue for Ssl {
-    fn allowed() -> String {
-        format!("one of {}", SslMode::ALLOWED)
-    }
-    fn from_file(raw: Raw) -> Result<Self, String> {
-        Self::from_env(&raw.text()?)
-    }
-    fn from_env(raw: &str) -> Result<Self, String> {
-        parsed(raw).map(Ssl)
-    }
-    fn canonical(&self) -> ValueKind {
-        ValueKind::String(self.0.as_str().into())
-    }
-}
-
+pub type Ssl = Choice<SslMode>;
 /// Which keyring store a target uses.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub struct Store(pub StoreChoice);
+pub type Store = Choice<StoreChoice>;
 
-impl SettingValue for Store {
+impl<T: Vocabulary> SettingValue for Choice<T> {
     fn allowed() -> String {
-        format!("one of {}", StoreChoice::ALLOWED)
+        format!("one of {}", T::ALLOWED)
     }
     fn from_file(raw: Raw) -> Result<Self, String> {
         Self::from_env(&raw.text()?)
     }
     fn from_env(raw: &str) -> Result<Self, String> {
-        StoreChoice::parse(raw.trim())
-            .map(Store)
+        T::from_word(raw.trim())
+            .map(Choice)
             .ok_or_else(|| format!("got {}", describe_text(raw)))
     }
     fn canonical(&self) -> ValueKind {
-        ValueKind::String(self.0.as_str().into())
+        ValueKind::String(self.0.word().into())
+    }
+}
+
+impl<'de, T: Vocabulary> serde::Deserialize<'de> for Choice<T> {
+    fn deserialize<D: serde::Deserializer<'de>>(d: D) -> Result<Self, D::Error> {
+        super::setting::deserialize_setting(d)
+    }
+}
+
+impl<T: Vocabulary> serde::Serialize for Choice<T> {
+    fn serialize<S: serde::Serializer>(&self, s: S) -> Result<S::Ok, S::Error> {
+        super::setting::serialize_kind(&self.canonical(), s)
+    }
+}
+
+impl Vocabulary for DbKind {
+    const ALLOWED: &'static str = "postgres, mysql, sqlite";
+    fn from_word(word: &str) -> Option<Self> {
+        word.parse().ok()
+    }
+    fn word(self) -> &'static str {
+        self.as_str()
+    }
+}
+
+impl Vocabulary for SslMode {
+    const ALLOWED: &'static str = SslMode::ALLOWED;
+    fn from_word(word: &str) -> Option<Self> {
+        word.parse().ok()
+    }
+    fn word(self) -> &'static str {
+        self.as_str()
+    }
+}
+
+impl Vocabulary for StoreChoice {
+    const ALLOWED: &'static str = StoreChoice::ALLOWED;
+    fn from_word(word: &str) -> Option<Self> {
+        StoreChoice::parse(word)
+    }
+    fn word(self) -> &'static str {
+        self.as_str()
     }
 }
 
@@ -74,15 +95,18 @@ pub enum VaultAuthMethod {
     Jwt,
 }
 
-impl VaultAuthMethod {
-    const ALL: [VaultAuthMethod; 4] = [
-        VaultAuthMethod::Token,
-        VaultAuthMethod::AppRole,
-        VaultAuthMethod::Kubernetes,
-        VaultAuthMethod::Jwt,
-    ];
-
-    pub fn as_str(self) -> &'static str {
+impl Vocabulary for VaultAuthMethod {
+    const ALLOWED: &'static str = "token, approle, kubernetes, jwt";
+    fn from_word(word: &str) -> Option<Self> {
+        Some(match word {
+            "token" => VaultAuthMethod::Token,
+            "approle" => VaultAuthMethod::AppRole,
+            "kubernetes" => VaultAuthMethod::Kubernetes,
+            "jwt" => VaultAuthMethod::Jwt,
+            _ => return None,
+        })
+    }
+    fn word(self) -> &'static str {
         match self {
             VaultAuthMethod::Token => "token",
             VaultAuthMethod::AppRole => "approle",
@@ -92,26 +116,7 @@ impl VaultAuthMethod {
     }
 }
 
-impl SettingValue for VaultAuthMethod {
-    fn allowed() -> String {
-        "one of token, approle, kubernetes, jwt".into()
-    }
-    fn from_file(raw: Raw) -> Result<Self, String> {
-        Self::from_env(&raw.text()?)
-    }
-    fn from_env(raw: &str) -> Result<Self, String> {
-        let wanted = raw.trim();
-        Self::ALL
-            .into_iter()
-            .find(|m| m.as_str() == wanted)
-            .ok_or_else(|| format!("got {}", describe_text(raw)))
-    }
-    fn canonical(&self) -> ValueKind {
-        ValueKind::String(self.as_str().into())
-    }
-}
-
-/// The KV secrets engine's version (`vault.kv.version`).
+/// The KV secrets engine's version (`vault.kv.version`): 1 or 2, as an integer or a string.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum KvVersion {
     V1,
@@ -150,4 +155,4 @@ impl SettingValue for KvVersion {
     }
 }
 
-super::setting::setting_serde!(Kind, Ssl, Store, VaultAuthMethod, KvVersion);
+super::setting::setting_serde!(KvVersion);

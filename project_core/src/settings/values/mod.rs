@@ -6,8 +6,8 @@ mod scalar;
 mod setting;
 mod text;
 
-pub use choice::{Kind, KvVersion, Ssl, Store, VaultAuthMethod};
-pub use scalar::{Flag, PoolSize, Port, TimeSpan};
+pub use choice::{Choice, Kind, KvVersion, Ssl, Store, VaultAuthMethod, Vocabulary};
+pub use scalar::{Flag, Integer, PoolSize, Port, TimeSpan};
 pub use setting::{MAX_DURATION, MAX_POOL_SIZE};
 pub(super) use setting::{SettingValue, refusal};
 pub use text::{FilePath, Host, Names, SourceKind, Sources, Text};

@@ -6,53 +6,35 @@ use config::ValueKind;
 
 use super::setting::{MAX_DURATION, MAX_POOL_SIZE, Raw, SettingValue, describe_text, integer};
 
-/// A TCP port: 1 to 65535.
+/// An integer from `MIN` to `MAX`, written as an integer in the file.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub struct Port(pub u16);
+pub struct Integer<const MIN: u32, const MAX: u32>(pub u32);
 
-impl Port {
-    fn in_range(n: i128) -> Result<Self, String> {
-        match u16::try_from(n) {
-            Ok(p) if p > 0 => Ok(Port(p)),
-            _ => Err(format!("got {n}, out of range")),
-        }
-    }
-}
+/// A TCP port.
+pub type Port = Integer<1, 65535>;
+/// A pool size from `MIN` to [`MAX_POOL_SIZE`] (sqlx and tokio take any `u32`, but more than
+/// that to one target is a typo).
+pub type PoolSize<const MIN: u32> = Integer<MIN, MAX_POOL_SIZE>;
 
-impl SettingValue for Port {
-    fn allowed() -> String {
-        "an integer from 1 to 65535".into()
-    }
-    fn from_file(raw: Raw) -> Result<Self, String> {
-        match raw {
-            Raw::Integer(n) => Self::in_range(n),
-            other => Err(other.got()),
-        }
-    }
-    fn from_env(raw: &str) -> Result<Self, String> {
-        Self::in_range(integer(raw)?)
-    }
-    fn canonical(&self) -> ValueKind {
-        ValueKind::I64(self.0.into())
-    }
-}
-
-/// A pool size: an integer from `MIN` to [`MAX_POOL_SIZE`].
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub struct PoolSize<const MIN: u32>(pub u32);
-
-impl<const MIN: u32> PoolSize<MIN> {
+impl<const MIN: u32, const MAX: u32> Integer<MIN, MAX> {
     fn in_range(n: i128) -> Result<Self, String> {
         match u32::try_from(n) {
-            Ok(n) if (MIN..=MAX_POOL_SIZE).contains(&n) => Ok(PoolSize(n)),
+            Ok(n) if (MIN..=MAX).contains(&n) => Ok(Integer(n)),
             _ => Err(format!("got {n}, out of range")),
         }
     }
 }
 
-impl<const MIN: u32> SettingValue for PoolSize<MIN> {
+impl Port {
+    /// The port as the driver takes it (the range makes it fit).
+    pub fn number(self) -> u16 {
+        u16::try_from(self.0).unwrap_or(u16::MAX)
+    }
+}
+
+impl<const MIN: u32, const MAX: u32> SettingValue for Integer<MIN, MAX> {
     fn allowed() -> String {
-        format!("an integer from {MIN} to {MAX_POOL_SIZE}")
+        format!("an integer from {MIN} to {MAX}")
     }
     fn from_file(raw: Raw) -> Result<Self, String> {
         match raw {
@@ -61,10 +43,22 @@ impl<const MIN: u32> SettingValue for PoolSize<MIN> {
         }
     }
     fn from_env(raw: &str) -> Result<Self, String> {
-        Self::in_range(integer(raw)?)
+        integer(raw).and_then(Self::in_range)
     }
     fn canonical(&self) -> ValueKind {
         ValueKind::I64(self.0.into())
+    }
+}
+
+impl<'de, const MIN: u32, const MAX: u32> serde::Deserialize<'de> for Integer<MIN, MAX> {
+    fn deserialize<D: serde::Deserializer<'de>>(d: D) -> Result<Self, D::Error> {
+        super::setting::deserialize_setting(d)
+    }
+}
+
+impl<const MIN: u32, const MAX: u32> serde::Serialize for Integer<MIN, MAX> {
+    fn serialize<S: serde::Serializer>(&self, s: S) -> Result<S::Ok, S::Error> {
+        super::setting::serialize_kind(&self.canonical(), s)
     }
 }
 
@@ -138,4 +132,4 @@ impl SettingValue for Flag {
     }
 }
 
-super::setting::setting_serde!(Port, PoolSize<0>, PoolSize<1>, TimeSpan, Flag);
+super::setting::setting_serde!(TimeSpan, Flag);
