@@ -51,4 +51,6 @@ pub mod __private {
     pub use adapters::database::DbPool;
     pub use domain::DbKind;
     pub use sqlx;
+
+    pub use crate::registry::open_module;
 }

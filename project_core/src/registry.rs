@@ -50,7 +50,10 @@ pub async fn open(name: &str, context: &Context) -> Result<DatabaseConnection, D
     DatabaseConnection::open(settings(name, context)?, context).await
 }
 
-pub(crate) async fn open_module(defaults: &TargetDefaults) -> Result<DatabaseConnection, DbError> {
+/// Opens a connection module's target in the process context: what `connection_module!`'s
+/// `db()` calls. Public (through `__private`) only because the macro expands in other crates.
+#[doc(hidden)]
+pub async fn open_module(defaults: &TargetDefaults) -> Result<DatabaseConnection, DbError> {
     let context = context();
     let settings = Settings::load(
         defaults.name,

@@ -12,6 +12,10 @@
 /// ```
 /// `kind` is `Postgres`, `MySql` or `Sqlite`; `host`, `port`, `user`, `database` and `path` are optional
 /// and, when given, come in that order.
+///
+/// Another crate declares its own targets the same way, as `project_core::connection_module!`
+/// (`examples/external_project` does); they are reached through their modules, not through
+/// [`registry`](crate::registry), which knows dbcore's compiled targets and file-only ones.
 #[macro_export]
 macro_rules! connection_module {
     (
@@ -53,7 +57,7 @@ macro_rules! connection_module {
         /// not each try again in turn), and a call after a failure tries again.
         pub async fn db() -> ::std::result::Result<&'static $crate::db::DatabaseConnection, $crate::DbError> {
             DB.get_or_try_init(|| async {
-                $crate::registry::open_module(&DEFAULTS)
+                $crate::__private::open_module(&DEFAULTS)
                     .await
                     .map_err(::std::sync::Arc::new)
             })
