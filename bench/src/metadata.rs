@@ -1,5 +1,6 @@
 //! Metadata: reflection and cache hits, dbcore against dm-dbcore (SQLAlchemy + pickle).
 
+use std::collections::BTreeMap;
 use std::path::{Path, PathBuf};
 use std::process::Command;
 use std::sync::Arc;
@@ -7,8 +8,9 @@ use std::time::{Duration, Instant};
 
 use anyhow::{Context as _, Result, bail};
 use domain::MapEnv;
+use project_core::db::DatabaseConnection;
 use project_core::metadata::CacheStatus;
-use project_core::{context_with, registry};
+use project_core::{Context, context_with, registry};
 use tests::bin::ConfigDir;
 
 use crate::{header, median, ms, row};
@@ -62,9 +64,9 @@ fn generated_schema(tables: usize) -> String {
     ddl
 }
 
-pub async fn run(tables: usize, reflect_runs: usize, hit_runs: usize) -> Result<()> {
-    let pg = tests::pg::cluster().context("PostgreSQL could not be started")?;
-    pg.create_role_and_database("bench", PASSWORD).await;
+/// The `bench` target on the throwaway cluster, its password from the environment and its
+/// metadata cache in the config directory.
+fn bench_target(pg: &tests::pg::PgCluster) -> Result<(ConfigDir, Context)> {
     let config = ConfigDir::new();
     config.target(
         "bench",
@@ -79,19 +81,18 @@ pub async fn run(tables: usize, reflect_runs: usize, hit_runs: usize) -> Result<
         cache_dir.to_str().context("utf-8 path")?,
     );
     let context = context_with(Some(config.path()), Arc::new(env));
+    Ok((config, context))
+}
 
-    let db = registry::open("bench", &context).await?;
-    let pool = db.pool::<sqlx::Postgres>()?;
-    println!("generating {tables} tables…");
-    sqlx::raw_sql(sqlx::AssertSqlSafe(generated_schema(tables)))
-        .execute(pool)
-        .await?;
-
-    // dbcore: reflection alone (the adapter's catalog queries), then the full cache hit of
-    // `metadata()` on a fresh connection: fingerprint query + cache file read.
+/// dbcore's reflection alone (the adapter's catalog queries), at least 3 runs.
+async fn dbcore_reflect(
+    db: &DatabaseConnection,
+    tables: usize,
+    runs: usize,
+) -> Result<Vec<Duration>> {
     let schemas = vec!["public".to_owned()];
     let mut reflect = Vec::new();
-    for _ in 0..reflect_runs.max(3) {
+    for _ in 0..runs.max(3) {
         let started = Instant::now();
         let model = adapters::database::reflect::reflect(db.any_pool(), &schemas).await?;
         reflect.push(started.elapsed());
@@ -102,12 +103,23 @@ pub async fn run(tables: usize, reflect_runs: usize, hit_runs: usize) -> Result<
             );
         }
     }
-    db.refresh_metadata().await?;
-    drop(db);
+    Ok(reflect)
+}
+
+/// Times per step of the cache hit, by step name.
+type Steps = BTreeMap<&'static str, Vec<Duration>>;
+
+/// dbcore's full cache hit of `metadata()` on a fresh connection each run: fingerprint query +
+/// cache file read.
+async fn dbcore_hits(
+    context: &Context,
+    tables: usize,
+    runs: usize,
+) -> Result<(Vec<Duration>, Steps)> {
     let mut hits = Vec::new();
-    let mut steps: std::collections::BTreeMap<&'static str, Vec<Duration>> = Default::default();
-    for _ in 0..hit_runs {
-        let fresh = registry::open("bench", &context).await?;
+    let mut steps = Steps::default();
+    for _ in 0..runs {
+        let fresh = registry::open("bench", context).await?;
         fresh.ping().await?; // a warm pool connection, as in the Python side
         let started = Instant::now();
         let (model, report) = fresh.metadata_with_report(false).await?;
@@ -119,7 +131,18 @@ pub async fn run(tables: usize, reflect_runs: usize, hit_runs: usize) -> Result<
             bail!("expected a cache hit, got {:?}", report.status);
         }
     }
+    Ok((hits, steps))
+}
 
+/// dm-dbcore's reflection and cache hit (SQLAlchemy + pickle) on the same database: the
+/// medians of each.
+fn python_side(
+    pg: &tests::pg::PgCluster,
+    config: &ConfigDir,
+    tables: usize,
+    reflect_runs: usize,
+    hit_runs: usize,
+) -> Result<(Duration, Duration)> {
     let python = python()?;
     let script = Path::new(env!("CARGO_MANIFEST_DIR")).join("python/dm_dbcore_metadata.py");
     let pickle = config.path().join("metadata.pickle");
@@ -159,23 +182,32 @@ pub async fn run(tables: usize, reflect_runs: usize, hit_runs: usize) -> Result<
             result["tables"]
         );
     }
-    let (ours_reflect, ours_hit) = (median(&mut reflect), median(&mut hits));
-    let (py_reflect, py_hit) = (
+    Ok((
         median(&mut seconds("reflect")),
         median(&mut seconds("cache_hit")),
-    );
+    ))
+}
 
+/// The two sides' medians, as `run` prints them.
+struct Medians {
+    ours_reflect: Duration,
+    ours_hit: Duration,
+    py_reflect: Duration,
+    py_hit: Duration,
+}
+
+fn report(tables: usize, reflect_runs: usize, hit_runs: usize, m: &Medians, steps: &mut Steps) {
     println!();
     println!(
         "metadata, {tables} tables, PostgreSQL on 127.0.0.1; medians of {} reflections and {hit_runs} cache hits",
         reflect_runs.max(3)
     );
     header("dm-dbcore");
-    row("reflect the schema", ours_reflect, py_reflect, "≥ 10x");
+    row("reflect the schema", m.ours_reflect, m.py_reflect, "≥ 10x");
     row(
         "cache hit (fingerprint + load)",
-        ours_hit,
-        py_hit,
+        m.ours_hit,
+        m.py_hit,
         "dbcore < 15 ms",
     );
     let profile: Vec<String> = steps
@@ -184,13 +216,40 @@ pub async fn run(tables: usize, reflect_runs: usize, hit_runs: usize) -> Result<
         .collect();
     println!("dbcore cache hit, median per step: {}", profile.join(", "));
     println!();
-    let reflect_ok = py_reflect.as_secs_f64() / ours_reflect.as_secs_f64() >= 10.0;
-    let hit_ok = ms(ours_hit) < 15.0;
+    let reflect_ok = m.py_reflect.as_secs_f64() / m.ours_reflect.as_secs_f64() >= 10.0;
+    let hit_ok = ms(m.ours_hit) < 15.0;
     println!(
         "targets: reflection ≥ 10x faster: {}; cache hit under 15 ms: {} ({:.2} ms)",
         if reflect_ok { "met" } else { "MISSED" },
         if hit_ok { "met" } else { "MISSED" },
-        ms(ours_hit)
+        ms(m.ours_hit)
     );
+}
+
+pub async fn run(tables: usize, reflect_runs: usize, hit_runs: usize) -> Result<()> {
+    let pg = tests::pg::cluster().context("PostgreSQL could not be started")?;
+    pg.create_role_and_database("bench", PASSWORD).await;
+    let (config, context) = bench_target(pg)?;
+
+    let db = registry::open("bench", &context).await?;
+    let pool = db.pool::<sqlx::Postgres>()?;
+    println!("generating {tables} tables…");
+    sqlx::raw_sql(sqlx::AssertSqlSafe(generated_schema(tables)))
+        .execute(pool)
+        .await?;
+
+    let mut reflect = dbcore_reflect(&db, tables, reflect_runs).await?;
+    db.refresh_metadata().await?;
+    drop(db);
+    let (mut hits, mut steps) = dbcore_hits(&context, tables, hit_runs).await?;
+
+    let (py_reflect, py_hit) = python_side(pg, &config, tables, reflect_runs, hit_runs)?;
+    let medians = Medians {
+        ours_reflect: median(&mut reflect),
+        ours_hit: median(&mut hits),
+        py_reflect,
+        py_hit,
+    };
+    report(tables, reflect_runs, hit_runs, &medians, &mut steps);
     Ok(())
 }

@@ -48,6 +48,8 @@ pub use domain::metadata as metadata_model;
 
 #[doc(hidden)]
 pub mod __private {
+    pub use adapters::database::DbPool;
     pub use domain::DbKind;
     pub use sqlx;
+
 }

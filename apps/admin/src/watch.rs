@@ -16,7 +16,7 @@ use std::time::{Duration, Instant};
 
 use anyhow::{Result, bail};
 use project_core::db::DatabaseConnection;
-use project_core::{Context, DbError, DbKind, registry};
+use project_core::{Context, DbError, registry};
 
 pub const MIN_INTERVAL: Duration = Duration::from_millis(100);
 pub const MAX_INTERVAL: Duration = Duration::from_secs(3600);
@@ -165,22 +165,12 @@ async fn join(workers: Vec<tokio::task::JoinHandle<()>>) -> Tally {
 
 /// One short transaction: begin, select, commit.
 async fn probe(db: &DatabaseConnection) -> Result<(), DbError> {
-    macro_rules! select_one {
-        ($db:ty) => {
-            db.session_scope::<$db, (), DbError, _>(async |tx| {
-                match sqlx::query("select 1").execute(&mut **tx).await {
-                    Ok(_) => Ok(()),
-                    Err(cause) => Err(tx.query_error(cause)),
-                }
-            })
-            .await
-        };
-    }
-    match db.kind() {
-        DbKind::Postgres => select_one!(sqlx::Postgres),
-        DbKind::MySql => select_one!(sqlx::MySql),
-        _ => select_one!(sqlx::Sqlite),
-    }
+    project_core::on_pool!(db => session_scope::<(), DbError>(async |tx| {
+        match sqlx::query("select 1").execute(&mut **tx).await {
+            Ok(_) => Ok(()),
+            Err(cause) => Err(tx.query_error(cause)),
+        }
+    }))
 }
 
 #[allow(

@@ -29,7 +29,7 @@ use crate::input::Input;
 use crate::plan::{Plan, Row};
 use crate::progress::{Progress, Stats};
 use crate::rejects::Rejects;
-use crate::write::{copy_payload, copy_statement, in_scope, refused_copy};
+use crate::write::{AnyTx, copy_payload, copy_statement, refused_copy};
 
 /// What is committed so far, as the signal path reads it.
 #[derive(Clone, Debug, Default)]
@@ -202,8 +202,8 @@ impl Load {
             .await?
         } else {
             let mut written = 0;
-            in_scope!(db, db.kind(), |tx| {
-                let mut tx = tx;
+            project_core::on_pool!(db => session_scope::<_, anyhow::Error>(async |tx| {
+                let mut tx = AnyTx::from(tx);
                 loop {
                     let rows = self.next_batch()?;
                     if rows.is_empty() {
@@ -211,7 +211,7 @@ impl Load {
                     }
                     written += tx.write(&self.plan, &rows).await?;
                 }
-            })?
+            }))?
         };
         self.stats.written = written;
         self.committed_through = self.stats.read;
@@ -237,10 +237,9 @@ impl Load {
             }
             let plan = &self.plan;
             let rows = &rows;
-            let written = in_scope!(db, db.kind(), |tx| {
-                let mut tx = tx;
-                tx.write(plan, rows).await
-            });
+            let written = project_core::on_pool!(db => session_scope::<_, anyhow::Error>(async |tx| {
+                AnyTx::from(tx).write(plan, rows).await
+            }));
             match written {
                 Ok(n) => {
                     self.stats.written = self.stats.written.saturating_add(n);

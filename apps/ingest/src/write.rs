@@ -111,36 +111,6 @@ macro_rules! insert_batches {
 insert_batches!(write_mysql, sqlx::MySql, DbKind::MySql, 60_000);
 insert_batches!(write_sqlite, sqlx::Sqlite, DbKind::Sqlite, 30_000);
 
-/// Writes one batch inside a transaction of its own or of the caller's.
-macro_rules! in_scope {
-    ($db:expr, $kind:expr, |$tx:ident| $body:expr) => {
-        match $kind {
-            project_core::DbKind::Postgres => {
-                $db.session_scope::<sqlx::Postgres, _, anyhow::Error, _>(async |$tx| {
-                    let $tx = $crate::write::AnyTx::Pg($tx);
-                    $body
-                })
-                .await
-            }
-            project_core::DbKind::MySql => {
-                $db.session_scope::<sqlx::MySql, _, anyhow::Error, _>(async |$tx| {
-                    let $tx = $crate::write::AnyTx::My($tx);
-                    $body
-                })
-                .await
-            }
-            project_core::DbKind::Sqlite => {
-                $db.session_scope::<sqlx::Sqlite, _, anyhow::Error, _>(async |$tx| {
-                    let $tx = $crate::write::AnyTx::Lite($tx);
-                    $body
-                })
-                .await
-            }
-        }
-    };
-}
-pub(crate) use in_scope;
-
 /// A transaction of any kind, for the load loop.
 pub enum AnyTx<'t> {
     Pg(&'t mut Tx<sqlx::Postgres>),
@@ -148,6 +118,25 @@ pub enum AnyTx<'t> {
     Lite(&'t mut Tx<sqlx::Sqlite>),
 }
 pub use AnyTx::{Lite, My, Pg};
+
+// So that a body written once for every kind (`project_core::on_pool!`) can wrap its `Tx<DB>`.
+impl<'t> From<&'t mut Tx<sqlx::Postgres>> for AnyTx<'t> {
+    fn from(tx: &'t mut Tx<sqlx::Postgres>) -> Self {
+        Pg(tx)
+    }
+}
+
+impl<'t> From<&'t mut Tx<sqlx::MySql>> for AnyTx<'t> {
+    fn from(tx: &'t mut Tx<sqlx::MySql>) -> Self {
+        My(tx)
+    }
+}
+
+impl<'t> From<&'t mut Tx<sqlx::Sqlite>> for AnyTx<'t> {
+    fn from(tx: &'t mut Tx<sqlx::Sqlite>) -> Self {
+        Lite(tx)
+    }
+}
 
 impl AnyTx<'_> {
     pub async fn write(&mut self, plan: &Plan, rows: &[Row]) -> Result<u64> {

@@ -3,7 +3,7 @@
 
 use std::process::ExitCode;
 
-use project_core::{DbKind, context, registry};
+use project_core::{context, registry};
 
 fn main() -> ExitCode {
     let args = scripts::args("count_rows [--config-dir DIR] TARGET TABLE");
@@ -15,23 +15,9 @@ async fn run(args: scripts::Args) -> anyhow::Result<ExitCode> {
     let (target, table) = (args.target.as_str(), args.table.as_str());
     let db = registry::open(target, context()).await?;
     let sql = format!("select count(*) from {}", scripts::quoted(db.kind(), table));
-    let rows: i64 = match db.kind() {
-        DbKind::Postgres => {
-            sqlx::query_scalar(sqlx::AssertSqlSafe(sql))
-                .fetch_one(db.pool::<sqlx::Postgres>()?)
-                .await?
-        }
-        DbKind::MySql => {
-            sqlx::query_scalar(sqlx::AssertSqlSafe(sql))
-                .fetch_one(db.pool::<sqlx::MySql>()?)
-                .await?
-        }
-        DbKind::Sqlite => {
-            sqlx::query_scalar(sqlx::AssertSqlSafe(sql))
-                .fetch_one(db.pool::<sqlx::Sqlite>()?)
-                .await?
-        }
-    };
+    let rows: i64 = project_core::on_pool!(db.any_pool(), pool => {
+        sqlx::query_scalar(sqlx::AssertSqlSafe(sql)).fetch_one(pool).await?
+    });
     println!("rows: {rows}");
     Ok(ExitCode::SUCCESS)
 }

@@ -5,7 +5,7 @@
 use project_core::db::connections::local;
 use std::process::ExitCode;
 
-use project_core::{DbKind, context, registry};
+use project_core::{context, registry};
 
 fn main() -> ExitCode {
     let args = scripts::args("two_targets [--config-dir DIR] TARGET TABLE");
@@ -20,23 +20,9 @@ async fn run(args: scripts::Args) -> anyhow::Result<ExitCode> {
         "select count(*) from {}",
         scripts::quoted(source.kind(), table)
     );
-    let rows: i64 = match source.kind() {
-        DbKind::Postgres => {
-            sqlx::query_scalar(sqlx::AssertSqlSafe(sql))
-                .fetch_one(source.pool::<sqlx::Postgres>()?)
-                .await?
-        }
-        DbKind::MySql => {
-            sqlx::query_scalar(sqlx::AssertSqlSafe(sql))
-                .fetch_one(source.pool::<sqlx::MySql>()?)
-                .await?
-        }
-        DbKind::Sqlite => {
-            sqlx::query_scalar(sqlx::AssertSqlSafe(sql))
-                .fetch_one(source.pool::<sqlx::Sqlite>()?)
-                .await?
-        }
-    };
+    let rows: i64 = project_core::on_pool!(source.any_pool(), pool => {
+        sqlx::query_scalar(sqlx::AssertSqlSafe(sql)).fetch_one(pool).await?
+    });
     let recorded: i64 = local::session_scope(async |tx| {
         sqlx::query("create table if not exists counts (target text, tbl text, n integer, at text default current_timestamp)")
             .execute(&mut **tx)

@@ -98,6 +98,22 @@ pub(crate) fn select_sql(
     Ok(sql)
 }
 
+/// The statements that make a page's read read-only and bounded: run on the connection before
+/// `begin`, and inside the transaction after it.
+fn read_only_statements(kind: DbKind) -> (&'static [&'static str], &'static [&'static str]) {
+    match kind {
+        DbKind::Postgres => (
+            &[],
+            &[
+                "set transaction read only",
+                "set local statement_timeout = '5s'",
+            ],
+        ),
+        DbKind::MySql => (&["set session transaction read only"], &[]),
+        DbKind::Sqlite => (&["pragma query_only = on"], &[]),
+    }
+}
+
 /// Runs a page's SELECT in a read-only transaction, every value as text, under a statement
 /// timeout that the server enforces (MySQL and MariaDB: in the SELECT itself, see
 /// [`select_sql`]) as well as the viewer.
@@ -107,14 +123,15 @@ pub(crate) async fn fetch(
     value: Option<String>,
 ) -> Result<Vec<Vec<Option<String>>>> {
     use sqlx::Acquire;
-    macro_rules! run {
-        ($pool:expr, $session:expr, $begin:expr) => {{
-            let mut conn = $pool.acquire().await?;
-            for statement in $session {
+    let (session, begin) = read_only_statements(db.kind());
+    let work = async {
+        Ok::<_, anyhow::Error>(project_core::on_pool!(db.any_pool(), pool => {
+            let mut conn = pool.acquire().await?;
+            for statement in session {
                 sqlx::query(*statement).execute(&mut *conn).await?;
             }
             let mut tx = conn.begin().await?;
-            for statement in $begin {
+            for statement in begin {
                 sqlx::query(*statement).execute(&mut *tx).await?;
             }
             let mut query = sqlx::query(sqlx::AssertSqlSafe(sql));
@@ -130,29 +147,7 @@ pub(crate) async fn fetch(
                         .collect()
                 })
                 .collect()
-        }};
-    }
-    let work = async {
-        Ok::<_, anyhow::Error>(match db.kind() {
-            DbKind::Postgres => run!(
-                db.pool::<sqlx::Postgres>()?,
-                &[] as &[&'static str],
-                &[
-                    "set transaction read only",
-                    "set local statement_timeout = '5s'"
-                ]
-            ),
-            DbKind::MySql => run!(
-                db.pool::<sqlx::MySql>()?,
-                &["set session transaction read only"],
-                &[] as &[&'static str]
-            ),
-            DbKind::Sqlite => run!(
-                db.pool::<sqlx::Sqlite>()?,
-                &["pragma query_only = on"],
-                &[] as &[&'static str]
-            ),
-        })
+        }))
     };
     tokio::time::timeout(QUERY_TIMEOUT, work)
         .await

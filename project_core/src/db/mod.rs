@@ -1,8 +1,10 @@
-//! `DatabaseConnection`, the standard API, and the compiled connection modules.
+//! `DatabaseConnection`, the standard API, the compiled connection modules, and `on_pool!`
+//! (one body for whichever kind a connection is).
 
 mod backend;
 mod connection;
 pub mod connections;
+mod dispatch;
 mod first_use;
 pub mod lease;
 mod module;

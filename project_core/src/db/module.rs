@@ -12,6 +12,10 @@
 /// ```
 /// `kind` is `Postgres`, `MySql` or `Sqlite`; `host`, `port`, `user`, `database` and `path` are optional
 /// and, when given, come in that order.
+///
+/// Another crate declares its own targets the same way, as `project_core::connection_module!`
+/// (`examples/external_project` does); they are reached through their modules, not through
+/// [`registry`](crate::registry), which knows dbcore's compiled targets and file-only ones.
 #[macro_export]
 macro_rules! connection_module {
     (

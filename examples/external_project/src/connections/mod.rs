@@ -1,0 +1,3 @@
+//! This project's targets, one module each, as `project_core::db::connections` holds dbcore's.
+
+pub mod notes;
