@@ -51,5 +51,4 @@ pub mod __private {
     pub use adapters::database::DbPool;
     pub use domain::DbKind;
     pub use sqlx;
-
 }

@@ -73,6 +73,7 @@ pub struct RecordingTarget {
     refusals: AtomicUsize,
     calls: Mutex<Vec<Call>>,
     fingerprint: Mutex<String>,
+    sessions: Mutex<Option<u64>>,
 }
 
 impl std::fmt::Debug for RecordingTarget {
@@ -93,6 +94,7 @@ impl RecordingTarget {
             refusals: AtomicUsize::new(0),
             calls: Mutex::new(Vec::new()),
             fingerprint: Mutex::new("schema-1".into()),
+            sessions: Mutex::new(None),
         }
     }
 
@@ -110,6 +112,11 @@ impl RecordingTarget {
     /// The schema changes: the next fingerprint differs.
     pub fn change_schema(&self, fingerprint: &str) {
         *self.fingerprint.lock().unwrap_or_else(|p| p.into_inner()) = fingerprint.to_owned();
+    }
+
+    /// What `sessions_of` answers from now on (`None`: the server cannot tell).
+    pub fn set_sessions(&self, sessions: Option<u64>) {
+        *self.sessions.lock().unwrap_or_else(|p| p.into_inner()) = sessions;
     }
 
     /// Every call so far, in order, as [`Call::shown`] spells them.
@@ -211,6 +218,10 @@ impl ConnectionTarget for RecordingTarget {
         self.record(Call::Reflect);
         self.query()?;
         Ok(Metadata::default())
+    }
+
+    async fn sessions_of(&self, _: &RecordedPool, _username: &str) -> Option<u64> {
+        *self.sessions.lock().unwrap_or_else(|p| p.into_inner())
     }
 
     fn refused_password(&self, error: &RecordedQueryError) -> bool {

@@ -88,6 +88,43 @@ async fn a_refused_connect_without_a_password_says_no_source_supplied_one() {
 }
 
 #[tokio::test]
+async fn a_refused_password_that_a_source_supplied_gets_no_missing_password_hint() {
+    let target = target(&["pw-1"]);
+    let source = Arc::new(MockSource::new("mock", vec![found("wrong")]));
+    let error = open_on(target.clone(), &settings(), chain_of(source))
+        .await
+        .map(|_| ())
+        .unwrap_err();
+    assert_eq!(target.calls(), ["connect wrong"]);
+    let DbError::Connect { error, .. } = error else {
+        panic!("{error}")
+    };
+    assert_eq!(error.kind, domain::ConnectErrorKind::AuthenticationFailed);
+    assert_eq!(
+        error.hint, None,
+        "a password was sent: the hint would be wrong"
+    );
+}
+
+#[tokio::test]
+async fn the_lease_manager_asks_the_target_how_many_sessions_a_user_has_left() {
+    let target = target(&["pw-1"]);
+    let sink = TargetSink {
+        target: target.clone(),
+        pool: adapters::database::recording::RecordedPool(1),
+    };
+    assert_eq!(
+        sink.sessions_of("v-old").await,
+        None,
+        "the target cannot tell"
+    );
+    target.set_sessions(Some(7));
+    assert_eq!(sink.sessions_of("v-old").await, Some(7));
+    target.set_sessions(Some(0));
+    assert_eq!(sink.sessions_of("v-old").await, Some(0));
+}
+
+#[tokio::test]
 async fn a_hard_source_error_stops_before_any_connect() {
     let target = target(&["pw-1"]);
     let source = Arc::new(MockSource::new(
