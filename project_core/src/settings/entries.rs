@@ -31,12 +31,8 @@ fn shown(value: &serde_json::Value) -> String {
 
 /// Every set key of `values` with its typed value and origin, in key order.
 pub(super) fn entries(values: &TargetSettings, origins: &BTreeMap<String, Origin>) -> Vec<Entry> {
-    let Ok(tree) = serde_json::to_value(values) else {
-        return Vec::new();
-    };
-    let mut out = Vec::new();
-    flatten_json(None, tree, &mut out);
-    out.into_iter()
+    super::fields::leaves(values, false)
+        .into_iter()
         .map(|(key, value)| Entry {
             origin: origins
                 .get(&key)
@@ -46,23 +42,4 @@ pub(super) fn entries(values: &TargetSettings, origins: &BTreeMap<String, Origin
             value,
         })
         .collect()
-}
-
-/// JSON leaves by dotted key; unset (`null`) ones left out.
-fn flatten_json(
-    prefix: Option<&str>,
-    value: serde_json::Value,
-    out: &mut Vec<(String, serde_json::Value)>,
-) {
-    let serde_json::Value::Object(map) = value else {
-        return;
-    };
-    for (name, value) in map {
-        let key = prefix.map_or_else(|| name.clone(), |p| format!("{p}.{name}"));
-        match value {
-            serde_json::Value::Null => {}
-            serde_json::Value::Object(_) => flatten_json(Some(&key), value, out),
-            leaf => out.push((key, leaf)),
-        }
-    }
 }

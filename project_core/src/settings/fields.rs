@@ -118,26 +118,43 @@ macro_rules! setting_key {
 }
 pub(crate) use setting_key;
 
-/// Every key of [`TargetSettings`], dotted, in order: read from the tree itself (an unset
-/// field serializes as `null`, a table as an object), so it can never disagree with it.
-pub fn all_keys() -> Vec<String> {
-    fn walk(prefix: Option<&str>, value: &serde_json::Value, out: &mut Vec<String>) {
+/// The leaves of a settings tree by dotted key, each value in its JSON form (a setting type's
+/// canonical form: a string, an integer, a boolean or a list); unset ones only when
+/// `with_unset` (as `null`).
+pub fn leaves(settings: &TargetSettings, with_unset: bool) -> Vec<(String, serde_json::Value)> {
+    fn walk(
+        prefix: Option<&str>,
+        value: serde_json::Value,
+        with_unset: bool,
+        out: &mut Vec<(String, serde_json::Value)>,
+    ) {
         let serde_json::Value::Object(map) = value else {
             return;
         };
         for (name, value) in map {
             let key = prefix.map_or_else(|| name.clone(), |p| format!("{p}.{name}"));
             match value {
-                serde_json::Value::Object(_) => walk(Some(&key), value, out),
-                _ => out.push(key),
+                serde_json::Value::Object(_) => walk(Some(&key), value, with_unset, out),
+                serde_json::Value::Null if !with_unset => {}
+                leaf => out.push((key, leaf)),
             }
         }
     }
     let mut out = Vec::new();
-    if let Ok(tree) = serde_json::to_value(TargetSettings::default()) {
-        walk(None, &tree, &mut out);
+    // Serializing plain data with string keys cannot fail.
+    if let Ok(tree) = serde_json::to_value(settings) {
+        walk(None, tree, with_unset, &mut out);
     }
     out
+}
+
+/// Every key of [`TargetSettings`], dotted, in order: read from the tree itself (an unset
+/// field serializes as `null`, a table as an object), so it can never disagree with it.
+pub fn all_keys() -> Vec<String> {
+    leaves(&TargetSettings::default(), true)
+        .into_iter()
+        .map(|(key, _)| key)
+        .collect()
 }
 
 /// Whether the key path `segments` (as written: a quoted segment may hold a dot) names a

@@ -98,13 +98,13 @@ fn walk(prefix: &[String], table: &DeTable<'_>, out: &mut Vec<Written>) {
     }
 }
 
-/// The innermost key whose key or value holds `span`: the key a parse error is about.
+/// The innermost key whose key or value holds the start of `span`: the key a parse error is
+/// about (a key of an inline table is inside its parent's value, and written after its start).
 fn key_at<'w>(written: &'w [Written], span: &Range<usize>) -> Option<&'w str> {
-    let holds = |r: &Range<usize>| r.start <= span.start && span.start < r.end.max(r.start + 1);
     written
         .iter()
-        .filter(|w| holds(&w.key) || holds(&w.value))
-        .min_by_key(|w| w.value.end - w.value.start.min(w.key.start))
+        .filter(|w| w.key.contains(&span.start) || w.value.contains(&span.start))
+        .max_by_key(|w| w.key.start)
         .map(|w| w.path.as_str())
 }
 

@@ -7,7 +7,7 @@ use std::collections::BTreeMap;
 use config::{Config, Map, Source, Value, ValueKind};
 
 use super::error::SettingsError;
-use super::fields::TargetSettings;
+use super::fields::{self, TargetSettings};
 use super::origin::Origin;
 
 /// One layer's values by dotted key, each stamped with its origin.
@@ -43,22 +43,36 @@ impl Layer {
     }
 
     /// The set fields of `settings` as a layer, each value with `origin_of(key)`.
+    ///
+    /// The tree goes through its JSON form, not `config`'s serializer: that one writes a list
+    /// item by item, so an empty list (`sources = []`, "no source") would vanish.
     pub fn from_settings(
         name: &'static str,
         settings: &TargetSettings,
         origin_of: impl Fn(&str) -> Origin,
     ) -> Result<Self, SettingsError> {
-        let tree = Config::try_from(settings)
-            .and_then(|c| c.collect())
-            .map_err(merge_failed)?;
-        let values = leaves(tree)
-            .into_iter()
-            .map(|(key, value)| {
-                let origin = origin_of(&key).to_string();
-                (key, Value::new(Some(&origin), value.kind))
-            })
-            .collect();
+        let mut values = Map::new();
+        for (key, leaf) in fields::leaves(settings, false) {
+            let origin = origin_of(&key).to_string();
+            values.insert(key, Value::new(Some(&origin), config_kind(leaf)));
+        }
         Ok(Layer { name, values })
+    }
+}
+
+/// A leaf's JSON form as a `config` value.
+fn config_kind(value: serde_json::Value) -> ValueKind {
+    match value {
+        serde_json::Value::Bool(b) => ValueKind::Boolean(b),
+        serde_json::Value::Number(n) => n.as_i64().map_or(ValueKind::Nil, ValueKind::I64),
+        serde_json::Value::String(s) => ValueKind::String(s),
+        serde_json::Value::Array(items) => ValueKind::Array(
+            items
+                .into_iter()
+                .map(|i| Value::new(None, config_kind(i)))
+                .collect(),
+        ),
+        serde_json::Value::Null | serde_json::Value::Object(_) => ValueKind::Nil,
     }
 }
 

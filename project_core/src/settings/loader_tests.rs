@@ -62,6 +62,21 @@ fn each_kind_gets_its_usual_sources_and_the_login_name_only_when_it_has_credenti
     assert_eq!(named.identity().user.as_deref(), Some("bob"), "set wins");
     assert_eq!(named.sources(), Some(&[SourceKind::File][..]));
     assert_eq!(order(&named), [SourceKind::File]);
+    // An empty list is "no source", not "the usual ones" (it once vanished in the merge).
+    let none = config_with(&[("none.toml", "kind = \"postgres\"\nsources = []\n")]);
+    let none = load(&none, "none", &env).unwrap();
+    assert_eq!(none.sources(), Some(&[][..]));
+    assert!(order(&none).is_empty());
+    let none_from_env = load(
+        &dir,
+        "pg",
+        &MapEnv::new().with("PROJECT_DB_PG_SOURCES", " , "),
+    )
+    .unwrap();
+    assert!(
+        order(&none_from_env).is_empty(),
+        "an empty list from the environment too"
+    );
 }
 
 #[test]
@@ -335,6 +350,7 @@ fn a_secret_inside_a_table_that_is_not_a_settings_table_is_refused_as_a_secret()
     for text in [
         "kind = \"postgres\"\n[bogus]\nx = \"u:canary-t2@db\"\n",
         "kind = \"postgres\"\nhost = { a = [\"u:canary-t2@db\"] }\n",
+        "kind = \"postgres\"\nschemas = [{ a = \"u:canary-t2@db\" }]\n",
     ] {
         let dir = config_with(&[("t.toml", text)]);
         let error = load(&dir, "t", &MapEnv::new()).unwrap_err().to_string();

@@ -29,17 +29,9 @@ impl Origin {
         Origin(format!("env:{var}"))
     }
 
-    pub fn is_default(&self) -> bool {
-        self.0 == DEFAULT
-    }
-
     /// The origin `config` kept with a value; every layer stamps one, so none means a default.
     pub(super) fn from_config(origin: Option<&str>) -> Self {
         Origin(origin.unwrap_or(DEFAULT).to_owned())
-    }
-
-    pub fn as_str(&self) -> &str {
-        &self.0
     }
 }
 

@@ -213,3 +213,62 @@ fn the_login_name_is_the_default_user_as_in_libpq() {
     assert_eq!(s.identity().user.as_deref(), Some("alice"));
     assert_eq!(s.origin("user"), Some(&Origin::code_default()));
 }
+
+#[test]
+fn code_defaults_alone_give_the_module_its_host_port_sources_and_path() {
+    let s = Settings::load("laptop", Some(&LAPTOP), None, &MapEnv::new()).unwrap();
+    let id = s.identity();
+    assert_eq!(id.host.as_deref(), Some("127.0.0.1"));
+    assert_eq!(id.port, Some(5432));
+    assert_eq!(id.database.as_deref(), Some("project"));
+    assert_eq!(
+        s.sources(),
+        Some(&[SourceKind::Env, SourceKind::Pgpass][..])
+    );
+    for key in ["host", "port", "sources", "kind"] {
+        assert_eq!(s.origin(key), Some(&Origin::code_default()), "{key}");
+    }
+    let lite = TargetDefaults {
+        name: "lite",
+        kind: DbKind::Sqlite,
+        host: None,
+        port: None,
+        user: None,
+        database: None,
+        path: Some(DefaultPath::UserData("lite.sqlite3")),
+        sources: &[],
+        env_prefix: "LITE_DB",
+        about: "",
+    };
+    let s = Settings::load("lite", Some(&lite), None, &MapEnv::new()).unwrap();
+    let path = s.path().unwrap();
+    assert!(path.ends_with("dbcore/lite.sqlite3"), "{}", path.display());
+    assert_eq!(s.sources(), Some(&[][..]), "no sources, set in code");
+}
+
+#[test]
+fn an_error_inside_an_inline_table_names_the_innermost_key() {
+    assert_eq!(
+        file_error("[vault]\ndatabase = { role = \"r\", mount = 5 }\n"),
+        "t.toml line 2: key `vault.database.mount`: got the integer 5; allowed: a string"
+    );
+    assert_eq!(
+        file_error("[pool]\nmax_connections = 4\nmin_connections = \"x\"\n"),
+        "t.toml line 3: key `pool.min_connections`: got a string of 1 character; allowed: an integer from 0 to 10000"
+    );
+}
+
+#[test]
+fn a_layer_shows_its_keys_and_never_its_values() {
+    let mut values = config::Map::new();
+    values.insert(
+        "host".to_owned(),
+        config::Value::new(None, config::ValueKind::String("db-canary".into())),
+    );
+    let shown = format!("{:?}", layer::Layer::new("test layer", values));
+    assert!(
+        shown.contains("test layer") && shown.contains("host"),
+        "{shown}"
+    );
+    assert!(!shown.contains("db-canary"), "{shown}");
+}
