@@ -240,6 +240,10 @@ fn code_defaults_alone_give_the_module_its_host_port_sources_and_path() {
         env_prefix: "LITE_DB",
         about: "",
     };
+    let mut zero = LAPTOP;
+    zero.port = Some(0);
+    let s = Settings::load("laptop", Some(&zero), None, &MapEnv::new()).unwrap();
+    assert_eq!(s.identity().port, None, "a port of 0 in code is no port");
     let s = Settings::load("lite", Some(&lite), None, &MapEnv::new()).unwrap();
     let path = s.path().unwrap();
     assert!(path.ends_with("dbcore/lite.sqlite3"), "{}", path.display());
