@@ -1,6 +1,7 @@
 use std::time::Duration;
 
 use super::*;
+use adapters::credentials::keyring::StoreChoice;
 use domain::MapEnv;
 
 const LAPTOP: TargetDefaults = TargetDefaults {
@@ -275,4 +276,59 @@ fn a_layer_shows_its_keys_and_never_its_values() {
         "{shown}"
     );
     assert!(!shown.contains("db-canary"), "{shown}");
+}
+
+/// Every key set in one file comes back through the merge as its type.
+#[test]
+fn every_key_of_a_file_comes_back_through_the_merge() {
+    let text = "kind = \"mysql\"\nhost = \"/run/my sockets\"\nport = 3307\ndatabase = \"d\"\n\
+        user = \"u\"\npath = \"/p\"\nsources = []\nenv_prefix = \"T_DB\"\ncache_name = \"c\"\n\
+        password_file = \"/pw\"\nsslmode = \"verify-full\"\napplication_name = \"a\"\n\
+        connect_timeout = 3\nstatement_timeout = \"1m 30s\"\nsearch_path = [\"s\"]\nschemas = []\n\
+        [pool]\nmin_connections = 0\nmax_connections = 10000\nacquire_timeout = \"250ms\"\n\
+        idle_timeout = \"7days\"\nmax_lifetime = 1\ntest_before_acquire = false\n\
+        [keyring]\nservice = \"svc\"\nstore = \"keyutils\"\n\
+        [vault]\naddress = \"https://v\"\nca_cert = \"/ca\"\nallow_http = true\nnamespace = \"n\"\n\
+        auth = \"kubernetes\"\nauth_mount = \"k8s\"\nrole = \"r\"\ntoken_file = \"/t\"\n\
+        role_id_file = \"/ri\"\nsecret_id_file = \"/si\"\njwt_file = \"/j\"\n\
+        kv = { mount = \"m\", path = \"p\", version = 1, username_key = \"uk\", password_key = \"pk\" }\n\
+        database = { mount = \"dbm\" }\n";
+    let dir = dir_with("t", text);
+    let s = Settings::load("t", None, Some(dir.path()), &MapEnv::new()).unwrap();
+    let v = s.values();
+    assert_eq!(v.kind, Some(Choice(DbKind::MySql)));
+    assert_eq!(v.sslmode, Some(Choice(domain::SslMode::VerifyFull)));
+    assert_eq!(v.sources, Some(Sources(Vec::new())));
+    assert_eq!(v.schemas, Some(Names(Vec::new())));
+    assert_eq!(v.keyring.store.map(|c| c.0), Some(StoreChoice::Keyutils));
+    assert_eq!(v.vault.auth, Some(Choice(VaultAuthMethod::Kubernetes)));
+    assert_eq!(v.vault.kv.version, Some(KvVersion::V1));
+    assert_eq!(v.vault.allow_http, Some(Flag(true)));
+    let spec = s.spec();
+    assert_eq!(spec.identity.port, Some(3307));
+    assert_eq!(
+        spec.options.statement_timeout,
+        Some(Duration::from_secs(90))
+    );
+    assert_eq!(spec.options.connect_timeout, Some(Duration::from_secs(3)));
+    assert_eq!(spec.options.pool.max_connections, Some(10_000));
+    assert_eq!(spec.options.pool.min_connections, Some(0));
+    assert_eq!(spec.options.pool.idle_timeout, Some(MAX_DURATION));
+    assert_eq!(spec.options.pool.test_before_acquire, Some(false));
+    assert_eq!(s.env_prefix(), "T_DB");
+    // Every key of the tree was written, and each one's origin is its own line.
+    let entries = s.entries();
+    for key in fields::all_keys() {
+        let entry = entries.iter().find(|e| e.key == key);
+        let skipped = ["vault.database.role", "vault.database.static_role"];
+        if skipped.contains(&key.as_str()) {
+            continue;
+        }
+        let entry = entry.unwrap_or_else(|| panic!("{key} missing"));
+        assert!(
+            entry.origin.to_string().contains(" line "),
+            "{key}: {}",
+            entry.origin
+        );
+    }
 }

@@ -11,3 +11,6 @@ pub use scalar::{Flag, Integer, PoolSize, Port, TimeSpan};
 pub use setting::{MAX_DURATION, MAX_POOL_SIZE};
 pub(super) use setting::{SettingValue, refusal};
 pub use text::{FilePath, Host, Names, SourceKind, Sources, Text};
+
+#[cfg(test)]
+mod tests;
