@@ -120,3 +120,21 @@ fn numbers_durations_flags_and_lists_read_back() {
         SourceKind::ALL.len()
     );
 }
+
+#[test]
+fn each_text_type_says_what_it_allows() {
+    assert_eq!(Text::allowed(), "a string");
+    assert_eq!(FilePath::allowed(), "a file path");
+    assert!(Host::allowed().starts_with("a host name, an IP address or a socket directory"));
+    assert_eq!(
+        Names::allowed(),
+        "a list of strings (comma-separated in the environment)"
+    );
+    assert!(Sources::allowed().ends_with(SourceKind::ALL_NAMES));
+    assert!(TimeSpan::allowed().starts_with("a duration from 1ms to 7days"));
+    assert_eq!(SourceKind::Pgpass.to_string(), "pgpass");
+    assert_eq!(
+        refusal::<Port>("got 0, out of range".into()),
+        "got 0, out of range; allowed: an integer from 1 to 65535"
+    );
+}
