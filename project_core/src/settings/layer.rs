@@ -92,14 +92,13 @@ pub fn merge(
     Ok((settings, origins))
 }
 
-/// Every value that is not a table, by its dotted key; unset (`Nil`) ones are left out so that
-/// an unset field of a later layer never hides an earlier layer's value.
+/// Every value that is not a table, by its dotted key (no layer holds an unset value: each is
+/// built from the set leaves of a tree).
 fn leaves(tree: Map<String, Value>) -> Vec<(String, Value)> {
     fn walk(prefix: Option<&str>, tree: Map<String, Value>, out: &mut Vec<(String, Value)>) {
         for (name, value) in tree {
             let key = prefix.map_or_else(|| name.clone(), |p| format!("{p}.{name}"));
             match value.kind {
-                ValueKind::Nil => {}
                 ValueKind::Table(inner) => walk(Some(&key), inner, out),
                 _ => out.push((key, value)),
             }

@@ -249,6 +249,8 @@ fn code_defaults_alone_give_the_module_its_host_port_sources_and_path() {
     let path = s.path().unwrap();
     assert!(path.ends_with("dbcore/lite.sqlite3"), "{}", path.display());
     assert_eq!(s.sources(), Some(&[][..]), "no sources, set in code");
+    assert_eq!(s.env_prefix(), "LITE_DB", "the module's own prefix");
+    assert_eq!(s.origin("env_prefix"), Some(&Origin::code_default()));
 }
 
 #[test]
