@@ -39,11 +39,18 @@ impl SqlxTarget {
         options: <DB::Connection as Connection>::Options,
         describe: impl Fn(&sqlx::Error) -> ConnectError,
     ) -> Result<(), ConnectError> {
+        let started = std::time::Instant::now();
         let probe = options.connect().await.map_err(|e| describe(&e))?;
+        let proved = started.elapsed();
         let _ = probe.close().await;
         pool.set_connect_options(options);
         self.retirement.retire_before(std::time::Instant::now());
         close_idle(pool).await;
+        tracing::debug!(
+            probe_ms = proved.as_millis() as u64,
+            ms = started.elapsed().as_millis() as u64,
+            "a new credential is in the pool"
+        );
         Ok(())
     }
 }

@@ -423,7 +423,10 @@ impl RotationScenario {
         );
         let env = vec![
             ("VAULT_TOKEN", vault.root_token().to_owned()),
-            ("RUST_LOG", "warn,project_core::db::lease=debug".to_owned()),
+            (
+                "RUST_LOG",
+                "warn,project_core::db::lease=debug,adapters::database=debug".to_owned(),
+            ),
         ];
         Self { config, env }
     }

@@ -201,6 +201,8 @@ impl Leases {
         let (Some(credential), Some(issuer)) = (resolution.credential, resolution.issuer) else {
             return Err(format!("no source has a credential now ({summary})"));
         };
+        // Where a slow rotation spends its time: the source, or proving and installing.
+        let resolved = sent.elapsed();
         if let Err(reason) = self.sink.install(&credential).await {
             // A credential that never made it into the pool is given back at once: left to
             // its TTL, every failed attempt would leave one more live user at the server.
@@ -211,6 +213,7 @@ impl Leases {
         tracing::info!(
             source = %credential.source,
             ms = sent.elapsed().as_millis() as u64,
+            resolve_ms = resolved.as_millis() as u64,
             "new credentials are in the pool"
         );
         if credential.lease.is_some() {
