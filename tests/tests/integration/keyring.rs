@@ -111,11 +111,7 @@ async fn the_kernel_keyring_end_to_end() {
         &format!("keyctl session - sh -c '{}'", FLOW.replace('\'', "'\\''")),
         &env,
     );
-    assert!(
-        run.stdout.contains("\"target\": \"laptop\""),
-        "{}",
-        run.stdout
-    );
+    assert!(run.stdout.contains("\"target\": \"laptop\""), "{run:?}");
     assert_ping_used_the_keyring(&run, "keyutils", "kr_kernel", &canary);
     assert!(
         run.stdout.contains("keyring.store = keyutils"),
@@ -126,14 +122,24 @@ async fn the_kernel_keyring_end_to_end() {
 
 /// `dbus-run-session` gives a private bus that ends with the script; gnome-keyring-daemon
 /// leaves with it.
+///
+/// The daemon prints its environment before it owns `org.freedesktop.secrets` on the bus; a
+/// client that asks in between makes the bus activate a second, locked daemon, and the test
+/// would be about that race rather than about dbcore (as on a desktop, where the daemon is up
+/// long before anyone asks). So the script starts only once the name has its owner.
 fn with_gnome_keyring(script: &str, unlock: bool) -> String {
     let start = if unlock {
         r#"eval "$(printf 'keyring-pw' | gnome-keyring-daemon --unlock --components=secrets)""#
     } else {
         r#"eval "$(gnome-keyring-daemon --start --components=secrets)""#
     };
+    let owned = "dbus-send --session --print-reply --dest=org.freedesktop.DBus /org/freedesktop/DBus \
+                 org.freedesktop.DBus.NameHasOwner string:org.freedesktop.secrets | grep -q true";
+    let wait = format!(
+        "i=0; until {owned}; do i=$((i+1)); [ $i -lt 200 ] || {{ echo the secret service never came up >&2; exit 1; }}; sleep 0.05; done"
+    );
     format!(
-        "dbus-run-session -- sh -c '{start}; {}'",
+        "dbus-run-session -- sh -c '{start}; {wait}; {}'",
         script.replace('\'', "'\\''")
     )
 }
@@ -161,11 +167,7 @@ async fn gnome_keyring_over_secret_service_end_to_end() {
     );
     let env: Vec<(&str, &str)> = env.iter().map(|(k, v)| (k.as_str(), v.as_str())).collect();
     let run = run_shell(&with_gnome_keyring(FLOW, true), &env);
-    assert!(
-        run.stdout.contains("\"target\": \"laptop\""),
-        "{}",
-        run.stdout
-    );
+    assert!(run.stdout.contains("\"target\": \"laptop\""), "{run:?}");
     assert_ping_used_the_keyring(&run, "secret-service", "kr_secret_service", &canary);
     assert!(
         run.stdout
