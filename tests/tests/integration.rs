@@ -11,6 +11,7 @@ mod integration {
     mod admin_sqlite;
     mod config_dir;
     mod counted;
+    mod exec;
     mod explain_sources;
     mod harness;
     mod hostile;

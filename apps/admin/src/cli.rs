@@ -85,6 +85,40 @@ pub enum Command {
         #[arg(long, default_value_t = 4, value_parser = crate::watch::parse_concurrency)]
         concurrency: usize,
     },
+    /// Run a command with the target's connection in its environment, the way its own client
+    /// library reads it: for PostgreSQL PGHOST, PGPORT, PGDATABASE, PGUSER, PGSSLMODE,
+    /// PGAPPNAME, and the password in a private pgpass file (PGPASSFILE) beside a service
+    /// file (PGSERVICEFILE, PGSERVICE) that libpq reads at every connection; for MySQL and
+    /// MariaDB an option file the client finds through MYSQL_HOME. Never a password variable:
+    /// PGPASSWORD, MYSQL_PWD, VAULT_TOKEN and the target's <PREFIX>_PASSWORD are removed
+    /// from the child's environment. The files live in a 0700 directory under
+    /// $XDG_RUNTIME_DIR (else the temp directory) that is removed when the command ends.
+    /// A leased credential is renewed while the command runs and, when rotated, the files are
+    /// replaced, so the command's next connection uses the new one without a restart. Signals
+    /// (TERM, INT, HUP, QUIT) are passed on; the exit status is the command's; leases are
+    /// revoked when it ends.
+    #[command(
+        after_help = "Examples:\n  dbcore exec laptop -- psql -c 'select current_user'\n  dbcore exec prod -- pg_dump -Fc -f project.dump\n  dbcore exec shop -- mariadb -e 'select current_user()'\n  dbcore exec prod --on-rotate signal=HUP -- ./service\n  dbcore exec prod --url-var DATABASE_URL -- python manage.py migrate"
+    )]
+    Exec {
+        /// Target name, e.g. `laptop`.
+        target: String,
+        /// Also export the connection as a URL in this variable, password included, for
+        /// frameworks that take nothing else (Django, Rails, Prisma). Off by default: a
+        /// variable is inherited by everything the command starts, shows in
+        /// /proc/PID/environ to the same user and is often printed in crash reports and
+        /// debug pages; and it is not updated when the credential rotates.
+        #[arg(long, value_name = "NAME", value_parser = crate::exec::parse_variable_name)]
+        url_var: Option<String>,
+        /// What a rotation does to the running command: keep (replace the files only; its next
+        /// connection reads them), restart (SIGTERM, then start it again), or signal=NAME (for
+        /// programs that cache the password and reload on a signal).
+        #[arg(long, default_value = "keep", value_parser = crate::exec::parse_on_rotate, value_name = "keep|restart|signal=NAME")]
+        on_rotate: crate::exec::OnRotate,
+        /// The command and its arguments, after `--`.
+        #[arg(last = true, required = true, value_name = "COMMAND")]
+        command: Vec<std::ffi::OsString>,
+    },
     /// Print a shell completion script: `dbcore completions bash > /etc/bash_completion.d/dbcore`.
     #[command(
         after_help = "Examples:\n  dbcore completions bash > ~/.local/share/bash-completion/completions/dbcore\n  dbcore completions zsh > ~/.zfunc/_dbcore\n  dbcore completions fish > ~/.config/fish/completions/dbcore.fish"

@@ -23,6 +23,7 @@ macro_rules! outln {
 }
 
 mod cli;
+mod exec;
 mod explain;
 mod metadata_cmd;
 mod output;
@@ -71,6 +72,20 @@ async fn run(cli: Cli) -> Result<ExitCode> {
         } => watch::run(&context, &target, interval, duration, concurrency).await,
         Command::Secret { action } => secret::run(&context, action, cli.format).await,
         Command::Completions { .. } => Ok(ExitCode::SUCCESS),
+        Command::Exec {
+            target,
+            url_var,
+            on_rotate,
+            command,
+        } => {
+            let args = exec::ExecArgs {
+                target,
+                url_var,
+                on_rotate,
+                command,
+            };
+            exec::run(&context, args).await
+        }
         Command::Metadata {
             target,
             refresh,

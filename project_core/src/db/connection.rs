@@ -11,6 +11,7 @@ use tracing::instrument;
 
 use crate::context::Context;
 use crate::db::backend::Backend;
+use crate::db::handout::CredentialFeed;
 use crate::db::lease::{LeaseStatus, Leases};
 use crate::db::open::{Provenance, open_on, retry_after_refusal};
 use crate::db::prefix::PrefixClaim;
@@ -148,6 +149,12 @@ impl DatabaseConnection {
     /// How many times credentials were swapped into the pool.
     pub fn rotations(&self) -> u64 {
         self.leases.rotations()
+    }
+
+    /// Follows the credential this connection's pool is on, for handing it to another program
+    /// (`dbcore exec`, `dbcore proxy`); see [`CredentialFeed`].
+    pub fn credential_feed(&self) -> CredentialFeed {
+        CredentialFeed::new(self.leases.subscribe())
     }
 
     /// The lease in force, if the credential is leased (for operators; no ids).

@@ -91,6 +91,9 @@ where
         pool: pool.clone(),
     });
     let leases = Leases::new(chain, settings.identity(), sink);
+    if let Some(credential) = credential {
+        leases.publish(credential);
+    }
     let mut manager = None;
     if let (Some(credential), Some(issuer)) = (credential, &resolution.issuer)
         && credential.lease.is_some()

@@ -25,6 +25,11 @@ impl Origin {
         })
     }
 
+    /// Whether no file or variable set the value (it is the code's, or the run's).
+    pub fn is_default(&self) -> bool {
+        self.0 == DEFAULT
+    }
+
     pub fn env(var: &str) -> Self {
         Origin(format!("env:{var}"))
     }
@@ -38,5 +43,18 @@ impl Origin {
 impl fmt::Display for Origin {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         f.write_str(&self.0)
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn only_a_code_default_is_a_default() {
+        assert!(Origin::code_default().is_default());
+        assert!(Origin::from_config(None).is_default());
+        assert!(!Origin::env("X").is_default());
+        assert!(!Origin::file(Path::new("default"), None).is_default());
     }
 }

@@ -17,17 +17,17 @@ fn database_engine(vault: &Vault, pg: &PgCluster, mount: &str, db: &str, ttl: &s
 
 /// What a role's statements add to the plain ones.
 #[derive(Default, Clone, Copy)]
-struct Statements {
+pub(super) struct Statements {
     /// Appended to the creation statements (e.g. a `pg_sleep` that makes fetching a
     /// credential as slow as a loaded Vault and server make it).
-    creation_extra: &'static str,
+    pub(super) creation_extra: &'static str,
     /// Revocation terminates the user's sessions first, as production roles do so that a
     /// revoked user cannot go on (Vault's documentation recommends it). Its victims fail with
     /// `57P01`.
-    terminate_on_revoke: bool,
+    pub(super) terminate_on_revoke: bool,
 }
 
-fn database_engine_with(
+pub(super) fn database_engine_with(
     vault: &Vault,
     pg: &PgCluster,
     mount: &str,
@@ -55,7 +55,13 @@ fn database_engine_with(
         .unwrap();
 }
 
-fn target(config: &ConfigDir, pg: &PgCluster, vault: &Vault, db: &str, vault_table: &str) {
+pub(super) fn target(
+    config: &ConfigDir,
+    pg: &PgCluster,
+    vault: &Vault,
+    db: &str,
+    vault_table: &str,
+) {
     config.target(
         "prod",
         &format!(
@@ -70,7 +76,7 @@ fn target(config: &ConfigDir, pg: &PgCluster, vault: &Vault, db: &str, vault_tab
 /// those named in `extra` nor any token, lease id, password or secret id `vault` has handed
 /// out or been given so far (read from its raw audit log, so a lease id that only Vault and
 /// dbcore ever saw is checked too).
-fn assert_no_secret(run: &Run, vault: &Vault, extra: &[&str]) {
+pub(super) fn assert_no_secret(run: &Run, vault: &Vault, extra: &[&str]) {
     let out = run.all_output();
     let issued = vault.issued_secrets();
     for secret in extra

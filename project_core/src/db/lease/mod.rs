@@ -74,6 +74,9 @@ pub struct Leases {
     cost: std::sync::Mutex<RotationCost>,
     /// How long a lease lives at most (`max_ttl`), learned from the last capped renewal.
     lifetime: std::sync::Mutex<Option<Duration>>,
+    /// The credential the pool is on, for programs that are handed it (`dbcore exec`,
+    /// `dbcore proxy`); `None` before the first one and for kinds without credentials.
+    current: tokio::sync::watch::Sender<Option<Credential>>,
 }
 
 impl std::fmt::Debug for Leases {
@@ -100,7 +103,18 @@ impl Leases {
             rotation_lock: Mutex::new(Ok(())),
             cost: std::sync::Mutex::new(RotationCost::default()),
             lifetime: std::sync::Mutex::new(None),
+            current: tokio::sync::watch::Sender::new(None),
         })
+    }
+
+    /// Says that the pool is now on `credential` (at open and after every installed rotation).
+    pub fn publish(&self, credential: &Credential) {
+        self.current.send_replace(Some(credential.clone()));
+    }
+
+    /// Follows the credential the pool is on.
+    pub fn subscribe(&self) -> tokio::sync::watch::Receiver<Option<Credential>> {
+        self.current.subscribe()
     }
 
     /// Takes the credential the connection opened with (if it is leased); `sent` is when the
@@ -210,6 +224,7 @@ impl Leases {
             return Err(reason);
         }
         self.rotations.fetch_add(1, Ordering::SeqCst);
+        self.publish(&credential);
         tracing::info!(
             source = %credential.source,
             ms = sent.elapsed().as_millis() as u64,

@@ -842,3 +842,32 @@ async fn a_rotation_that_falls_back_to_an_unleased_source_does_not_loop() {
     );
     assert!(leases.status().await.is_none(), "no lease in force");
 }
+
+/// What programs handed the credential follow: a rotation's credential once it is installed,
+/// never one the pool refused.
+#[tokio::test]
+async fn subscribers_see_an_installed_credential_and_never_a_refused_one() {
+    let source = Arc::new(MockSource::found("env", "pw"));
+    let refused = Leases::new(
+        CredentialChain::new(vec![source.clone()]),
+        identity(),
+        Arc::new(Refusing),
+    );
+    let watching = refused.subscribe();
+    assert!(refused.rotate().await.is_err());
+    assert!(
+        watching.borrow().is_none(),
+        "a refused credential is not handed out"
+    );
+
+    let leases = Leases::new(
+        CredentialChain::new(vec![source]),
+        identity(),
+        Arc::new(Recorder::default()),
+    );
+    let mut watching = leases.subscribe();
+    leases.rotate().await.unwrap();
+    assert!(watching.has_changed().unwrap());
+    let handed = watching.borrow_and_update().clone().unwrap();
+    assert_eq!(handed.source, "env");
+}
