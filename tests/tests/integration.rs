@@ -22,6 +22,7 @@ mod integration {
     mod mysql_scope;
     mod pgpass_libpq;
     mod postgres;
+    mod proxy;
     mod standard_api;
     mod vault;
     mod viewer;

@@ -119,6 +119,29 @@ pub enum Command {
         #[arg(last = true, required = true, value_name = "COMMAND")]
         command: Vec<std::ffi::OsString>,
     },
+    /// Serve a PostgreSQL target on a private Unix socket, DIR/.s.PGSQL.PORT (the directory
+    /// is created 0700, or must be), so that `psql -h DIR -p PORT -d DB` connects with no
+    /// password: each client connection is logged in to the server with the target's current
+    /// credential (SCRAM-SHA-256, MD5 or cleartext, as the server asks), then relayed. A
+    /// database other than the target's is refused; cancel requests reach the right query.
+    /// SIGTERM stops accepting, lets open sessions finish up to --shutdown-timeout, then
+    /// closes them and revokes the leases.
+    #[command(
+        after_help = "Examples:\n  dbcore proxy prod --socket-dir /tmp/db\n  psql -h /tmp/db -d project\n  dbcore proxy prod --socket-dir /tmp/db --port 6432 --shutdown-timeout 60s"
+    )]
+    Proxy {
+        /// Target name, e.g. `prod`.
+        target: String,
+        /// Directory for the socket; only its user may enter it.
+        #[arg(long, value_name = "DIR")]
+        socket_dir: PathBuf,
+        /// The port in the socket's name (clients say `-p PORT`).
+        #[arg(long, default_value_t = 5432, value_parser = clap::value_parser!(u16).range(1..))]
+        port: u16,
+        /// How long open sessions may go on after SIGTERM (up to 1h).
+        #[arg(long, default_value = "30s", value_parser = crate::proxy::parse_shutdown_timeout)]
+        shutdown_timeout: std::time::Duration,
+    },
     /// Print a shell completion script: `dbcore completions bash > /etc/bash_completion.d/dbcore`.
     #[command(
         after_help = "Examples:\n  dbcore completions bash > ~/.local/share/bash-completion/completions/dbcore\n  dbcore completions zsh > ~/.zfunc/_dbcore\n  dbcore completions fish > ~/.config/fish/completions/dbcore.fish"

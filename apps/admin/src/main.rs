@@ -28,6 +28,7 @@ mod explain;
 mod metadata_cmd;
 mod output;
 mod ping;
+mod proxy;
 mod secret;
 mod targets;
 mod watch;
@@ -85,6 +86,20 @@ async fn run(cli: Cli) -> Result<ExitCode> {
                 command,
             };
             exec::run(&context, args).await
+        }
+        Command::Proxy {
+            target,
+            socket_dir,
+            port,
+            shutdown_timeout,
+        } => {
+            let args = proxy::ProxyArgs {
+                target,
+                socket_dir,
+                port,
+                shutdown_timeout,
+            };
+            proxy::run(&context, args).await
         }
         Command::Metadata {
             target,

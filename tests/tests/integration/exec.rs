@@ -44,7 +44,7 @@ fn assert_child_had_no_password_variable(run: &Run, canary: &str) {
     for line in run.stdout.lines() {
         let name = line.split('=').next().unwrap_or_default();
         assert!(
-            !["PGPASSWORD", "MYSQL_PWD", "VAULT_TOKEN", "EX_PASSWORD"].contains(&name),
+            !["PGPASSWORD", "MYSQL_PWD", "VAULT_TOKEN"].contains(&name) && !name.starts_with("EX_"),
             "the child inherited {name}: {run:?}"
         );
     }
@@ -92,6 +92,10 @@ async fn psql_through_exec_with_env_pgpass_and_kernel_keyring_targets() {
     );
     assert!(run.stdout.contains("PGSERVICE=dbcore"), "{run:?}");
     assert!(!run.stdout.contains("hvs.not-for-children"), "{run:?}");
+    assert!(
+        !run.stdout.contains("secret-id-not-for-children"),
+        "{run:?}"
+    );
     assert_child_had_no_password_variable(&run, &canary);
     assert!(
         !Path::new(&handed_file(&run)).exists(),
@@ -269,6 +273,50 @@ fn nix_kill(pid: u32, signal: &str) {
         .status()
         .unwrap();
     assert!(status.success());
+}
+
+#[tokio::test]
+async fn a_url_variable_only_when_asked_for_and_a_socket_directory_as_host() {
+    let Some(pg) = cluster() else { return };
+    let psql = pg.bin("psql").display().to_string();
+    pg.create_role_and_database("exec_url", "pw/url:x").await;
+    let config = ConfigDir::new();
+    config.target(
+        "t",
+        &format!(
+            "kind = \"postgres\"\nhost = \"{}\"\nport = {}\ndatabase = \"exec_url\"\nuser = \"exec_url\"\nsources = [\"env\"]\nenv_prefix = \"EX\"\n",
+            pg.socket_dir().display(),
+            pg.port()
+        ),
+    );
+    let env = [
+        ("CONF", config.path_str()),
+        ("EX_PASSWORD", "pw/url:x"),
+        ("PSQL", psql.as_str()),
+    ];
+    let run = run_shell(
+        &exec_script(
+            "t",
+            r#"env | grep -c "^DATABASE_URL=" ; "$PSQL" -Atc "select current_user""#,
+        ),
+        &env,
+    );
+    assert_eq!(run.code, Some(0), "{run:?}");
+    assert_eq!(
+        run.stdout, "0\nexec_url\n",
+        "no URL unless asked for: {run:?}"
+    );
+    let script = format!(
+        "\"$ADMIN\" --config-dir \"$CONF\" exec t --url-var DATABASE_URL -- sh -c '{}'",
+        r#"env -u PGSERVICE -u PGSERVICEFILE -u PGHOST -u PGPORT -u PGUSER -u PGDATABASE "$PSQL" "$DATABASE_URL" -Atc "select current_user""#.replace('\'', "'\\''")
+    );
+    let run = run_shell(&script, &env);
+    assert_eq!(run.code, Some(0), "{run:?}");
+    assert_eq!(
+        run.stdout.trim(),
+        "exec_url",
+        "the URL alone is enough for libpq: {run:?}"
+    );
 }
 
 #[tokio::test]

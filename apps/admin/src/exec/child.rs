@@ -5,16 +5,42 @@ use std::ffi::OsString;
 use std::os::unix::process::ExitStatusExt as _;
 use std::process::ExitStatus;
 
-use anyhow::{Context as _, Result};
 use nix::sys::signal::{Signal, kill};
 use nix::unistd::Pid;
 use tokio::process::{Child, Command};
 
 use super::environment::ChildEnv;
 
+/// A command that could not be started.
+#[derive(Debug, thiserror::Error)]
+#[error("cannot run {program}: {error}")]
+pub struct SpawnFailure {
+    program: String,
+    error: std::io::Error,
+}
+
+impl SpawnFailure {
+    /// The shell's status for it: 127 not found, 126 found but not runnable.
+    pub fn exit_code(&self) -> u8 {
+        match self.error.kind() {
+            std::io::ErrorKind::NotFound => 127,
+            _ => 126,
+        }
+    }
+}
+
 /// Starts `command` with `env` applied to ours, and `extra` (the `--url-var` URL) on top.
-pub fn spawn(command: &[OsString], env: &ChildEnv, extra: Option<(&str, &str)>) -> Result<Child> {
-    let (program, args) = command.split_first().context("no command given after --")?;
+pub fn spawn(
+    command: &[OsString],
+    env: &ChildEnv,
+    extra: Option<(&str, &str)>,
+) -> Result<Child, SpawnFailure> {
+    let Some((program, args)) = command.split_first() else {
+        return Err(SpawnFailure {
+            program: "nothing".into(),
+            error: std::io::Error::new(std::io::ErrorKind::NotFound, "no command given after --"),
+        });
+    };
     let mut child = Command::new(program);
     child.args(args);
     for name in &env.removed {
@@ -24,9 +50,10 @@ pub fn spawn(command: &[OsString], env: &ChildEnv, extra: Option<(&str, &str)>) 
     if let Some((name, value)) = extra {
         child.env(name, value);
     }
-    child
-        .spawn()
-        .with_context(|| format!("cannot run {}", program.to_string_lossy()))
+    child.spawn().map_err(|error| SpawnFailure {
+        program: program.to_string_lossy().into_owned(),
+        error,
+    })
 }
 
 /// Sends `signal` to the child, if it is still there.

@@ -92,9 +92,7 @@ pub fn pgpass(handed: &Handed<'_>) -> Result<String, Unwritable> {
         None | Some("") => hosts.push("localhost".to_owned()),
         Some(dir) if dir.starts_with('/') => {
             hosts.push(pgpass_field(dir, "host")?);
-            if dir.trim_end_matches('/') == DEFAULT_SOCKET_DIR
-                || dir.trim_end_matches('/') == "/run/postgresql"
-            {
+            if dir == DEFAULT_SOCKET_DIR {
                 hosts.push("localhost".to_owned());
             }
         }
@@ -146,7 +144,8 @@ fn service_value<'v>(value: &'v str, field: &'static str) -> Result<&'v str, Unw
     if value.contains(['\n', '\r', '\0']) {
         return Err(Unwritable::LineBreak { field, file: FILE });
     }
-    if value.ends_with(|c: char| c.is_ascii_whitespace()) {
+    // C's isspace, which libpq trims with: the vertical tab is one, unlike in Rust's set.
+    if value.ends_with([' ', '\t', '\n', '\u{b}', '\u{c}', '\r']) {
         return Err(Unwritable::TrailingSpace { field, file: FILE });
     }
     Ok(value)
@@ -201,6 +200,7 @@ pub fn option_file(handed: &Handed<'_>) -> Result<String, Unwritable> {
             option_value(password.expose_secret(), "password")?
         );
     }
+    client += ssl_options(handed.spec.options.sslmode);
     if let Some(database) = identity.database.as_deref() {
         client += &format!(
             "[mysql]\ndatabase={}\n",
@@ -208,6 +208,26 @@ pub fn option_file(handed: &Handed<'_>) -> Result<String, Unwritable> {
         );
     }
     Ok(client)
+}
+
+/// The target's sslmode as the clients take it: MariaDB's `ssl` / `ssl-verify-server-cert`
+/// in `[client-mariadb]`, the group only MariaDB's clients read, and, when TLS is required,
+/// MySQL 8's `ssl-mode` in `[client]` as `loose-ssl-mode` (MariaDB's clients warn that they
+/// do not know it and go on; a requirement is not dropped to keep them quiet). verify-ca
+/// becomes MariaDB's verification, which also checks the host name: stricter, never looser.
+fn ssl_options(mode: Option<domain::SslMode>) -> &'static str {
+    use domain::SslMode;
+    match mode {
+        None | Some(SslMode::Prefer | SslMode::Allow) => "",
+        Some(SslMode::Disable) => "[client-mariadb]\nskip-ssl\n",
+        Some(SslMode::Require) => "loose-ssl-mode=REQUIRED\n[client-mariadb]\nssl\n",
+        Some(SslMode::VerifyCa) => {
+            "loose-ssl-mode=VERIFY_CA\n[client-mariadb]\nssl\nssl-verify-server-cert\n"
+        }
+        Some(SslMode::VerifyFull) => {
+            "loose-ssl-mode=VERIFY_IDENTITY\n[client-mariadb]\nssl\nssl-verify-server-cert\n"
+        }
+    }
 }
 
 /// A double-quoted option value with the escapes the clients undo (`my_default.cc`).
@@ -262,6 +282,9 @@ pub fn url(kind: DbKind, handed: &Handed<'_>) -> String {
     let authority = match identity.host.as_deref() {
         Some(socket) if socket.starts_with('/') => {
             query.push(format!("host={}", part(socket)));
+            if let Some(port) = identity.port {
+                query.push(format!("port={port}"));
+            }
             String::new()
         }
         host => {

@@ -200,6 +200,16 @@ fn urls_encode_every_part_and_carry_the_socket_and_sslmode() {
         url(DbKind::Postgres, &handed),
         "postgresql://u:p%40ss%2Fw%3Ard%20%C3%A9@/app?host=%2Ftmp%2Fs"
     );
+    let socket = spec(DbKind::Postgres, Some("/tmp/s"), Some(55432));
+    let handed = Handed {
+        spec: &socket,
+        user: Some("u"),
+        password: None,
+    };
+    assert_eq!(
+        url(DbKind::Postgres, &handed),
+        "postgresql://u@/app?host=%2Ftmp%2Fs&port=55432"
+    );
     let my = spec(DbKind::MySql, Some("127.0.0.1"), Some(3306));
     let handed = Handed {
         spec: &my,
@@ -331,4 +341,46 @@ fn without_a_password_nothing_secret_is_written() {
     assert_eq!(pgpass(&handed).unwrap(), "");
     assert!(!option_file(&handed).unwrap().contains("password"));
     assert_eq!(url(DbKind::MySql, &handed), "mysql://u@h/app");
+}
+
+#[test]
+fn the_option_file_carries_the_targets_tls_requirement() {
+    let mut spec = spec(DbKind::MySql, Some("h"), None);
+    let handed = |spec: &TargetSpec| {
+        option_file(&Handed {
+            spec,
+            user: Some("u"),
+            password: None,
+        })
+        .unwrap()
+    };
+    assert!(
+        !handed(&spec).contains("ssl"),
+        "no sslmode: the client's default"
+    );
+    spec.options.sslmode = Some(domain::SslMode::VerifyFull);
+    let text = handed(&spec);
+    let mariadb_only = text.split("[client-mariadb]\n").nth(1).unwrap();
+    assert!(
+        mariadb_only.starts_with("ssl\nssl-verify-server-cert\n"),
+        "{text}"
+    );
+    assert_eq!(
+        option(&text, "client", "loose-ssl-mode").as_deref(),
+        Some("VERIFY_IDENTITY")
+    );
+    assert_eq!(
+        option(&text, "client", "password"),
+        None,
+        "the password stays in [client] only when given"
+    );
+    spec.options.sslmode = Some(domain::SslMode::Require);
+    assert_eq!(
+        option(&handed(&spec), "client", "loose-ssl-mode").as_deref(),
+        Some("REQUIRED")
+    );
+    assert_eq!(
+        option(&handed(&spec), "mysql", "database").as_deref(),
+        Some("app")
+    );
 }

@@ -44,13 +44,21 @@ pub fn for_child(
     private_dir: &Path,
     application_name: &str,
     env_prefix: &str,
+    inherited: &[String],
 ) -> ChildEnv {
     let mut env = ChildEnv {
         removed: NEVER_INHERITED.iter().map(|v| (*v).to_owned()).collect(),
         ..ChildEnv::default()
     };
-    // The variable the env source reads the password from.
-    env.removed.push(format!("{env_prefix}_PASSWORD"));
+    // Every variable of the target's own prefix: its password, its Vault role and secret
+    // ids, the paths of its secret files. They are dbcore's configuration, not the child's.
+    let own = format!("{env_prefix}_");
+    env.removed.extend(
+        inherited
+            .iter()
+            .filter(|name| name.starts_with(&own))
+            .cloned(),
+    );
     let identity = &spec.identity;
     let mut set = |name: &str, value: OsString| env.set.push((name.to_owned(), value));
     match kind {
@@ -131,6 +139,11 @@ mod tests {
             Path::new("/run/x"),
             "psql",
             "PROJECT_DB",
+            &[
+                "PROJECT_DB_PASSWORD".to_owned(),
+                "PROJECT_DB_VAULT_SECRET_ID".to_owned(),
+                "HOME".to_owned(),
+            ],
         );
         assert_eq!(value(&env, "PGPASSFILE"), Some("/run/x/pgpass"));
         assert_eq!(value(&env, "PGSERVICEFILE"), Some("/run/x/pg_service.conf"));
@@ -163,6 +176,7 @@ mod tests {
             Path::new("/run/x"),
             "mariadb",
             "KR",
+            &["KR_PASSWORD".to_owned()],
         );
         assert_eq!(value(&env, "MYSQL_HOME"), Some("/run/x"));
         assert_eq!(value(&env, "MARIADB_HOME"), Some("/run/x"));

@@ -77,16 +77,50 @@ pub struct ExecArgs {
 }
 
 pub async fn run(context: &Context, args: ExecArgs) -> Result<ExitCode> {
-    let connection = registry::open(&args.target, context).await?;
-    let kind = connection.kind();
+    // Refused before anything is opened (opening a SQLite target would create its file).
+    let kind = registry::settings(&args.target, context)?
+        .kind()
+        .unwrap_or(DbKind::Sqlite);
     if !matches!(kind, DbKind::Postgres | DbKind::MySql) {
-        connection.close().await;
         bail!(
             "target `{}` is {}; dbcore exec hands over postgres and mysql connections only",
             args.target,
             kind.as_str()
         );
     }
+    // Before there is anything to clean up, so a SIGTERM from now on is handled.
+    let signals = Signals::new()?;
+    let connection = registry::open(&args.target, context).await?;
+    // However the command ends, or fails to start, the leases are revoked.
+    let outcome = supervise(&connection, kind, &args, signals).await;
+    connection.close().await;
+    outcome
+}
+
+struct Signals {
+    terminate: tokio::signal::unix::Signal,
+    interrupt: tokio::signal::unix::Signal,
+    hangup: tokio::signal::unix::Signal,
+    quit: tokio::signal::unix::Signal,
+}
+
+impl Signals {
+    fn new() -> Result<Self> {
+        Ok(Self {
+            terminate: signal(SignalKind::terminate())?,
+            interrupt: signal(SignalKind::interrupt())?,
+            hangup: signal(SignalKind::hangup())?,
+            quit: signal(SignalKind::quit())?,
+        })
+    }
+}
+
+async fn supervise(
+    connection: &project_core::db::DatabaseConnection,
+    kind: DbKind,
+    args: &ExecArgs,
+    mut signals: Signals,
+) -> Result<ExitCode> {
     let mut feed = connection.credential_feed();
     let mut spec = connection.settings().spec();
     // The default application name is the running binary's: here that is the command's,
@@ -99,8 +133,8 @@ pub async fn run(context: &Context, args: ExecArgs) -> Result<ExitCode> {
         spec.options.application_name = None;
     }
     let mut handout = Handout::new(kind, spec)?;
-    let credential = feed.current();
-    handout.write(credential.as_ref())?;
+    let mut current = feed.current();
+    handout.write(current.as_ref())?;
     if kind == DbKind::MySql {
         warn_about_home_option_file();
     }
@@ -112,15 +146,21 @@ pub async fn run(context: &Context, args: ExecArgs) -> Result<ExitCode> {
             || "dbcore-exec".into(),
             |n| n.to_string_lossy().into_owned(),
         );
-    let env = environment::for_child(
-        kind,
-        &handout.spec,
-        handout.user(credential.as_ref()),
-        handout.dir.dir(),
-        &application_name,
-        connection.settings().env_prefix(),
-    );
+    let inherited: Vec<String> = std::env::vars_os()
+        .filter_map(|(name, _)| name.into_string().ok())
+        .collect();
+    let env_prefix = connection.settings().env_prefix().to_owned();
+    // The environment is made for each start: a restart after a rotation gets the new user.
     let spawn = |handout: &Handout, credential: Option<&Credential>| {
+        let env = environment::for_child(
+            kind,
+            &handout.spec,
+            handout.user(credential),
+            handout.dir.dir(),
+            &application_name,
+            &env_prefix,
+            &inherited,
+        );
         let url = args
             .url_var
             .as_deref()
@@ -131,13 +171,11 @@ pub async fn run(context: &Context, args: ExecArgs) -> Result<ExitCode> {
             url.as_ref().map(|(n, u)| (*n, u.as_str())),
         )
     };
-    let mut child = spawn(&handout, credential.as_ref())?;
-    let mut current = credential;
+    let mut child = match spawn(&handout, current.as_ref()) {
+        Ok(child) => child,
+        Err(failure) => return Ok(cannot_run(&failure)),
+    };
 
-    let mut terminate = signal(SignalKind::terminate())?;
-    let mut interrupt = signal(SignalKind::interrupt())?;
-    let mut hangup = signal(SignalKind::hangup())?;
-    let mut quit = signal(SignalKind::quit())?;
     let mut restart_when_it_ends = false;
     let mut stopping = false;
     let mut following = true;
@@ -148,7 +186,13 @@ pub async fn run(context: &Context, args: ExecArgs) -> Result<ExitCode> {
                 if restart_when_it_ends && !stopping {
                     restart_when_it_ends = false;
                     tracing::info!("restarting the command with the new credential");
-                    child = spawn(&handout, current.as_ref())?;
+                    child = match spawn(&handout, current.as_ref()) {
+                        Ok(child) => child,
+                        Err(failure) => {
+                            handout.dir.remove();
+                            return Ok(cannot_run(&failure));
+                        }
+                    };
                     continue;
                 }
                 break status;
@@ -174,17 +218,17 @@ pub async fn run(context: &Context, args: ExecArgs) -> Result<ExitCode> {
                     current = Some(credential);
                 }
             },
-            _ = terminate.recv() => {
+            _ = signals.terminate.recv() => {
                 stopping = true;
                 child::signal(&child, Signal::SIGTERM);
             }
-            _ = hangup.recv() => child::signal(&child, Signal::SIGHUP),
-            _ = interrupt.recv() => {
+            _ = signals.hangup.recv() => child::signal(&child, Signal::SIGHUP),
+            _ = signals.interrupt.recv() => {
                 if !child::terminal_signals_the_child() {
                     child::signal(&child, Signal::SIGINT);
                 }
             }
-            _ = quit.recv() => {
+            _ = signals.quit.recv() => {
                 if !child::terminal_signals_the_child() {
                     child::signal(&child, Signal::SIGQUIT);
                 }
@@ -192,8 +236,17 @@ pub async fn run(context: &Context, args: ExecArgs) -> Result<ExitCode> {
         }
     };
     handout.dir.remove();
-    connection.close().await;
     Ok(ExitCode::from(child::exit_code(status)))
+}
+
+/// A command that cannot be started: said, with the shell's status (127 not found, 126 not
+/// executable).
+fn cannot_run(failure: &child::SpawnFailure) -> ExitCode {
+    #[allow(clippy::print_stderr, reason = "the one line a failed start prints")]
+    {
+        eprintln!("dbcore: {failure}");
+    }
+    ExitCode::from(failure.exit_code())
 }
 
 /// The private directory and what was last written to it.

@@ -19,9 +19,10 @@ pub struct PrivateDir {
 impl PrivateDir {
     /// Creates the (empty) directory.
     pub fn create() -> Result<Self> {
-        let base = base_dir();
+        let base = base_dir()?;
+        remove_orphans(&base);
         let dir = tempfile::Builder::new()
-            .prefix("dbcore-exec-")
+            .prefix(&format!("{PREFIX}{}-", std::process::id()))
             .permissions(std::fs::Permissions::from_mode(0o700))
             .tempdir_in(&base)
             .with_context(|| format!("cannot create a private directory in {}", base.display()))?;
@@ -62,17 +63,66 @@ impl PrivateDir {
     }
 }
 
-/// `$XDG_RUNTIME_DIR` when it is an absolute directory that only we can enter, else the
-/// temp directory.
-fn base_dir() -> PathBuf {
-    if let Some(runtime) = std::env::var_os("XDG_RUNTIME_DIR").map(PathBuf::from)
-        && runtime.is_absolute()
-        && std::fs::symlink_metadata(&runtime)
-            .is_ok_and(|m| m.is_dir() && m.permissions().mode() & 0o077 == 0)
-    {
-        return runtime;
+const PREFIX: &str = "dbcore-exec-";
+
+/// Removes the directories of dbcore processes that are gone (killed with SIGKILL, which
+/// leaves no chance to clean up): ours, named `dbcore-exec-<pid>-…`, with no such process.
+fn remove_orphans(base: &Path) {
+    use std::os::unix::fs::MetadataExt as _;
+    let Ok(entries) = std::fs::read_dir(base) else {
+        return;
+    };
+    let me = nix::unistd::geteuid().as_raw();
+    for entry in entries.flatten() {
+        let name = entry.file_name();
+        let Some(pid) = name
+            .to_str()
+            .and_then(|n| n.strip_prefix(PREFIX))
+            .and_then(|rest| rest.split('-').next())
+            .and_then(|pid| pid.parse::<i32>().ok())
+        else {
+            continue;
+        };
+        let gone = nix::sys::signal::kill(nix::unistd::Pid::from_raw(pid), None)
+            == Err(nix::errno::Errno::ESRCH);
+        let ours = entry.metadata().is_ok_and(|m| m.is_dir() && m.uid() == me);
+        if gone && ours && pid > 0 {
+            tracing::info!(dir = %entry.path().display(), "removing the private directory of a dbcore exec that was killed");
+            let _ = std::fs::remove_dir_all(entry.path());
+        }
     }
-    std::env::temp_dir()
+}
+
+/// `$XDG_RUNTIME_DIR` when it is safe to hold our directory, else the temp directory when it
+/// is; neither is an error.
+fn base_dir() -> Result<PathBuf> {
+    let runtime = std::env::var_os("XDG_RUNTIME_DIR").map(PathBuf::from);
+    if let Some(runtime) = runtime.filter(|r| safe_parent(r)) {
+        return Ok(runtime);
+    }
+    let temp = std::env::temp_dir();
+    if safe_parent(&temp) {
+        return Ok(temp);
+    }
+    anyhow::bail!(
+        "neither $XDG_RUNTIME_DIR nor the temp directory {} is safe for a private directory: it must be ours and not writable by others, or root's and sticky like /tmp",
+        temp.display()
+    )
+}
+
+/// Whether no one else can rename or replace a directory we create in `dir`: it is a real
+/// directory (not a symlink), and either ours and writable by no one else, or root's with
+/// the sticky bit (like `/tmp`, where only we may rename what is ours).
+fn safe_parent(dir: &Path) -> bool {
+    use std::os::unix::fs::MetadataExt as _;
+    let Ok(meta) = std::fs::symlink_metadata(dir) else {
+        return false;
+    };
+    let mode = meta.mode();
+    let ours = meta.uid() == nix::unistd::geteuid().as_raw();
+    dir.is_absolute()
+        && meta.is_dir()
+        && ((ours && mode & 0o022 == 0) || (meta.uid() == 0 && mode & 0o1000 != 0))
 }
 
 #[cfg(test)]
@@ -103,6 +153,49 @@ mod tests {
         );
         private.remove();
         assert!(!dir.exists());
+    }
+
+    #[test]
+    fn a_parent_someone_else_can_write_or_owns_is_not_safe() {
+        use std::os::unix::fs::PermissionsExt as _;
+        let scratch = tempfile::tempdir().unwrap();
+        let dir = scratch.path().join("runtime");
+        std::fs::create_dir(&dir).unwrap();
+        std::fs::set_permissions(&dir, std::fs::Permissions::from_mode(0o700)).unwrap();
+        assert!(safe_parent(&dir));
+        std::fs::set_permissions(&dir, std::fs::Permissions::from_mode(0o777)).unwrap();
+        assert!(!safe_parent(&dir), "world-writable");
+        std::fs::set_permissions(&dir, std::fs::Permissions::from_mode(0o700)).unwrap();
+        if nix::unistd::geteuid().is_root() {
+            std::os::unix::fs::chown(&dir, Some(65534), None).unwrap();
+            assert!(
+                !safe_parent(&dir),
+                "another user's, who could rename our directory away"
+            );
+        }
+        let link = scratch.path().join("link");
+        std::os::unix::fs::symlink(scratch.path(), &link).unwrap();
+        assert!(!safe_parent(&link), "a symlink");
+        assert!(!safe_parent(Path::new("relative")));
+        assert!(safe_parent(Path::new("/tmp")), "root's and sticky");
+    }
+
+    #[test]
+    fn the_directory_of_a_killed_exec_is_removed_and_a_live_ones_kept() {
+        let base = tempfile::tempdir().unwrap();
+        let dead = base.path().join(format!("{PREFIX}{}-abc", i32::MAX));
+        let alive = base
+            .path()
+            .join(format!("{PREFIX}{}-abc", std::process::id()));
+        let other = base.path().join("dbcore-exec-notapid");
+        for dir in [&dead, &alive, &other] {
+            std::fs::create_dir(dir).unwrap();
+            std::fs::write(dir.join("pgpass"), "x").unwrap();
+        }
+        remove_orphans(base.path());
+        assert!(!dead.exists());
+        assert!(alive.exists());
+        assert!(other.exists());
     }
 
     #[test]

@@ -77,6 +77,9 @@ pub struct Leases {
     /// The credential the pool is on, for programs that are handed it (`dbcore exec`,
     /// `dbcore proxy`); `None` before the first one and for kinds without credentials.
     current: tokio::sync::watch::Sender<Option<Credential>>,
+    /// Set once the credential is handed to other programs: the old user's sessions are then
+    /// theirs too, and a rotation does not wait for them (they can last the whole lease).
+    handed_out: std::sync::atomic::AtomicBool,
 }
 
 impl std::fmt::Debug for Leases {
@@ -104,6 +107,7 @@ impl Leases {
             cost: std::sync::Mutex::new(RotationCost::default()),
             lifetime: std::sync::Mutex::new(None),
             current: tokio::sync::watch::Sender::new(None),
+            handed_out: std::sync::atomic::AtomicBool::new(false),
         })
     }
 
@@ -114,6 +118,15 @@ impl Leases {
 
     /// Follows the credential the pool is on.
     pub fn subscribe(&self) -> tokio::sync::watch::Receiver<Option<Credential>> {
+        self.current.subscribe()
+    }
+
+    /// Follows the credential for handing it to other programs: from now on a rotation does
+    /// not wait for the replaced user's sessions, which are no longer only the pool's (a
+    /// child's psql, a proxied session), so that what a rotation costs stays what fetching
+    /// and proving one costs.
+    pub fn hand_out(&self) -> tokio::sync::watch::Receiver<Option<Credential>> {
+        self.handed_out.store(true, Ordering::SeqCst);
         self.current.subscribe()
     }
 
@@ -347,6 +360,9 @@ impl Leases {
         let Some(user) = old.username.as_deref() else {
             return;
         };
+        if self.handed_out.load(Ordering::SeqCst) {
+            return;
+        }
         let current = self
             .held
             .lock()

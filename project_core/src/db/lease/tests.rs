@@ -871,3 +871,37 @@ async fn subscribers_see_an_installed_credential_and_never_a_refused_one() {
     let handed = watching.borrow_and_update().clone().unwrap();
     assert_eq!(handed.source, "env");
 }
+
+/// Once the credential is handed to other programs, the replaced user's sessions are theirs
+/// too (a child's psql can hold one for the whole lease): a rotation does not wait for them.
+#[tokio::test(start_paused = true)]
+async fn a_handed_out_credential_is_retired_without_waiting_for_sessions() {
+    let sink = Arc::new(Draining {
+        answers: StdMutex::new(vec![Some(1)]),
+        asked: AtomicU64::new(0),
+    });
+    let source = Arc::new(Revoking::default());
+    let leases = Leases::new(
+        CredentialChain::new(vec![source.clone()]),
+        identity(),
+        sink.clone(),
+    );
+    let _feed = leases.hand_out();
+    leases
+        .adopt(
+            &leased_credential("old", 60),
+            &issuer(&source),
+            Instant::now(),
+        )
+        .await;
+    let old = leases.held.lock().await.clone().unwrap();
+    let mut new_credential = leased_credential("new", 60);
+    new_credential.username = Some("v-2".into());
+    leases
+        .adopt(&new_credential, &issuer(&source), Instant::now())
+        .await;
+    let started = Instant::now();
+    leases.retire(&old).await;
+    assert_eq!(sink.asked.load(Ordering::SeqCst), 0);
+    assert_eq!(started.elapsed(), Duration::ZERO);
+}

@@ -1,0 +1,156 @@
+//! One client connection: its first packet, the upstream login with the credential current
+//! now, then the bytes relayed both ways until either side ends.
+
+use std::collections::HashMap;
+use std::sync::{Arc, Mutex};
+
+use domain::{Credential, TargetSpec};
+use project_core::db::CredentialFeed;
+use tokio::io::AsyncWriteExt;
+use tokio::net::UnixStream;
+use tracing::Instrument as _;
+
+use super::upstream::{self, LoginError};
+use super::wire::{self, Hello};
+
+/// What every session shares: the target, its credential feed, and the cancel keys handed
+/// out (ours → the server's).
+pub struct Shared {
+    pub spec: TargetSpec,
+    pub feed: Mutex<CredentialFeed>,
+    cancel_keys: Mutex<HashMap<(i32, i32), (i32, i32)>>,
+}
+
+impl Shared {
+    pub fn new(spec: TargetSpec, feed: CredentialFeed) -> Self {
+        Self {
+            spec,
+            feed: Mutex::new(feed),
+            cancel_keys: Mutex::new(HashMap::new()),
+        }
+    }
+
+    fn current(&self) -> Option<Credential> {
+        self.feed
+            .lock()
+            .unwrap_or_else(|p| p.into_inner())
+            .current()
+    }
+
+    fn keys(&self) -> std::sync::MutexGuard<'_, HashMap<(i32, i32), (i32, i32)>> {
+        self.cancel_keys.lock().unwrap_or_else(|p| p.into_inner())
+    }
+
+    /// A key of ours for the server's: unguessable, unique among open sessions.
+    fn issue_key(&self, server: (i32, i32)) -> (i32, i32) {
+        let mut keys = self.keys();
+        loop {
+            let ours = (rand::random::<i32>() & i32::MAX, rand::random::<i32>());
+            if let std::collections::hash_map::Entry::Vacant(slot) = keys.entry(ours) {
+                slot.insert(server);
+                return ours;
+            }
+        }
+    }
+}
+
+/// Serves one client until it or the server ends the session.
+pub async fn serve(mut client: UnixStream, shared: Arc<Shared>, id: u64) {
+    let span = tracing::info_span!("session", id);
+    async move {
+        match run(&mut client, &shared).await {
+            Ok(()) => tracing::debug!("session ended"),
+            Err(error) => tracing::info!(%error, "session ended"),
+        }
+    }
+    .instrument(span)
+    .await;
+}
+
+async fn run(client: &mut UnixStream, shared: &Shared) -> anyhow::Result<()> {
+    let parameters = match wire::read_hello(client).await? {
+        Hello::Cancel {
+            process_id,
+            secret_key,
+        } => {
+            let server = shared.keys().get(&(process_id, secret_key)).copied();
+            if let Some(server) = server {
+                tracing::info!("passing a cancel request on");
+                upstream::cancel(&shared.spec.identity, server).await?;
+            }
+            return Ok(());
+        }
+        Hello::Startup(parameters) => parameters,
+    };
+    let identity = &shared.spec.identity;
+    let database = identity.database.clone().unwrap_or_default();
+    if let Some((_, asked)) = parameters.iter().find(|(k, _)| k == "database")
+        && !asked.is_empty()
+        && *asked != database
+    {
+        let message = format!("this proxy serves database \"{database}\" only, not \"{asked}\"");
+        client.write_all(&wire::fatal("3D000", &message)).await?;
+        return Ok(());
+    }
+    // The client's own parameters go on (application_name, options, …); who and which
+    // database are the target's.
+    let mut forwarded: Vec<(String, String)> = parameters
+        .into_iter()
+        .filter(|(k, _)| k != "user" && k != "database")
+        .collect();
+    forwarded.push(("database".into(), database));
+    let credential = shared.current();
+    let user = credential
+        .as_ref()
+        .and_then(|c| c.username.clone())
+        .or_else(|| identity.user.clone())
+        .unwrap_or_default();
+    let mut server = match upstream::connect(identity).await {
+        Ok(server) => server,
+        Err(error) => {
+            let message = format!("the proxy cannot reach the server: {error}");
+            client.write_all(&wire::fatal("08006", &message)).await?;
+            return Err(error.into());
+        }
+    };
+    let login = upstream::login(
+        server.as_mut(),
+        &user,
+        credential.as_ref().map(|c| &c.password),
+        &forwarded,
+    )
+    .await;
+    let login = match login {
+        Ok(login) => login,
+        Err(LoginError::Refused(frame)) => {
+            client.write_all(&frame.encode()).await?;
+            anyhow::bail!(
+                "the server refused the login: {}",
+                wire::error_message(&frame.body)
+            );
+        }
+        Err(error) => {
+            let message = format!("the proxy could not log in to the server: {error}");
+            client.write_all(&wire::fatal("08006", &message)).await?;
+            return Err(error.into());
+        }
+    };
+    client.write_all(&wire::authentication_ok()).await?;
+    for frame in &login.said {
+        client.write_all(frame).await?;
+    }
+    let ours = login.key.map(|server| shared.issue_key(server));
+    if let Some((process_id, secret_key)) = ours {
+        client
+            .write_all(&wire::backend_key_data(process_id, secret_key))
+            .await?;
+    }
+    client.write_all(&login.ready).await?;
+    tracing::debug!(user = %user, "session logged in");
+    let relayed = tokio::io::copy_bidirectional(client, &mut server).await;
+    if let Some(ours) = ours {
+        shared.keys().remove(&ours);
+    }
+    relayed?;
+    Ok(())
+}

@@ -1,0 +1,354 @@
+//! `dbcore proxy`: real clients (psql, pg_dump and pg_restore, pgbench) through the proxy's
+//! Unix socket to a real PostgreSQL, logged in with the target's credential.
+
+use std::io::BufRead as _;
+use std::path::{Path, PathBuf};
+use std::process::{Child, Command, Stdio};
+use std::time::{Duration, Instant};
+
+use tests::bin::{ConfigDir, path};
+use tests::pg::{PgCluster, cluster};
+use tests::servers::random_token;
+
+/// A running `dbcore proxy`, killed when dropped; its log goes to a file.
+struct Proxy {
+    child: Child,
+    socket_dir: PathBuf,
+    port: u16,
+    log: PathBuf,
+    _scratch: tempfile::TempDir,
+}
+
+impl Proxy {
+    fn start(config: &ConfigDir, env: &[(&str, &str)], extra: &[&str]) -> Self {
+        let scratch = tempfile::tempdir().unwrap();
+        let socket_dir = scratch.path().join("sock");
+        let log = scratch.path().join("log");
+        let port = 6000 + u16::try_from(std::process::id() % 3000).unwrap();
+        let mut command = Command::new(path("dbcore"));
+        command
+            .args([
+                "--config-dir",
+                config.path_str(),
+                "proxy",
+                "t",
+                "--socket-dir",
+            ])
+            .arg(&socket_dir)
+            .args(["--port", &port.to_string()])
+            .args(extra)
+            .env_clear()
+            .env("PATH", std::env::var_os("PATH").unwrap_or_default())
+            .envs(env.iter().copied())
+            .stdout(Stdio::piped())
+            .stderr(std::fs::File::create(&log).unwrap());
+        let mut child = command.spawn().unwrap();
+        let stdout = child.stdout.take().unwrap();
+        let mut proxy = Self {
+            child,
+            socket_dir,
+            port,
+            log,
+            _scratch: scratch,
+        };
+        let mut line = String::new();
+        std::io::BufReader::new(stdout)
+            .read_line(&mut line)
+            .unwrap();
+        assert!(
+            line.starts_with("dbcore proxy: listening on "),
+            "{line:?}\n{}",
+            proxy.log()
+        );
+        proxy.child.stdout = None;
+        proxy
+    }
+
+    fn log(&self) -> String {
+        std::fs::read_to_string(&self.log).unwrap_or_default()
+    }
+
+    /// A client program pointed at the proxy, with no password anywhere.
+    fn client(&self, pg: &PgCluster, program: &str) -> Command {
+        let mut command = Command::new(pg.bin(program));
+        command
+            .env_clear()
+            .env("PGHOST", &self.socket_dir)
+            .env("PGPORT", self.port.to_string())
+            .env("PGPASSFILE", "/nonexistent")
+            .env("PGUSER", "someone-else");
+        command
+    }
+
+    fn psql(&self, pg: &PgCluster, database: &str, sql: &str) -> std::process::Output {
+        self.client(pg, "psql")
+            .args(["-d", database, "-XAtc", sql])
+            .output()
+            .unwrap()
+    }
+
+    fn terminate(&mut self) -> std::process::ExitStatus {
+        let pid = self.child.id().to_string();
+        assert!(
+            Command::new("kill")
+                .args(["-TERM", &pid])
+                .status()
+                .unwrap()
+                .success()
+        );
+        let deadline = Instant::now() + Duration::from_secs(30);
+        loop {
+            if let Some(status) = self.child.try_wait().unwrap() {
+                return status;
+            }
+            assert!(Instant::now() < deadline, "the proxy did not stop");
+            std::thread::sleep(Duration::from_millis(20));
+        }
+    }
+}
+
+impl Drop for Proxy {
+    fn drop(&mut self) {
+        let _ = self.child.kill();
+        let _ = self.child.wait();
+    }
+}
+
+fn target(config: &ConfigDir, pg: &PgCluster, role: &str) {
+    config.target(
+        "t",
+        &format!(
+            "kind = \"postgres\"\nhost = \"127.0.0.1\"\nport = {}\ndatabase = \"{role}\"\nuser = \"{role}\"\nsources = [\"env\"]\nenv_prefix = \"PX\"\n",
+            pg.port()
+        ),
+    );
+}
+
+fn text(bytes: &[u8]) -> String {
+    String::from_utf8_lossy(bytes).into_owned()
+}
+
+#[tokio::test]
+async fn psql_through_the_proxy_as_the_targets_user_and_only_to_its_database() {
+    let Some(pg) = cluster() else { return };
+    let canary = format!("canary-{}", random_token(12));
+    pg.create_role_and_database("px_psql", &canary).await;
+    let config = ConfigDir::new();
+    target(&config, pg, "px_psql");
+    let proxy = Proxy::start(
+        &config,
+        &[("PX_PASSWORD", &canary), ("RUST_LOG", "trace")],
+        &[],
+    );
+    let mode = std::os::unix::fs::PermissionsExt::mode(
+        &std::fs::metadata(&proxy.socket_dir).unwrap().permissions(),
+    );
+    assert_eq!(mode & 0o777, 0o700);
+
+    let out = proxy
+        .client(pg, "psql")
+        .args(["-d", "px_psql", "-XAtc", "select current_user, current_database(), current_setting('application_name'), current_setting('work_mem')"])
+        .env("PGAPPNAME", "through-the-proxy")
+        .env("PGOPTIONS", "-c work_mem=8MB")
+        .output()
+        .unwrap();
+    assert!(
+        out.status.success(),
+        "{}{}\n{}",
+        text(&out.stdout),
+        text(&out.stderr),
+        proxy.log()
+    );
+    assert_eq!(
+        text(&out.stdout).trim(),
+        "px_psql|px_psql|through-the-proxy|8MB",
+        "the client's parameters go on"
+    );
+
+    let refused = proxy.psql(pg, "postgres", "select 1");
+    assert!(!refused.status.success());
+    assert!(
+        text(&refused.stderr)
+            .contains("this proxy serves database \"px_psql\" only, not \"postgres\""),
+        "{}",
+        text(&refused.stderr)
+    );
+    assert!(
+        !proxy.log().contains(&canary),
+        "the password is in the log at trace"
+    );
+}
+
+#[tokio::test]
+async fn a_canceled_query_returns_at_once_by_ctrl_c_and_by_pg_cancel_backend() {
+    let Some(pg) = cluster() else { return };
+    pg.create_role_and_database("px_cancel", "pw-cancel").await;
+    let config = ConfigDir::new();
+    target(&config, pg, "px_cancel");
+    let proxy = Proxy::start(&config, &[("PX_PASSWORD", "pw-cancel")], &[]);
+
+    // psql's Ctrl-C: SIGINT makes it send a cancel request to the proxy's socket.
+    let started = Instant::now();
+    let mut sleeper = proxy
+        .client(pg, "psql")
+        .args(["-d", "px_cancel", "-Xc", "select pg_sleep(60)"])
+        .stderr(Stdio::piped())
+        .spawn()
+        .unwrap();
+    wait_for_query(&proxy, pg, "px_cancel");
+    let asked = Instant::now();
+    assert!(
+        Command::new("kill")
+            .args(["-INT", &sleeper.id().to_string()])
+            .status()
+            .unwrap()
+            .success()
+    );
+    let out = wait_output(&mut sleeper);
+    assert!(
+        asked.elapsed() < Duration::from_secs(1),
+        "took {:?}",
+        asked.elapsed()
+    );
+    assert!(
+        text(&out).contains("canceling statement due to user request"),
+        "{}",
+        text(&out)
+    );
+    assert!(started.elapsed() < Duration::from_secs(30));
+
+    // pg_cancel_backend from another client through the proxy.
+    let mut sleeper = proxy
+        .client(pg, "psql")
+        .args(["-d", "px_cancel", "-Xc", "select pg_sleep(60)"])
+        .stderr(Stdio::piped())
+        .spawn()
+        .unwrap();
+    wait_for_query(&proxy, pg, "px_cancel");
+    let asked = Instant::now();
+    let cancel = proxy.psql(
+        pg,
+        "px_cancel",
+        "select pg_cancel_backend(pid) from pg_stat_activity where query = 'select pg_sleep(60)'",
+    );
+    assert_eq!(text(&cancel.stdout).trim(), "t", "{}", text(&cancel.stderr));
+    let out = wait_output(&mut sleeper);
+    assert!(
+        asked.elapsed() < Duration::from_secs(1),
+        "took {:?}",
+        asked.elapsed()
+    );
+    assert!(
+        text(&out).contains("canceling statement due to user request"),
+        "{}",
+        text(&out)
+    );
+}
+
+fn wait_for_query(proxy: &Proxy, pg: &PgCluster, database: &str) {
+    let deadline = Instant::now() + Duration::from_secs(20);
+    loop {
+        let seen = proxy.psql(pg, database, "select count(*) from pg_stat_activity where query = 'select pg_sleep(60)' and state = 'active'");
+        if text(&seen.stdout).trim() == "1" {
+            return;
+        }
+        assert!(
+            Instant::now() < deadline,
+            "the query never started: {}",
+            text(&seen.stderr)
+        );
+        std::thread::sleep(Duration::from_millis(50));
+    }
+}
+
+/// Its standard error, once it has ended (killed after 10 s).
+fn wait_output(child: &mut Child) -> Vec<u8> {
+    let deadline = Instant::now() + Duration::from_secs(10);
+    while child.try_wait().unwrap().is_none() {
+        if Instant::now() > deadline {
+            let _ = child.kill();
+        }
+        std::thread::sleep(Duration::from_millis(10));
+    }
+    let mut err = Vec::new();
+    std::io::Read::read_to_end(child.stderr.as_mut().unwrap(), &mut err).unwrap();
+    err
+}
+
+#[tokio::test]
+async fn pg_dump_and_pg_restore_round_trip_through_the_proxy() {
+    let Some(pg) = cluster() else { return };
+    pg.create_role_and_database("px_dump", "pw-dump").await;
+    let config = ConfigDir::new();
+    target(&config, pg, "px_dump");
+    let proxy = Proxy::start(&config, &[("PX_PASSWORD", "pw-dump")], &[]);
+    let made = proxy.psql(pg, "px_dump", "create table items (id int primary key, name text); insert into items select g, 'n' || g from generate_series(1, 500) g");
+    assert!(made.status.success(), "{}", text(&made.stderr));
+    let dump_file = proxy.socket_dir.parent().unwrap().join("items.dump");
+    let dump = proxy
+        .client(pg, "pg_dump")
+        .args(["-d", "px_dump", "-Fc", "-f"])
+        .arg(&dump_file)
+        .output()
+        .unwrap();
+    assert!(dump.status.success(), "{}", text(&dump.stderr));
+    let dropped = proxy.psql(pg, "px_dump", "drop table items");
+    assert!(dropped.status.success());
+    let restore = proxy
+        .client(pg, "pg_restore")
+        .args(["-d", "px_dump", "--no-owner"])
+        .arg(&dump_file)
+        .output()
+        .unwrap();
+    assert!(restore.status.success(), "{}", text(&restore.stderr));
+    let back = proxy.psql(pg, "px_dump", "select count(*), sum(id) from items");
+    assert_eq!(text(&back.stdout).trim(), "500|125250");
+}
+
+#[tokio::test]
+async fn sigterm_lets_open_sessions_finish_and_takes_no_new_ones() {
+    let Some(pg) = cluster() else { return };
+    pg.create_role_and_database("px_term", "pw-term").await;
+    let config = ConfigDir::new();
+    target(&config, pg, "px_term");
+    let mut proxy = Proxy::start(
+        &config,
+        &[("PX_PASSWORD", "pw-term")],
+        &["--shutdown-timeout", "20s"],
+    );
+    let open = proxy
+        .client(pg, "psql")
+        .args(["-d", "px_term", "-XAtc", "select pg_sleep(1.5), 'finished'"])
+        .stdout(Stdio::piped())
+        .stderr(Stdio::piped())
+        .spawn()
+        .unwrap();
+    let deadline = Instant::now() + Duration::from_secs(20);
+    while !text(
+        &proxy
+            .psql(
+                pg,
+                "px_term",
+                "select count(*) from pg_stat_activity where query like 'select pg_sleep(1.5)%'",
+            )
+            .stdout,
+    )
+    .trim()
+    .eq("1")
+    {
+        assert!(Instant::now() < deadline);
+        std::thread::sleep(Duration::from_millis(20));
+    }
+    let status = proxy.terminate();
+    assert!(status.success(), "{status:?}\n{}", proxy.log());
+    let out = open.wait_with_output().unwrap();
+    assert!(
+        text(&out.stdout).contains("finished"),
+        "the open session finished: {}",
+        text(&out.stderr)
+    );
+    let socket: &Path = &proxy.socket_dir.join(format!(".s.PGSQL.{}", proxy.port));
+    assert!(!socket.exists(), "the socket is gone");
+    let late = proxy.psql(pg, "px_term", "select 1");
+    assert!(!late.status.success(), "no new session after SIGTERM");
+}
