@@ -154,7 +154,7 @@ impl DatabaseConnection {
     /// Follows the credential this connection's pool is on, for handing it to another program
     /// (`dbcore exec`, `dbcore proxy`); see [`CredentialFeed`].
     pub fn credential_feed(&self) -> CredentialFeed {
-        CredentialFeed::new(self.leases.hand_out())
+        CredentialFeed::new(self.leases.clone())
     }
 
     /// The lease in force, if the credential is leased (for operators; no ids).

@@ -7,13 +7,20 @@
 //! credential the pool is on through this feed. It is the one way a secret leaves
 //! `project_core`; what it yields is a [`Credential`], whose `Debug` redacts the password.
 
+use std::sync::Arc;
+
 use domain::Credential;
 use tokio::sync::watch;
 
+use crate::db::lease::Leases;
+
 /// Follows the credential of one open target: the one in use now, and each one that
-/// replaces it (a rotation, a re-resolution after a refused password).
+/// replaces it (a rotation, a re-resolution after a refused password). Clones follow the
+/// same credential.
+#[derive(Clone)]
 pub struct CredentialFeed {
     receiver: watch::Receiver<Option<Credential>>,
+    leases: Option<Arc<Leases>>,
 }
 
 impl std::fmt::Debug for CredentialFeed {
@@ -23,8 +30,21 @@ impl std::fmt::Debug for CredentialFeed {
 }
 
 impl CredentialFeed {
-    pub(crate) fn new(receiver: watch::Receiver<Option<Credential>>) -> Self {
-        Self { receiver }
+    pub(crate) fn new(leases: Arc<Leases>) -> Self {
+        Self {
+            receiver: leases.hand_out(),
+            leases: Some(leases),
+        }
+    }
+
+    /// Resolves a new credential through the chain now (the server refused the one in use),
+    /// once for every caller that asks at the same time, as the library does for its own
+    /// pool; the new one is proven before it replaces the old. `Err` is a reason to log.
+    pub async fn replace(&self) -> Result<(), String> {
+        match &self.leases {
+            Some(leases) => leases.rotate().await,
+            None => Err("nothing can replace this credential".into()),
+        }
     }
 
     /// The credential in use now; `None` for a kind that logs in without one, or a target
@@ -62,7 +82,10 @@ mod tests {
     #[tokio::test]
     async fn the_feed_yields_the_current_credential_then_each_replacement_then_ends() {
         let (sender, receiver) = watch::channel(Some(credential("first")));
-        let mut feed = CredentialFeed::new(receiver);
+        let mut feed = CredentialFeed {
+            receiver,
+            leases: None,
+        };
         assert_eq!(
             feed.current().and_then(|c| c.username).as_deref(),
             Some("first")
@@ -72,6 +95,7 @@ mod tests {
         assert_eq!(next.as_deref(), Some("second"));
         drop(sender);
         assert!(feed.next().await.is_none());
+        assert!(feed.replace().await.is_err());
         assert!(!format!("{feed:?}").contains("canary"));
     }
 }

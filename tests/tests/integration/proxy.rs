@@ -352,3 +352,202 @@ async fn sigterm_lets_open_sessions_finish_and_takes_no_new_ones() {
     let late = proxy.psql(pg, "px_term", "select 1");
     assert!(!late.status.success(), "no new session after SIGTERM");
 }
+
+#[tokio::test]
+async fn pgbench_and_psycopg_through_the_proxy() {
+    let Some(pg) = cluster() else { return };
+    pg.create_role_and_database("px_bench", "pw-bench").await;
+    let config = ConfigDir::new();
+    target(&config, pg, "px_bench");
+    let proxy = Proxy::start(&config, &[("PX_PASSWORD", "pw-bench")], &[]);
+    let init = proxy
+        .client(pg, "pgbench")
+        .args(["-i", "-q", "-s", "1", "px_bench"])
+        .output()
+        .unwrap();
+    assert!(init.status.success(), "{}", text(&init.stderr));
+    let run = proxy
+        .client(pg, "pgbench")
+        .args(["-S", "-c", "4", "-j", "2", "-T", "3", "px_bench"])
+        .output()
+        .unwrap();
+    let out = text(&run.stdout);
+    assert!(run.status.success(), "{out}{}", text(&run.stderr));
+    assert!(out.contains("number of failed transactions: 0"), "{out}");
+
+    let has_psycopg = Command::new("python3")
+        .args(["-c", "import psycopg"])
+        .status()
+        .is_ok_and(|s| s.success());
+    if !has_psycopg {
+        return tests::servers::unavailable::<()>("psycopg (Python)", "not installed")
+            .unwrap_or(());
+    }
+    let python = Command::new("python3")
+        .args(["-c", "import psycopg\nwith psycopg.connect('dbname=px_bench') as c:\n    print(c.execute('select current_user, count(*) from pgbench_accounts').fetchone())"])
+        .env_clear()
+        .env("PATH", std::env::var_os("PATH").unwrap_or_default())
+        .env("PGHOST", &proxy.socket_dir)
+        .env("PGPORT", proxy.port.to_string())
+        .output()
+        .unwrap();
+    assert_eq!(
+        text(&python.stdout).trim(),
+        "('px_bench', 100000)",
+        "{}",
+        text(&python.stderr)
+    );
+}
+
+/// The scenario: a Vault dynamic role of 2 s / 4 s and `pgbench -C` (a new connection
+/// per transaction) through the proxy for 30 s: every connection logs in with the credential
+/// current at that moment, through several rotations, and no transaction fails. Nothing the
+/// proxy logs at trace holds the Vault token or a password Vault issued.
+///
+/// Timing-sensitive like the rotation tests: `scripts/test` runs it alone.
+#[tokio::test]
+#[ignore = "timing-sensitive: scripts/test runs it alone after the parallel suite"]
+async fn pgbench_with_a_connection_per_transaction_rides_vault_rotations() {
+    use super::vault::{
+        Statements, assert_no_secret, database_engine_with, target as vault_target,
+    };
+    let (Some(pg), Some(vault)) = (cluster(), tests::vault::server()) else {
+        return;
+    };
+    let name = "px_vault";
+    pg.create_role_and_database(name, "unused").await;
+    let mount = format!("db_{name}");
+    database_engine_with(
+        vault,
+        pg,
+        &mount,
+        name,
+        ("2s", "4s"),
+        Statements {
+            creation_extra: "",
+            terminate_on_revoke: true,
+        },
+    );
+    let config = ConfigDir::new();
+    vault_target(
+        &config,
+        pg,
+        vault,
+        name,
+        &format!("auth = \"token\"\ndatabase = {{ mount = \"{mount}\", role = \"app\" }}"),
+    );
+    // The Vault target is `prod`; the proxy serves `t`.
+    std::fs::rename(
+        config.path().join("targets/prod.toml"),
+        config.path().join("targets/t.toml"),
+    )
+    .unwrap();
+    let mut proxy = Proxy::start(
+        &config,
+        &[("VAULT_TOKEN", vault.root_token()), ("RUST_LOG", "trace")],
+        &[],
+    );
+    let script = proxy.socket_dir.parent().unwrap().join("who.sql");
+    std::fs::write(&script, "select current_user;\n").unwrap();
+    let run = proxy
+        .client(pg, "pgbench")
+        .args(["-C", "-n", "-c", "2", "-j", "2", "-T", "30", "-f"])
+        .arg(&script)
+        .arg(name)
+        .output()
+        .unwrap();
+    let out = text(&run.stdout);
+    assert!(
+        run.status.success(),
+        "{out}{}\n{}",
+        text(&run.stderr),
+        proxy.log()
+    );
+    assert!(out.contains("number of failed transactions: 0 "), "{out}");
+    let transactions: u64 = out
+        .lines()
+        .find_map(|l| l.strip_prefix("number of transactions actually processed: "))
+        .and_then(|n| n.split('/').next())
+        .and_then(|n| n.trim().parse().ok())
+        .unwrap_or_else(|| panic!("{out}"));
+    assert!(transactions >= 100, "{out}");
+    let log = proxy.log();
+    let logins: std::collections::HashSet<&str> = log
+        .lines()
+        .filter(|l| l.contains("session logged in"))
+        .filter_map(|l| l.split("user=").nth(1))
+        .map(|u| u.split_whitespace().next().unwrap_or(u))
+        .collect();
+    assert!(
+        logins.len() >= 5,
+        "new connections used each new credential: {logins:?}"
+    );
+    assert!(proxy.terminate().success());
+    let all = tests::bin::Run {
+        code: Some(0),
+        stdout: out,
+        stderr: proxy.log(),
+    };
+    assert_no_secret(&all, vault, &[]);
+}
+
+/// The password changed at the server and in the target's pgpass file while the proxy runs:
+/// the next client's login is refused upstream, the proxy resolves the credential again
+/// (once) and logs the client in with the new one; the client sees only a login.
+#[tokio::test]
+async fn a_refused_credential_is_resolved_again_once_and_the_client_gets_in() {
+    let Some(pg) = cluster() else { return };
+    pg.create_role_and_database("px_refused", "first-pw").await;
+    let config = ConfigDir::new();
+    config.target(
+        "t",
+        &format!(
+            "kind = \"postgres\"\nhost = \"127.0.0.1\"\nport = {}\ndatabase = \"px_refused\"\nuser = \"px_refused\"\nsources = [\"pgpass\"]\nenv_prefix = \"PX\"\n",
+            pg.port()
+        ),
+    );
+    let pgpass = config.secret_file("pgpass", "*:*:*:px_refused:first-pw\n");
+    let proxy = Proxy::start(
+        &config,
+        &[("PX_PGPASS", &pgpass), ("RUST_LOG", "info")],
+        &[],
+    );
+    assert_eq!(
+        text(&proxy.psql(pg, "px_refused", "select 1").stdout).trim(),
+        "1"
+    );
+
+    pg.set_password("px_refused", "second-pw").await;
+    std::fs::write(&pgpass, "*:*:*:px_refused:second-pw\n").unwrap();
+    let out = proxy.psql(pg, "px_refused", "select current_user");
+    assert_eq!(
+        text(&out.stdout).trim(),
+        "px_refused",
+        "{}\n{}",
+        text(&out.stderr),
+        proxy.log()
+    );
+    assert!(
+        proxy
+            .log()
+            .contains("the server refused the credential; resolving a new one"),
+        "{}",
+        proxy.log()
+    );
+
+    // Refused again with the new one too: the client is told the server's reason, no loop.
+    pg.set_password("px_refused", "third-pw").await;
+    let out = proxy.psql(pg, "px_refused", "select 1");
+    assert!(!out.status.success());
+    assert!(
+        text(&out.stderr).contains("password authentication failed for user \"px_refused\""),
+        "{}",
+        text(&out.stderr)
+    );
+    assert_eq!(
+        proxy.log().matches("resolving a new one").count(),
+        2,
+        "one retry per client: {}",
+        proxy.log()
+    );
+}

@@ -17,7 +17,7 @@ use super::wire::{self, Hello};
 /// out (ours → the server's).
 pub struct Shared {
     pub spec: TargetSpec,
-    pub feed: Mutex<CredentialFeed>,
+    feed: CredentialFeed,
     cancel_keys: Mutex<HashMap<(i32, i32), (i32, i32)>>,
 }
 
@@ -25,16 +25,13 @@ impl Shared {
     pub fn new(spec: TargetSpec, feed: CredentialFeed) -> Self {
         Self {
             spec,
-            feed: Mutex::new(feed),
+            feed,
             cancel_keys: Mutex::new(HashMap::new()),
         }
     }
 
     fn current(&self) -> Option<Credential> {
-        self.feed
-            .lock()
-            .unwrap_or_else(|p| p.into_inner())
-            .current()
+        self.feed.clone().current()
     }
 
     fn keys(&self) -> std::sync::MutexGuard<'_, HashMap<(i32, i32), (i32, i32)>> {
@@ -99,40 +96,19 @@ async fn run(client: &mut UnixStream, shared: &Shared) -> anyhow::Result<()> {
         .filter(|(k, _)| k != "user" && k != "database")
         .collect();
     forwarded.push(("database".into(), database));
-    let credential = shared.current();
-    let user = credential
-        .as_ref()
-        .and_then(|c| c.username.clone())
-        .or_else(|| identity.user.clone())
-        .unwrap_or_default();
-    let mut server = match upstream::connect(identity).await {
-        Ok(server) => server,
-        Err(error) => {
-            let message = format!("the proxy cannot reach the server: {error}");
-            client.write_all(&wire::fatal("08006", &message)).await?;
-            return Err(error.into());
-        }
-    };
-    let login = upstream::login(
-        server.as_mut(),
-        &user,
-        credential.as_ref().map(|c| &c.password),
-        &forwarded,
-    )
-    .await;
-    let login = match login {
-        Ok(login) => login,
-        Err(LoginError::Refused(frame)) => {
+    let (mut server, login, user) = match log_in(shared, &forwarded).await {
+        Ok(logged_in) => logged_in,
+        Err(Failure::Refused(frame)) => {
             client.write_all(&frame.encode()).await?;
             anyhow::bail!(
                 "the server refused the login: {}",
                 wire::error_message(&frame.body)
             );
         }
-        Err(error) => {
+        Err(Failure::Other(error)) => {
             let message = format!("the proxy could not log in to the server: {error}");
             client.write_all(&wire::fatal("08006", &message)).await?;
-            return Err(error.into());
+            return Err(error);
         }
     };
     client.write_all(&wire::authentication_ok()).await?;
@@ -147,10 +123,60 @@ async fn run(client: &mut UnixStream, shared: &Shared) -> anyhow::Result<()> {
     }
     client.write_all(&login.ready).await?;
     tracing::debug!(user = %user, "session logged in");
-    let relayed = tokio::io::copy_bidirectional(client, &mut server).await;
+    let relayed = tokio::io::copy_bidirectional(client, server.as_mut()).await;
     if let Some(ours) = ours {
         shared.keys().remove(&ours);
     }
     relayed?;
     Ok(())
+}
+
+enum Failure {
+    /// The server's own refusal, to pass on as it is.
+    Refused(super::wire::Frame),
+    Other(anyhow::Error),
+}
+
+/// Connects and logs in with the credential current now. When the server refuses it (a
+/// wrong password, a role Vault has dropped), a new credential is asked for — once, shared
+/// with every session that saw the same refusal — and the login is tried once more; nothing
+/// has been sent to the client yet, so it sees only a slower login.
+async fn log_in(
+    shared: &Shared,
+    parameters: &[(String, String)],
+) -> Result<(Box<dyn upstream::Stream>, upstream::Login, String), Failure> {
+    let identity = &shared.spec.identity;
+    let mut retried = false;
+    loop {
+        let credential = shared.current();
+        let user = credential
+            .as_ref()
+            .and_then(|c| c.username.clone())
+            .or_else(|| identity.user.clone())
+            .unwrap_or_default();
+        let mut server = upstream::connect(identity)
+            .await
+            .map_err(|e| Failure::Other(anyhow::anyhow!("cannot reach the server: {e}")))?;
+        let password = credential.as_ref().map(|c| &c.password);
+        match upstream::login(server.as_mut(), &user, password, parameters).await {
+            Ok(login) => return Ok((server, login, user)),
+            Err(LoginError::Refused(frame)) if !retried && refuses_credential(&frame.body) => {
+                tracing::warn!(reason = %wire::error_message(&frame.body), "the server refused the credential; resolving a new one");
+                if let Err(reason) = shared.feed.replace().await {
+                    tracing::warn!(%reason, "no new credential");
+                    return Err(Failure::Refused(frame));
+                }
+                retried = true;
+            }
+            Err(LoginError::Refused(frame)) => return Err(Failure::Refused(frame)),
+            Err(error) => return Err(Failure::Other(error.into())),
+        }
+    }
+}
+
+/// 28P01 (wrong password) and 28000 (no such role, or not allowed to log in).
+fn refuses_credential(error: &[u8]) -> bool {
+    error
+        .split(|b| *b == 0)
+        .any(|field| field == b"C28P01" || field == b"C28000")
 }
