@@ -10,6 +10,7 @@ mod api;
 mod cold;
 mod ingest;
 mod metadata;
+mod proxy;
 
 use std::time::Duration;
 
@@ -46,6 +47,14 @@ enum Case {
         #[arg(long, default_value_t = 15)]
         cold_runs: usize,
     },
+    /// pgbench direct, through `dbcore proxy` and through pgbouncer (session mode): -S
+    /// throughput and p99, and the -C connection rate.
+    Proxy {
+        #[arg(long, default_value_t = 20)]
+        seconds: u64,
+        #[arg(long, default_value_t = 8)]
+        clients: u32,
+    },
     #[command(hide = true)]
     ColdDbcore,
     #[command(hide = true)]
@@ -72,6 +81,9 @@ fn main() -> Result<()> {
             transactions,
             cold_runs,
         } => runtime.block_on(api::run(transactions, cold_runs.max(1))),
+        Case::Proxy { seconds, clients } => {
+            runtime.block_on(proxy::run(seconds.max(1), clients.max(1)))
+        }
         Case::ColdDbcore => runtime.block_on(cold::cold_dbcore()),
         Case::ColdSqlx => runtime.block_on(cold::cold_sqlx()),
         Case::Ingest { rows, runs } => runtime.block_on(ingest::run(rows, runs.max(1))),

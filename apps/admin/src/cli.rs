@@ -138,6 +138,14 @@ pub enum Command {
         /// The port in the socket's name (clients say `-p PORT`).
         #[arg(long, default_value_t = 5432, value_parser = clap::value_parser!(u16).range(1..))]
         port: u16,
+        /// Also listen on this loopback address (127.0.0.1:PORT or [::1]:PORT, never beyond),
+        /// where clients must log in with SCRAM-SHA-256 and the password in
+        /// --client-password-file.
+        #[arg(long, value_name = "ADDR:PORT", value_parser = crate::proxy::parse_listen)]
+        listen: Option<std::net::SocketAddr>,
+        /// The password TCP clients must give: one line of a 0600 file.
+        #[arg(long, value_name = "FILE")]
+        client_password_file: Option<PathBuf>,
         /// How long open sessions may go on after SIGTERM (up to 1h).
         #[arg(long, default_value = "30s", value_parser = crate::proxy::parse_shutdown_timeout)]
         shutdown_timeout: std::time::Duration,

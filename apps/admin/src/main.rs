@@ -92,12 +92,16 @@ async fn run(cli: Cli) -> Result<ExitCode> {
             socket_dir,
             port,
             shutdown_timeout,
+            listen,
+            client_password_file,
         } => {
             let args = proxy::ProxyArgs {
                 target,
                 socket_dir,
                 port,
                 shutdown_timeout,
+                listen,
+                client_password_file,
             };
             proxy::run(&context, args).await
         }

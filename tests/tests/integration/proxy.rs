@@ -551,3 +551,96 @@ async fn a_refused_credential_is_resolved_again_once_and_the_client_gets_in() {
         proxy.log()
     );
 }
+
+/// The TCP listener: loopback only, and a client must log in with SCRAM-SHA-256 and the
+/// proxy's client password; a wrong one is refused before anything about the target is said.
+#[tokio::test]
+async fn tcp_clients_must_prove_the_client_password() {
+    let Some(pg) = cluster() else { return };
+    pg.create_role_and_database("px_tcp", "pw-tcp").await;
+    let config = ConfigDir::new();
+    target(&config, pg, "px_tcp");
+    let client_password = format!("client-{}", random_token(12));
+    let file = config.secret_file("client-password", &format!("{client_password}\n"));
+    let port = tests::servers::free_port().unwrap();
+    let listen = format!("127.0.0.1:{port}");
+    let proxy = Proxy::start(
+        &config,
+        &[("PX_PASSWORD", "pw-tcp"), ("RUST_LOG", "trace")],
+        &["--listen", &listen, "--client-password-file", &file],
+    );
+    let over_tcp = |password: &str, database: &str| {
+        Command::new(pg.bin("psql"))
+            .args([
+                "-h",
+                "127.0.0.1",
+                "-p",
+                &port.to_string(),
+                "-U",
+                "anyone",
+                "-d",
+                database,
+                "-XAtc",
+                "select current_user",
+            ])
+            .env_clear()
+            .env("PGPASSWORD", password)
+            .env("PGCONNECT_TIMEOUT", "10")
+            .output()
+            .unwrap()
+    };
+    let ok = over_tcp(&client_password, "px_tcp");
+    assert_eq!(
+        text(&ok.stdout).trim(),
+        "px_tcp",
+        "{}\n{}",
+        text(&ok.stderr),
+        proxy.log()
+    );
+    let wrong = over_tcp("not-the-password", "px_tcp");
+    assert!(!wrong.status.success());
+    assert!(
+        text(&wrong.stderr).contains("password authentication failed for user \"anyone\""),
+        "{}",
+        text(&wrong.stderr)
+    );
+    let wrong_elsewhere = over_tcp("not-the-password", "postgres");
+    assert!(
+        !text(&wrong_elsewhere.stderr).contains("px_tcp"),
+        "the database is not told before the password: {}",
+        text(&wrong_elsewhere.stderr)
+    );
+    assert!(
+        !proxy.log().contains(&client_password),
+        "the client password is logged"
+    );
+    assert!(
+        !proxy.log().contains("pw-tcp"),
+        "the target's password is logged"
+    );
+}
+
+#[test]
+fn the_proxy_refuses_to_listen_beyond_loopback_or_without_a_client_password() {
+    let config = ConfigDir::new();
+    config.target(
+        "t",
+        "kind = \"postgres\"\nhost = \"127.0.0.1\"\nsources = [\"env\"]\n",
+    );
+    let run = tests::bin::run(
+        "dbcore",
+        &[
+            "--config-dir",
+            config.path_str(),
+            "proxy",
+            "t",
+            "--socket-dir",
+            "/tmp/never",
+            "--listen",
+            "0.0.0.0:6432",
+        ],
+        &[],
+    );
+    assert_eq!(run.code, Some(2), "{run:?}");
+    assert!(run.stderr.contains("not a loopback address"), "{run:?}");
+}

@@ -10,6 +10,7 @@
 //! and every new one uses the newest. Cancel requests are mapped from keys the proxy hands
 //! out to the server's own.
 
+mod client_auth;
 mod session;
 mod socket_dir;
 mod upstream;
@@ -36,12 +37,74 @@ pub fn parse_shutdown_timeout(text: &str) -> Result<Duration, String> {
     Ok(timeout)
 }
 
+/// `--listen`: a loopback address and port, never beyond.
+pub fn parse_listen(text: &str) -> Result<std::net::SocketAddr, String> {
+    let address: std::net::SocketAddr = text
+        .parse()
+        .map_err(|_| format!("`{text}` is not an address and port, e.g. 127.0.0.1:6432"))?;
+    if !address.ip().is_loopback() {
+        return Err(format!(
+            "`{text}` is not a loopback address; the proxy listens on 127.0.0.1 or ::1 only"
+        ));
+    }
+    Ok(address)
+}
+
 #[derive(Debug)]
 pub struct ProxyArgs {
     pub target: String,
     pub socket_dir: PathBuf,
     pub port: u16,
     pub shutdown_timeout: Duration,
+    pub listen: Option<std::net::SocketAddr>,
+    pub client_password_file: Option<PathBuf>,
+}
+
+/// The client password for the TCP listener: one line of a regular 0600 file.
+fn client_verifier(path: &std::path::Path) -> Result<client_auth::Verifier> {
+    use std::os::unix::fs::MetadataExt as _;
+    let meta = std::fs::metadata(path).map_err(|e| {
+        anyhow::anyhow!(
+            "cannot read the client password file {}: {e}",
+            path.display()
+        )
+    })?;
+    if !meta.is_file() {
+        bail!(
+            "the client password file {} is not a regular file",
+            path.display()
+        );
+    }
+    if meta.mode() & 0o077 != 0 {
+        bail!(
+            "the client password file {} is mode {:o}; it must be 0600 (or stricter)",
+            path.display(),
+            meta.mode() & 0o777
+        );
+    }
+    if meta.len() > 4096 {
+        bail!(
+            "the client password file {} is over 4096 bytes; it holds one password",
+            path.display()
+        );
+    }
+    let text = std::fs::read_to_string(path).map_err(|e| {
+        anyhow::anyhow!(
+            "cannot read the client password file {}: {e}",
+            path.display()
+        )
+    })?;
+    let line = text.strip_suffix('\n').unwrap_or(&text);
+    let line = line.strip_suffix('\r').unwrap_or(line);
+    if line.is_empty() || line.contains('\n') {
+        bail!(
+            "the client password file {} must hold one non-empty line",
+            path.display()
+        );
+    }
+    Ok(client_auth::Verifier::new(&secrecy::SecretString::from(
+        line.to_owned(),
+    )))
 }
 
 pub async fn run(context: &Context, args: ProxyArgs) -> Result<ExitCode> {
@@ -64,10 +127,27 @@ pub async fn run(context: &Context, args: ProxyArgs) -> Result<ExitCode> {
             args.target
         );
     }
+    let tcp = match (args.listen, &args.client_password_file) {
+        (Some(address), Some(file)) => {
+            let verifier = Arc::new(client_verifier(file)?);
+            let listener = tokio::net::TcpListener::bind(address)
+                .await
+                .map_err(|e| anyhow::anyhow!("cannot listen on {address}: {e}"))?;
+            Some((listener, verifier))
+        }
+        (Some(_), None) => {
+            bail!("--listen needs --client-password-file: TCP clients must prove a password")
+        }
+        (None, _) => None,
+    };
     socket_dir::prepare(&args.socket_dir)?;
     let (listener, socket) = socket_dir::bind(&args.socket_dir, args.port).await?;
     let shared = Arc::new(session::Shared::new(spec, connection.credential_feed()));
-    outln!("dbcore proxy: listening on {}", socket.display());
+    // Announced for scripts and tests; a reader that goes away must not stop the proxy.
+    announce(&socket.display().to_string());
+    if let Some((listener, _)) = &tcp {
+        announce(&listener.local_addr()?.to_string());
+    }
 
     let mut terminate = signal(SignalKind::terminate())?;
     let mut interrupt = signal(SignalKind::interrupt())?;
@@ -78,7 +158,18 @@ pub async fn run(context: &Context, args: ProxyArgs) -> Result<ExitCode> {
             accepted = listener.accept() => match accepted {
                 Ok((client, _)) => {
                     next_id += 1;
-                    sessions.spawn(session::serve(client, shared.clone(), next_id));
+                    sessions.spawn(session::serve(client, shared.clone(), next_id, None));
+                }
+                Err(error) => {
+                    tracing::warn!(%error, "accepting a connection failed");
+                    tokio::time::sleep(Duration::from_millis(50)).await;
+                }
+            },
+            accepted = accept_tcp(tcp.as_ref()) => match accepted {
+                Ok((client, verifier)) => {
+                    next_id += 1;
+                    let _ = client.set_nodelay(true);
+                    sessions.spawn(session::serve(client, shared.clone(), next_id, Some(verifier)));
                 }
                 Err(error) => {
                     tracing::warn!(%error, "accepting a connection failed");
@@ -91,6 +182,7 @@ pub async fn run(context: &Context, args: ProxyArgs) -> Result<ExitCode> {
         }
     }
     drop(listener);
+    drop(tcp);
     let _ = std::fs::remove_file(&socket);
     tracing::info!(
         sessions = sessions.len(),
@@ -111,6 +203,22 @@ pub async fn run(context: &Context, args: ProxyArgs) -> Result<ExitCode> {
     Ok(ExitCode::SUCCESS)
 }
 
+fn announce(place: &str) {
+    use std::io::Write as _;
+    let mut out = std::io::stdout().lock();
+    let _ = writeln!(out, "dbcore proxy: listening on {place}").and_then(|()| out.flush());
+}
+
+/// The next TCP client, with the verifier it must satisfy; never, without a TCP listener.
+async fn accept_tcp(
+    tcp: Option<&(tokio::net::TcpListener, Arc<client_auth::Verifier>)>,
+) -> std::io::Result<(tokio::net::TcpStream, Arc<client_auth::Verifier>)> {
+    match tcp {
+        Some((listener, verifier)) => Ok((listener.accept().await?.0, verifier.clone())),
+        None => std::future::pending().await,
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -122,5 +230,22 @@ mod tests {
         assert!(parse_shutdown_timeout("2h").is_err());
         assert!(parse_shutdown_timeout("-1s").is_err());
         assert!(parse_shutdown_timeout("").is_err());
+    }
+
+    #[test]
+    fn only_loopback_addresses_are_listened_on() {
+        assert!(parse_listen("127.0.0.1:6432").is_ok());
+        assert!(parse_listen("[::1]:6432").is_ok());
+        assert!(
+            parse_listen("0.0.0.0:6432")
+                .unwrap_err()
+                .contains("not a loopback address")
+        );
+        assert!(parse_listen("10.0.0.1:6432").is_err());
+        assert!(
+            parse_listen("localhost:6432").is_err(),
+            "a name could resolve anywhere"
+        );
+        assert!(parse_listen("127.0.0.1").is_err());
     }
 }

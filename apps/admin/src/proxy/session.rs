@@ -6,12 +6,17 @@ use std::sync::{Arc, Mutex};
 
 use domain::{Credential, TargetSpec};
 use project_core::db::CredentialFeed;
-use tokio::io::AsyncWriteExt;
-use tokio::net::UnixStream;
+use tokio::io::{AsyncRead, AsyncWrite, AsyncWriteExt};
 use tracing::Instrument as _;
 
+use super::client_auth::{self, AuthError, Verifier};
 use super::upstream::{self, LoginError};
 use super::wire::{self, Hello};
+
+/// How long a client may take to send its startup packet and prove its password (PostgreSQL's
+/// `authentication_timeout` is a minute too): a client that opens a connection and says
+/// nothing must not hold a task forever.
+const LOGIN_TIMEOUT: std::time::Duration = std::time::Duration::from_secs(60);
 
 /// What every session shares: the target, its credential feed, and the cancel keys handed
 /// out (ours → the server's).
@@ -51,11 +56,15 @@ impl Shared {
     }
 }
 
-/// Serves one client until it or the server ends the session.
-pub async fn serve(mut client: UnixStream, shared: Arc<Shared>, id: u64) {
+/// Serves one client until it or the server ends the session; `verifier` when the client
+/// must prove the proxy's client password (the TCP listener).
+pub async fn serve<S>(mut client: S, shared: Arc<Shared>, id: u64, verifier: Option<Arc<Verifier>>)
+where
+    S: AsyncRead + AsyncWrite + Unpin + Send,
+{
     let span = tracing::info_span!("session", id);
     async move {
-        match run(&mut client, &shared).await {
+        match run(&mut client, &shared, verifier.as_deref()).await {
             Ok(()) => tracing::debug!("session ended"),
             Err(error) => tracing::info!(%error, "session ended"),
         }
@@ -64,8 +73,14 @@ pub async fn serve(mut client: UnixStream, shared: Arc<Shared>, id: u64) {
     .await;
 }
 
-async fn run(client: &mut UnixStream, shared: &Shared) -> anyhow::Result<()> {
-    let parameters = match wire::read_hello(client).await? {
+async fn run<S>(client: &mut S, shared: &Shared, verifier: Option<&Verifier>) -> anyhow::Result<()>
+where
+    S: AsyncRead + AsyncWrite + Unpin + Send,
+{
+    let hello = tokio::time::timeout(LOGIN_TIMEOUT, wire::read_hello(client))
+        .await
+        .map_err(|_| anyhow::anyhow!("no startup packet within {LOGIN_TIMEOUT:?}"))??;
+    let parameters = match hello {
         Hello::Cancel {
             process_id,
             secret_key,
@@ -79,6 +94,31 @@ async fn run(client: &mut UnixStream, shared: &Shared) -> anyhow::Result<()> {
         }
         Hello::Startup(parameters) => parameters,
     };
+    // The password first: nothing about the target is told to a client that has not proven it.
+    if let Some(verifier) = verifier {
+        let proven =
+            tokio::time::timeout(LOGIN_TIMEOUT, client_auth::authenticate(client, verifier))
+                .await
+                .map_err(|_| anyhow::anyhow!("no password within {LOGIN_TIMEOUT:?}"))?;
+        match proven {
+            Ok(()) => {}
+            Err(AuthError::WrongPassword) => {
+                let user = parameters
+                    .iter()
+                    .find(|(k, _)| k == "user")
+                    .map_or("", |(_, v)| v.as_str());
+                let message = format!("password authentication failed for user \"{user}\"");
+                client.write_all(&wire::fatal("28P01", &message)).await?;
+                anyhow::bail!("a client gave a wrong password");
+            }
+            Err(error) => {
+                client
+                    .write_all(&wire::fatal("08P01", &error.to_string()))
+                    .await?;
+                return Err(error.into());
+            }
+        }
+    }
     let identity = &shared.spec.identity;
     let database = identity.database.clone().unwrap_or_default();
     if let Some((_, asked)) = parameters.iter().find(|(k, _)| k == "database")

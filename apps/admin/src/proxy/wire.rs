@@ -126,6 +126,20 @@ pub async fn read_frame<S: AsyncRead + Unpin + ?Sized>(server: &mut S) -> Result
     })
 }
 
+/// The body of a frontend message whose tag was read: its length, then that many bytes.
+pub async fn read_body<S: AsyncRead + Unpin + ?Sized>(
+    client: &mut S,
+) -> Result<Vec<u8>, WireError> {
+    let length = client.read_i32().await?;
+    let length = usize::try_from(length)
+        .ok()
+        .filter(|l| (4..=MAX_LOGIN_FRAME).contains(l))
+        .ok_or_else(|| WireError::Protocol(format!("a client message of {length} bytes")))?;
+    let mut body = vec![0; length - 4];
+    client.read_exact(&mut body).await?;
+    Ok(body)
+}
+
 pub fn authentication_ok() -> Bytes {
     let mut out = BytesMut::with_capacity(9);
     out.put_u8(b'R');
