@@ -37,6 +37,15 @@ impl CredentialFeed {
         }
     }
 
+    /// A feed of no credential that nothing replaces (for tests of what follows one).
+    pub fn none() -> Self {
+        let (_, receiver) = watch::channel(None);
+        Self {
+            receiver,
+            leases: None,
+        }
+    }
+
     /// Resolves a new credential through the chain now (the server refused the one in use),
     /// once for every caller that asks at the same time, as the library does for its own
     /// pool; the new one is proven before it replaces the old. `Err` is a reason to log.

@@ -29,6 +29,7 @@ use tokio::signal::unix::{SignalKind, signal};
 pub use child::parse_signal;
 use client_files::Handed;
 use private_dir::PrivateDir;
+pub use private_dir::safe_parent;
 
 /// What a rotation does to a running child (`--on-rotate`).
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]

@@ -113,7 +113,7 @@ fn base_dir() -> Result<PathBuf> {
 /// Whether no one else can rename or replace a directory we create in `dir`: it is a real
 /// directory (not a symlink), and either ours and writable by no one else, or root's with
 /// the sticky bit (like `/tmp`, where only we may rename what is ours).
-fn safe_parent(dir: &Path) -> bool {
+pub fn safe_parent(dir: &Path) -> bool {
     use std::os::unix::fs::MetadataExt as _;
     let Ok(meta) = std::fs::symlink_metadata(dir) else {
         return false;

@@ -100,12 +100,13 @@ pub async fn authenticate<S: AsyncRead + AsyncWrite + Unpin>(
     let client_first =
         std::str::from_utf8(client_first).map_err(|_| AuthError::Malformed("not UTF-8"))?;
     // gs2 header: `n,,` (no channel binding) or `y,,` (the client could but thinks we can't).
-    let bare = client_first
-        .strip_prefix("n,,")
-        .or_else(|| client_first.strip_prefix("y,,"))
+    let header = ["n,,", "y,,"]
+        .into_iter()
+        .find(|h| client_first.starts_with(h))
         .ok_or(AuthError::Malformed(
             "channel binding or an authorization identity",
         ))?;
+    let bare = &client_first[header.len()..];
     let client_nonce = bare
         .split(',')
         .find_map(|a| a.strip_prefix("r="))
@@ -132,8 +133,8 @@ pub async fn authenticate<S: AsyncRead + AsyncWrite + Unpin>(
     let mut attributes = without_proof.split(',');
     let binding = attributes.next().and_then(|c| c.strip_prefix("c="));
     let echoed = attributes.next().and_then(|r| r.strip_prefix("r="));
-    // `biws` is base64 of `n,,`; `eSws` of `y,,`.
-    if !matches!(binding, Some("biws" | "eSws")) || echoed != Some(nonce.as_str()) {
+    // The channel binding attribute repeats the first message's header (RFC 5802 5.1).
+    if binding != Some(BASE64.encode(header).as_str()) || echoed != Some(nonce.as_str()) {
         return Err(AuthError::Malformed(
             "a channel binding or nonce that does not match",
         ));
@@ -237,6 +238,41 @@ mod tests {
         let (proxy, client) = exchange("pässwörd with spaces", "pässwörd with spaces").await;
         proxy.unwrap();
         client.unwrap();
+    }
+
+    #[tokio::test]
+    async fn a_binding_flag_that_differs_from_the_first_message_is_refused() {
+        let verifier = Verifier::new(&SecretString::from("pw"));
+        let (mut proxy_side, mut client_side) = tokio::io::duplex(1 << 16);
+        let client = tokio::spawn(async move {
+            read_auth(&mut client_side).await?;
+            let mut out = BytesMut::new();
+            frontend::sasl_initial_response("SCRAM-SHA-256", b"n,,n=,r=abcdef", &mut out)
+                .map_err(|e| e.to_string())?;
+            client_side
+                .write_all(&out)
+                .await
+                .map_err(|e| e.to_string())?;
+            let first = String::from_utf8(read_auth(&mut client_side).await?).unwrap();
+            let nonce = first
+                .split(',')
+                .next()
+                .unwrap()
+                .trim_start_matches("r=")
+                .to_owned();
+            let mut out = BytesMut::new();
+            // `eSws` is `y,,`, not the `n,,` the first message said.
+            frontend::sasl_response(format!("c=eSws,r={nonce},p=AAAA").as_bytes(), &mut out)
+                .map_err(|e| e.to_string())?;
+            client_side
+                .write_all(&out)
+                .await
+                .map_err(|e| e.to_string())?;
+            Ok::<_, String>(())
+        });
+        let result = authenticate(&mut proxy_side, &verifier).await;
+        assert!(matches!(result, Err(AuthError::Malformed(_))), "{result:?}");
+        client.await.unwrap().unwrap();
     }
 
     #[tokio::test]

@@ -10,6 +10,7 @@
 //! and every new one uses the newest. Cancel requests are mapped from keys the proxy hands
 //! out to the server's own.
 
+mod cancel_keys;
 mod client_auth;
 mod session;
 mod socket_dir;
@@ -153,7 +154,17 @@ pub async fn run(context: &Context, args: ProxyArgs) -> Result<ExitCode> {
     let mut interrupt = signal(SignalKind::interrupt())?;
     let mut sessions = JoinSet::new();
     let mut next_id = 0u64;
+    // Until the first signal: serve. After it: refuse new logins (57P03) but still take
+    // cancel requests, until the open sessions end, the shutdown timeout passes, or a
+    // second signal says not to wait.
+    let mut drain_until: Option<tokio::time::Instant> = None;
     loop {
+        let deadline = async {
+            match drain_until {
+                Some(at) => tokio::time::sleep_until(at).await,
+                None => std::future::pending().await,
+            }
+        };
         tokio::select! {
             accepted = listener.accept() => match accepted {
                 Ok((client, _)) => {
@@ -176,31 +187,42 @@ pub async fn run(context: &Context, args: ProxyArgs) -> Result<ExitCode> {
                     tokio::time::sleep(Duration::from_millis(50)).await;
                 }
             },
-            Some(_) = sessions.join_next(), if !sessions.is_empty() => {}
-            _ = terminate.recv() => break,
-            _ = interrupt.recv() => break,
+            Some(_) = sessions.join_next(), if !sessions.is_empty() => {
+                if drain_until.is_some() && sessions.is_empty() {
+                    break;
+                }
+            }
+            () = deadline => {
+                tracing::warn!(sessions = sessions.len(), "closing the sessions still open at the shutdown timeout");
+                break;
+            }
+            _ = signal_either(&mut terminate, &mut interrupt) => {
+                if drain_until.is_some() {
+                    tracing::warn!(sessions = sessions.len(), "a second signal: closing the open sessions now");
+                    break;
+                }
+                shared.draining.store(true, std::sync::atomic::Ordering::SeqCst);
+                tracing::info!(sessions = sessions.len(), "no longer taking new sessions; waiting for open ones");
+                if sessions.is_empty() {
+                    break;
+                }
+                drain_until = Some(tokio::time::Instant::now() + args.shutdown_timeout);
+            }
         }
     }
+    sessions.shutdown().await;
     drop(listener);
     drop(tcp);
     let _ = std::fs::remove_file(&socket);
-    tracing::info!(
-        sessions = sessions.len(),
-        "no longer accepting; waiting for open sessions"
-    );
-    let drained = tokio::time::timeout(args.shutdown_timeout, async {
-        while sessions.join_next().await.is_some() {}
-    })
-    .await;
-    if drained.is_err() {
-        tracing::warn!(
-            sessions = sessions.len(),
-            "closing the sessions still open at the shutdown timeout"
-        );
-        sessions.shutdown().await;
-    }
     connection.close().await;
     Ok(ExitCode::SUCCESS)
+}
+
+async fn signal_either(a: &mut tokio::signal::unix::Signal, b: &mut tokio::signal::unix::Signal) {
+    tokio::select! {
+        _ = a.recv() => {}
+        _ = b.recv() => {}
+    }
 }
 
 fn announce(place: &str) {

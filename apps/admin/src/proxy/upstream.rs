@@ -34,6 +34,8 @@ pub async fn connect(identity: &TargetIdentity) -> std::io::Result<Box<dyn Strea
 
 /// A logged-in server connection.
 pub struct Login {
+    /// NegotiateProtocolVersion, which comes before AuthenticationOk.
+    pub before_ok: Vec<Bytes>,
     /// The server's process id and secret key, for cancel requests.
     pub key: Option<(i32, i32)>,
     /// ParameterStatus and NoticeResponse frames, in order, to pass on.
@@ -53,30 +55,42 @@ pub enum LoginError {
     Unsupported(String),
 }
 
+/// Where a SCRAM exchange with the server stands.
+#[derive(Default)]
+struct Exchange {
+    scram: Option<ScramSha256>,
+    /// The server proved it knows the password (SASL final verified), or none was asked for.
+    verified: bool,
+}
+
 /// Logs in as `user` with `password`, sending `parameters` (database included).
+/// `over_socket`: the server is a local Unix socket (a cleartext password is sent only there).
 pub async fn login(
     server: &mut dyn Stream,
     user: &str,
     password: Option<&SecretString>,
     parameters: &[(String, String)],
+    over_socket: bool,
 ) -> Result<Login, LoginError> {
     let mut out = BytesMut::new();
     let all = std::iter::once(("user", user))
         .chain(parameters.iter().map(|(k, v)| (k.as_str(), v.as_str())));
     frontend::startup_message(all, &mut out).map_err(WireError::Io)?;
     server.write_all(&out).await.map_err(WireError::Io)?;
-    let mut scram: Option<ScramSha256> = None;
+    let mut exchange = Exchange::default();
     let mut key = None;
     let mut said = Vec::new();
+    let mut before_ok = Vec::new();
     loop {
         let frame = wire::read_frame(server).await?;
         match frame.tag {
             b'R' => {
-                let reply = authenticate(&frame.body, user, password, &mut scram)?;
+                let reply = authenticate(&frame.body, user, password, over_socket, &mut exchange)?;
                 if let Some(reply) = reply {
                     server.write_all(&reply).await.map_err(WireError::Io)?;
                 }
             }
+            b'v' => before_ok.push(frame.encode()),
             b'E' => return Err(LoginError::Refused(frame)),
             b'K' if frame.body.len() == 8 => {
                 let b = &frame.body;
@@ -87,6 +101,7 @@ pub async fn login(
             }
             b'Z' => {
                 return Ok(Login {
+                    before_ok,
                     key,
                     said,
                     ready: frame.encode(),
@@ -102,7 +117,8 @@ fn authenticate(
     body: &[u8],
     user: &str,
     password: Option<&SecretString>,
-    scram: &mut Option<ScramSha256>,
+    over_socket: bool,
+    exchange: &mut Exchange,
 ) -> Result<Option<BytesMut>, LoginError> {
     let protocol = |what: &str| LoginError::Wire(WireError::Protocol(what.to_owned()));
     let kind = body
@@ -122,7 +138,19 @@ fn authenticate(
     let mut out = BytesMut::new();
     let io = |e: std::io::Error| LoginError::Wire(WireError::Io(e));
     match kind {
+        // A SCRAM exchange that began must end with the server's proof: an "ok" before it is a
+        // server (or someone between) that never knew the password.
+        0 if exchange.scram.is_some() && !exchange.verified => {
+            return Err(LoginError::Unsupported(
+                "the server ended SCRAM without proving it knows the password".into(),
+            ));
+        }
         0 => return Ok(None),
+        3 if !over_socket => {
+            return Err(LoginError::Unsupported(
+                "the server asks for the password in cleartext over TCP without TLS; the proxy sends it so only over a Unix socket".into(),
+            ));
+        }
         3 => frontend::password_message(need_password()?, &mut out).map_err(io)?,
         5 => {
             let salt: [u8; 4] = data
@@ -143,10 +171,11 @@ fn authenticate(
             let client = ScramSha256::new(need_password()?, ChannelBinding::unsupported());
             frontend::sasl_initial_response(SCRAM_SHA_256, client.message(), &mut out)
                 .map_err(io)?;
-            *scram = Some(client);
+            exchange.scram = Some(client);
         }
         11 => {
-            let client = scram
+            let client = exchange
+                .scram
                 .as_mut()
                 .ok_or_else(|| protocol("a SASL continuation before SASL began"))?;
             client
@@ -155,12 +184,14 @@ fn authenticate(
             frontend::sasl_response(client.message(), &mut out).map_err(io)?;
         }
         12 => {
-            let client = scram
+            let client = exchange
+                .scram
                 .as_mut()
                 .ok_or_else(|| protocol("a SASL final message before SASL began"))?;
             client.finish(data).map_err(|e| {
                 LoginError::Unsupported(format!("SCRAM: the server's proof does not verify ({e})"))
             })?;
+            exchange.verified = true;
             return Ok(None);
         }
         other => {
@@ -186,4 +217,73 @@ pub async fn cancel(
     let mut rest = Vec::new();
     let _ = tokio::io::AsyncReadExt::read_to_end(&mut server, &mut rest).await;
     Ok(())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn message(kind: i32, data: &[u8]) -> Vec<u8> {
+        let mut body = kind.to_be_bytes().to_vec();
+        body.extend(data);
+        body
+    }
+
+    #[test]
+    fn an_ok_in_the_middle_of_scram_is_refused() {
+        let password = SecretString::from("pw");
+        let mut exchange = Exchange::default();
+        let started = authenticate(
+            &message(10, b"SCRAM-SHA-256\0\0"),
+            "u",
+            Some(&password),
+            false,
+            &mut exchange,
+        );
+        assert!(started.unwrap().is_some(), "the initial response");
+        let ok = authenticate(&message(0, b""), "u", Some(&password), false, &mut exchange);
+        assert!(matches!(ok, Err(LoginError::Unsupported(m)) if m.contains("without proving")));
+    }
+
+    #[test]
+    fn a_cleartext_password_goes_over_a_socket_only() {
+        let password = SecretString::from("canary-clear");
+        let mut exchange = Exchange::default();
+        let tcp = authenticate(&message(3, b""), "u", Some(&password), false, &mut exchange);
+        assert!(
+            matches!(tcp, Err(LoginError::Unsupported(m)) if m.contains("cleartext") && !m.contains("canary"))
+        );
+        let socket = authenticate(&message(3, b""), "u", Some(&password), true, &mut exchange);
+        assert!(socket.unwrap().is_some());
+        assert!(
+            authenticate(&message(0, b""), "u", None, true, &mut Exchange::default())
+                .unwrap()
+                .is_none()
+        );
+    }
+
+    #[test]
+    fn a_password_asked_for_and_none_given_is_said() {
+        let refused = authenticate(
+            &message(5, b"salt"),
+            "u",
+            None,
+            false,
+            &mut Exchange::default(),
+        );
+        assert!(matches!(refused, Err(LoginError::Unsupported(m)) if m.contains("supplied none")));
+        let short = authenticate(
+            &message(5, b"sal"),
+            "u",
+            Some(&SecretString::from("p")),
+            false,
+            &mut Exchange::default(),
+        );
+        assert!(short.is_err());
+        assert!(authenticate(b"ab", "u", None, false, &mut Exchange::default()).is_err());
+        assert!(
+            authenticate(&message(7, b""), "u", None, false, &mut Exchange::default()).is_err(),
+            "GSSAPI"
+        );
+    }
 }
