@@ -8,7 +8,7 @@ use tests::bin::{ConfigDir, Run, have, path, run_shell};
 use tests::pg::{PgCluster, cluster};
 use tests::servers::{random_token, unavailable};
 
-use super::vault::{Statements, assert_no_secret, database_engine_with, target as vault_target};
+use super::vault::{RotationScenario, assert_no_secret};
 
 /// A postgres target `t` for `role` with `sources` and env prefix `EX`.
 fn pg_target(config: &ConfigDir, pg: &PgCluster, role: &str, sources: &str) {
@@ -370,28 +370,8 @@ async fn a_psycopg_program_under_exec_rides_vault_rotations_with_no_failed_conne
     if !has_psycopg {
         return unavailable::<()>("psycopg (Python)", "not installed").unwrap_or(());
     }
-    let name = "exec_vault";
-    pg.create_role_and_database(name, "unused").await;
-    let mount = format!("db_{name}");
-    database_engine_with(
-        vault,
-        pg,
-        &mount,
-        name,
-        ("2s", "4s"),
-        Statements {
-            creation_extra: "",
-            terminate_on_revoke: true,
-        },
-    );
-    let config = ConfigDir::new();
-    vault_target(
-        &config,
-        pg,
-        vault,
-        name,
-        &format!("auth = \"token\"\ndatabase = {{ mount = \"{mount}\", role = \"app\" }}"),
-    );
+    let scenario = RotationScenario::new(pg, vault, "exec_vault", ("2s", "4s"), "").await;
+    let config = &scenario.config;
     let program = r#"
 import os, sys, time, psycopg
 assert "PGPASSWORD" not in os.environ and "VAULT_TOKEN" not in os.environ

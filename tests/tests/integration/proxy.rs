@@ -441,34 +441,13 @@ async fn pgbench_and_psycopg_through_the_proxy() {
 #[tokio::test]
 #[ignore = "timing-sensitive: scripts/test runs it alone after the parallel suite"]
 async fn pgbench_with_a_connection_per_transaction_rides_vault_rotations() {
-    use super::vault::{
-        Statements, assert_no_secret, database_engine_with, target as vault_target,
-    };
+    use super::vault::assert_no_secret;
     let (Some(pg), Some(vault)) = (cluster(), tests::vault::server()) else {
         return;
     };
     let name = "px_vault";
-    pg.create_role_and_database(name, "unused").await;
-    let mount = format!("db_{name}");
-    database_engine_with(
-        vault,
-        pg,
-        &mount,
-        name,
-        ("2s", "4s"),
-        Statements {
-            creation_extra: "",
-            terminate_on_revoke: true,
-        },
-    );
-    let config = ConfigDir::new();
-    vault_target(
-        &config,
-        pg,
-        vault,
-        name,
-        &format!("auth = \"token\"\ndatabase = {{ mount = \"{mount}\", role = \"app\" }}"),
-    );
+    let scenario = super::vault::RotationScenario::new(pg, vault, name, ("2s", "4s"), "").await;
+    let config = &scenario.config;
     // The Vault target is `prod`; the proxy serves `t`.
     std::fs::rename(
         config.path().join("targets/prod.toml"),
@@ -476,7 +455,7 @@ async fn pgbench_with_a_connection_per_transaction_rides_vault_rotations() {
     )
     .unwrap();
     let mut proxy = Proxy::start(
-        &config,
+        config,
         &[("VAULT_TOKEN", vault.root_token()), ("RUST_LOG", "trace")],
         &[],
     );

@@ -399,13 +399,13 @@ fn watch_totals(run: &Run) -> WatchTotals {
 }
 
 /// A `prod` target on dynamic credentials of `ttl` capped at `max_ttl`, watched under load.
-struct RotationScenario {
-    config: ConfigDir,
+pub(super) struct RotationScenario {
+    pub(super) config: ConfigDir,
     env: Vec<(&'static str, String)>,
 }
 
 impl RotationScenario {
-    async fn new(
+    pub(super) async fn new(
         pg: &PgCluster,
         vault: &Vault,
         name: &str,
