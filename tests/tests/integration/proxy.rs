@@ -132,6 +132,25 @@ fn target(config: &ConfigDir, pg: &PgCluster, role: &str) {
     );
 }
 
+/// A role and database named `role` with `password`, and a proxy serving them through an env
+/// target (`PX_PASSWORD`), with `env` and `args` besides; the config directory lives as long
+/// as the caller keeps it.
+async fn proxy_for(
+    pg: &PgCluster,
+    role: &str,
+    password: &str,
+    env: &[(&str, &str)],
+    args: &[&str],
+) -> (ConfigDir, Proxy) {
+    pg.create_role_and_database(role, password).await;
+    let config = ConfigDir::new();
+    target(&config, pg, role);
+    let mut all = vec![("PX_PASSWORD", password)];
+    all.extend_from_slice(env);
+    let proxy = Proxy::start(&config, &all, args);
+    (config, proxy)
+}
+
 fn text(bytes: &[u8]) -> String {
     String::from_utf8_lossy(bytes).into_owned()
 }
@@ -140,14 +159,7 @@ fn text(bytes: &[u8]) -> String {
 async fn psql_through_the_proxy_as_the_targets_user_and_only_to_its_database() {
     let Some(pg) = cluster() else { return };
     let canary = format!("canary-{}", random_token(12));
-    pg.create_role_and_database("px_psql", &canary).await;
-    let config = ConfigDir::new();
-    target(&config, pg, "px_psql");
-    let proxy = Proxy::start(
-        &config,
-        &[("PX_PASSWORD", &canary), ("RUST_LOG", "trace")],
-        &[],
-    );
+    let (_config, proxy) = proxy_for(pg, "px_psql", &canary, &[("RUST_LOG", "trace")], &[]).await;
     let mode = std::os::unix::fs::PermissionsExt::mode(
         &std::fs::metadata(&proxy.socket_dir).unwrap().permissions(),
     );
@@ -204,10 +216,7 @@ async fn psql_through_the_proxy_as_the_targets_user_and_only_to_its_database() {
 #[tokio::test]
 async fn a_canceled_query_returns_at_once_by_ctrl_c_and_by_pg_cancel_backend() {
     let Some(pg) = cluster() else { return };
-    pg.create_role_and_database("px_cancel", "pw-cancel").await;
-    let config = ConfigDir::new();
-    target(&config, pg, "px_cancel");
-    let proxy = Proxy::start(&config, &[("PX_PASSWORD", "pw-cancel")], &[]);
+    let (_config, proxy) = proxy_for(pg, "px_cancel", "pw-cancel", &[], &[]).await;
 
     // psql's Ctrl-C: SIGINT makes it send a cancel request to the proxy's socket.
     let started = Instant::now();
@@ -300,10 +309,7 @@ fn wait_output(child: &mut Child) -> Vec<u8> {
 #[tokio::test]
 async fn pg_dump_and_pg_restore_round_trip_through_the_proxy() {
     let Some(pg) = cluster() else { return };
-    pg.create_role_and_database("px_dump", "pw-dump").await;
-    let config = ConfigDir::new();
-    target(&config, pg, "px_dump");
-    let proxy = Proxy::start(&config, &[("PX_PASSWORD", "pw-dump")], &[]);
+    let (_config, proxy) = proxy_for(pg, "px_dump", "pw-dump", &[], &[]).await;
     let made = proxy.psql(pg, "px_dump", "create table items (id int primary key, name text); insert into items select g, 'n' || g from generate_series(1, 500) g");
     assert!(made.status.success(), "{}", text(&made.stderr));
     let dump_file = proxy.socket_dir.parent().unwrap().join("items.dump");
@@ -330,14 +336,14 @@ async fn pg_dump_and_pg_restore_round_trip_through_the_proxy() {
 #[tokio::test]
 async fn sigterm_lets_open_sessions_finish_and_takes_no_new_ones() {
     let Some(pg) = cluster() else { return };
-    pg.create_role_and_database("px_term", "pw-term").await;
-    let config = ConfigDir::new();
-    target(&config, pg, "px_term");
-    let mut proxy = Proxy::start(
-        &config,
-        &[("PX_PASSWORD", "pw-term")],
+    let (_config, mut proxy) = proxy_for(
+        pg,
+        "px_term",
+        "pw-term",
+        &[],
         &["--shutdown-timeout", "20s"],
-    );
+    )
+    .await;
     let open = proxy
         .client(pg, "psql")
         .args(["-d", "px_term", "-XAtc", "select pg_sleep(3), 'finished'"])
@@ -389,10 +395,7 @@ async fn sigterm_lets_open_sessions_finish_and_takes_no_new_ones() {
 #[tokio::test]
 async fn pgbench_and_psycopg_through_the_proxy() {
     let Some(pg) = cluster() else { return };
-    pg.create_role_and_database("px_bench", "pw-bench").await;
-    let config = ConfigDir::new();
-    target(&config, pg, "px_bench");
-    let proxy = Proxy::start(&config, &[("PX_PASSWORD", "pw-bench")], &[]);
+    let (_config, proxy) = proxy_for(pg, "px_bench", "pw-bench", &[], &[]).await;
     let init = proxy
         .client(pg, "pgbench")
         .args(["-i", "-q", "-s", "1", "px_bench"])
