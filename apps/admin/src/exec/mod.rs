@@ -93,7 +93,7 @@ pub async fn run(context: &Context, args: ExecArgs) -> Result<ExitCode> {
     let signals = Signals::new()?;
     let connection = registry::open(&args.target, context).await?;
     // However the command ends, or fails to start, the leases are revoked.
-    let outcome = supervise(&connection, kind, &args, signals).await;
+    let outcome = supervise(&connection, context.env().as_ref(), kind, &args, signals).await;
     connection.close().await;
     outcome
 }
@@ -118,6 +118,7 @@ impl Signals {
 
 async fn supervise(
     connection: &project_core::db::DatabaseConnection,
+    env: &dyn domain::Env,
     kind: DbKind,
     args: &ExecArgs,
     mut signals: Signals,
@@ -133,11 +134,11 @@ async fn supervise(
     {
         spec.options.application_name = None;
     }
-    let mut handout = Handout::new(kind, spec)?;
+    let mut handout = Handout::new(kind, spec, env)?;
     let mut current = feed.current();
     handout.write(current.as_ref())?;
     if kind == DbKind::MySql {
-        warn_about_home_option_file();
+        warn_about_home_option_file(env);
     }
     let application_name = args
         .command
@@ -147,6 +148,8 @@ async fn supervise(
             || "dbcore-exec".into(),
             |n| n.to_string_lossy().into_owned(),
         );
+    // What the child would inherit: the process's own environment, read here only to choose
+    // which of its variables the child must not get (target settings come through `Env`).
     let inherited: Vec<String> = std::env::vars_os()
         .filter_map(|(name, _)| name.into_string().ok())
         .collect();
@@ -260,11 +263,11 @@ struct Handout {
 }
 
 impl Handout {
-    fn new(kind: DbKind, spec: TargetSpec) -> Result<Self> {
+    fn new(kind: DbKind, spec: TargetSpec, env: &dyn domain::Env) -> Result<Self> {
         Ok(Self {
             kind,
             spec,
-            dir: PrivateDir::create()?,
+            dir: PrivateDir::create(env)?,
             previous: None,
         })
     }
@@ -301,9 +304,9 @@ impl Handout {
 }
 
 /// `~/.my.cnf` is read after the option file exec writes, so its `[client]` values win.
-fn warn_about_home_option_file() {
-    if let Some(home) = std::env::var_os("HOME")
-        && std::path::Path::new(&home).join(".my.cnf").exists()
+fn warn_about_home_option_file(env: &dyn domain::Env) {
+    if let Some(home) = env.home_dir()
+        && home.join(".my.cnf").exists()
     {
         tracing::warn!(
             "~/.my.cnf is read after dbcore's option file: a user, password or host in its [client] group overrides the target's"

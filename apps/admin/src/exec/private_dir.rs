@@ -18,8 +18,8 @@ pub struct PrivateDir {
 
 impl PrivateDir {
     /// Creates the (empty) directory.
-    pub fn create() -> Result<Self> {
-        let base = base_dir()?;
+    pub fn create(env: &dyn domain::Env) -> Result<Self> {
+        let base = base_dir(env)?;
         remove_orphans(&base);
         let dir = tempfile::Builder::new()
             .prefix(&format!("{PREFIX}{}-", std::process::id()))
@@ -95,12 +95,15 @@ fn remove_orphans(base: &Path) {
 
 /// `$XDG_RUNTIME_DIR` when it is safe to hold our directory, else the temp directory when it
 /// is; neither is an error.
-fn base_dir() -> Result<PathBuf> {
-    let runtime = std::env::var_os("XDG_RUNTIME_DIR").map(PathBuf::from);
+fn base_dir(env: &dyn domain::Env) -> Result<PathBuf> {
+    let runtime = env.var("XDG_RUNTIME_DIR").map(PathBuf::from);
     if let Some(runtime) = runtime.filter(|r| safe_parent(r)) {
         return Ok(runtime);
     }
-    let temp = std::env::temp_dir();
+    let temp = env
+        .var("TMPDIR")
+        .filter(|t| !t.is_empty())
+        .map_or_else(|| PathBuf::from("/tmp"), PathBuf::from);
     if safe_parent(&temp) {
         return Ok(temp);
     }
@@ -132,7 +135,7 @@ mod tests {
 
     #[test]
     fn the_directory_is_0700_the_file_0600_and_both_go_when_removed() {
-        let private = PrivateDir::create().unwrap();
+        let private = PrivateDir::create(&domain::MapEnv::new()).unwrap();
         private.write("pgpass", "one\n").unwrap();
         let file = private.path("pgpass");
         let dir = private.dir().to_owned();
@@ -199,8 +202,34 @@ mod tests {
     }
 
     #[test]
+    fn the_runtime_directory_is_used_only_when_it_is_safe() {
+        use std::os::unix::fs::PermissionsExt as _;
+        let runtime = tempfile::tempdir().unwrap();
+        let temp = tempfile::tempdir().unwrap();
+        let env = |xdg: &Path| {
+            domain::MapEnv::new()
+                .with("XDG_RUNTIME_DIR", xdg.to_str().unwrap())
+                .with("TMPDIR", temp.path().to_str().unwrap())
+        };
+        assert_eq!(base_dir(&env(runtime.path())).unwrap(), runtime.path());
+        std::fs::set_permissions(runtime.path(), std::fs::Permissions::from_mode(0o777)).unwrap();
+        assert_eq!(
+            base_dir(&env(runtime.path())).unwrap(),
+            temp.path(),
+            "world-writable: the temp dir"
+        );
+        std::fs::set_permissions(temp.path(), std::fs::Permissions::from_mode(0o777)).unwrap();
+        let refused = base_dir(&env(runtime.path())).unwrap_err().to_string();
+        assert!(
+            refused.contains("is safe for a private directory"),
+            "{refused}"
+        );
+        assert_eq!(base_dir(&domain::MapEnv::new()).unwrap(), Path::new("/tmp"));
+    }
+
+    #[test]
     fn dropping_it_removes_it_too() {
-        let private = PrivateDir::create().unwrap();
+        let private = PrivateDir::create(&domain::MapEnv::new()).unwrap();
         private.write("my.cnf", "x").unwrap();
         let dir = private.dir().to_owned();
         drop(private);
