@@ -15,6 +15,27 @@ const CANCEL_REQUEST: i32 = 80_877_102;
 const MAX_STARTUP: usize = 10_000;
 /// The largest backend frame read during a login (an error, a SASL challenge).
 const MAX_LOGIN_FRAME: usize = 1 << 20;
+/// The largest message a client may send before it has proven its password (a SASL message is
+/// a few hundred bytes; PostgreSQL allows 65 535 before authentication).
+const MAX_UNAUTHENTICATED: usize = 65_535;
+
+/// Reads a length (which counts its own 4 bytes) and then the rest; a length outside
+/// `min..=max` is refused before anything is read or allocated. `what` names it in the error.
+async fn read_sized<S: AsyncRead + Unpin + ?Sized>(
+    stream: &mut S,
+    min: usize,
+    max: usize,
+    what: &str,
+) -> Result<Vec<u8>, WireError> {
+    let length = stream.read_i32().await?;
+    let length = usize::try_from(length)
+        .ok()
+        .filter(|l| (min..=max).contains(l))
+        .ok_or_else(|| WireError::Protocol(format!("{what} of {length} bytes")))?;
+    let mut body = vec![0; length - 4];
+    stream.read_exact(&mut body).await?;
+    Ok(body)
+}
 
 #[derive(Debug, thiserror::Error)]
 pub enum WireError {
@@ -37,13 +58,7 @@ pub async fn read_hello<S: AsyncRead + AsyncWrite + Unpin>(
     client: &mut S,
 ) -> Result<Hello, WireError> {
     loop {
-        let length = client.read_i32().await?;
-        let length = usize::try_from(length)
-            .ok()
-            .filter(|l| (8..=MAX_STARTUP).contains(l))
-            .ok_or_else(|| WireError::Protocol(format!("a startup packet of {length} bytes")))?;
-        let mut body = vec![0; length - 4];
-        client.read_exact(&mut body).await?;
+        let body = read_sized(client, 8, MAX_STARTUP, "a startup packet").await?;
         let code = i32::from_be_bytes([body[0], body[1], body[2], body[3]]);
         let rest = &body[4..];
         match code {
@@ -113,31 +128,19 @@ impl Frame {
 /// Reads one whole backend frame during the login.
 pub async fn read_frame<S: AsyncRead + Unpin + ?Sized>(server: &mut S) -> Result<Frame, WireError> {
     let tag = server.read_u8().await?;
-    let length = server.read_i32().await?;
-    let length = usize::try_from(length)
-        .ok()
-        .filter(|l| (4..=MAX_LOGIN_FRAME).contains(l))
-        .ok_or_else(|| WireError::Protocol(format!("a server frame of {length} bytes")))?;
-    let mut body = vec![0; length - 4];
-    server.read_exact(&mut body).await?;
+    let body = read_sized(server, 4, MAX_LOGIN_FRAME, "a server frame").await?;
     Ok(Frame {
         tag,
         body: body.into(),
     })
 }
 
-/// The body of a frontend message whose tag was read: its length, then that many bytes.
+/// The body of a frontend message whose tag was read, before the client has proven its
+/// password: its length, then that many bytes.
 pub async fn read_body<S: AsyncRead + Unpin + ?Sized>(
     client: &mut S,
 ) -> Result<Vec<u8>, WireError> {
-    let length = client.read_i32().await?;
-    let length = usize::try_from(length)
-        .ok()
-        .filter(|l| (4..=MAX_LOGIN_FRAME).contains(l))
-        .ok_or_else(|| WireError::Protocol(format!("a client message of {length} bytes")))?;
-    let mut body = vec![0; length - 4];
-    client.read_exact(&mut body).await?;
-    Ok(body)
+    read_sized(client, 4, MAX_UNAUTHENTICATED, "a client message").await
 }
 
 pub fn authentication_ok() -> Bytes {
