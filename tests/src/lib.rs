@@ -16,6 +16,7 @@
 )]
 
 pub mod bin;
+pub mod certs;
 pub mod mariadb;
 pub mod pg;
 pub mod servers;

@@ -8,6 +8,7 @@ use std::sync::OnceLock;
 
 use sqlx::postgres::{PgConnectOptions, PgPool, PgPoolOptions};
 
+use crate::certs::TestPki;
 use crate::servers::{free_port, is_root, random_token, spawn_watchdog, unavailable};
 
 #[derive(Debug)]
@@ -16,18 +17,38 @@ pub struct PgCluster {
     bin: PathBuf,
     port: u16,
     superuser_password: String,
+    /// The TLS-only cluster's certificates.
+    pki: Option<TestPki>,
 }
 
 static SHARED: OnceLock<Result<PgCluster, String>> = OnceLock::new();
+static TLS_ONLY: OnceLock<Result<PgCluster, String>> = OnceLock::new();
 
 /// The cluster shared by this test process, started on first use; `None` (after a visible
 /// skip) when PostgreSQL is not installed and servers are not required.
 pub fn cluster() -> Option<&'static PgCluster> {
-    match SHARED.get_or_init(PgCluster::start) {
+    match SHARED.get_or_init(|| PgCluster::start(false)) {
         Ok(cluster) => Some(cluster),
         Err(why) => unavailable("PostgreSQL", why),
     }
 }
+
+/// A second shared cluster that takes TCP connections over TLS only (`hostssl`, and
+/// `hostnossl … reject`), with a certificate from a CA made for this run
+/// ([`PgCluster::pki`]); Unix-socket connections as usual.
+pub fn tls_cluster() -> Option<&'static PgCluster> {
+    match TLS_ONLY.get_or_init(|| PgCluster::start(true)) {
+        Ok(cluster) => Some(cluster),
+        Err(why) => unavailable("PostgreSQL with TLS", why),
+    }
+}
+
+/// Only TLS over TCP; the socket as initdb set it up.
+const TLS_ONLY_HBA: &str = "\
+local all all scram-sha-256
+hostssl all all 127.0.0.1/32 scram-sha-256
+hostnossl all all 127.0.0.1/32 reject
+";
 
 fn find_bin_dir() -> Option<PathBuf> {
     if let Ok(out) = Command::new("pg_config").arg("--bindir").output() {
@@ -70,7 +91,7 @@ fn run_pg(bin: &Path, program: &str, args: &[&str]) -> Result<String, String> {
 }
 
 impl PgCluster {
-    fn start() -> Result<Self, String> {
+    fn start(tls: bool) -> Result<Self, String> {
         let bin = find_bin_dir()
             .ok_or("no initdb found (pg_config --bindir, /usr/lib/postgresql/*/bin)")?;
         let dir = std::env::temp_dir().join(format!("dbcore-pg-{}", random_token(10)));
@@ -78,16 +99,7 @@ impl PgCluster {
         let superuser_password = random_token(24);
         let pwfile = dir.join("pwfile");
         std::fs::write(&pwfile, &superuser_password).map_err(|e| e.to_string())?;
-        if is_root() {
-            let status = Command::new("chown")
-                .args(["-R", "postgres:postgres"])
-                .arg(&dir)
-                .status()
-                .map_err(|e| e.to_string())?;
-            if !status.success() {
-                return Err(format!("chown postgres {} failed", dir.display()));
-            }
-        }
+        chown_to_postgres(&dir)?;
         let data = dir.join("data");
         let dir_s = dir.display().to_string();
         let data_s = data.display().to_string();
@@ -120,11 +132,25 @@ impl PgCluster {
                 "--no-sync",
             ],
         )?;
+        let (pki, tls_options) = if tls {
+            let pki = TestPki::create(&dir.join("tls"))?;
+            std::fs::write(data.join("pg_hba.conf"), TLS_ONLY_HBA).map_err(|e| e.to_string())?;
+            chown_to_postgres(&dir)?;
+            let options = format!(
+                " -c ssl=on -c ssl_cert_file={} -c ssl_key_file={} -c ssl_ca_file={}",
+                pki.server_cert_file().display(),
+                pki.server_key_file().display(),
+                pki.ca_file().display()
+            );
+            (Some(pki), options)
+        } else {
+            (None, String::new())
+        };
         let mut last_error = String::new();
         for _ in 0..3 {
             let port = free_port().map_err(|e| e.to_string())?;
             let options = format!(
-                "-p {port} -k {dir_s} -c listen_addresses=127.0.0.1 -c fsync=off -c max_connections=200"
+                "-p {port} -k {dir_s} -c listen_addresses=127.0.0.1 -c fsync=off -c max_connections=200{tls_options}"
             );
             let log = dir.join("log");
             match run_pg(
@@ -147,12 +173,18 @@ impl PgCluster {
                         bin,
                         port,
                         superuser_password,
+                        pki,
                     });
                 }
                 Err(e) => last_error = e,
             }
         }
         Err(last_error)
+    }
+
+    /// The TLS-only cluster's CA and server certificate.
+    pub fn pki(&self) -> Option<&TestPki> {
+        self.pki.as_ref()
     }
 
     pub fn port(&self) -> u16 {
@@ -219,6 +251,24 @@ impl PgCluster {
         .await
         .expect("alter role");
         pool.close().await;
+    }
+}
+
+/// Gives `dir` and everything in it to the `postgres` user when we are root (the server
+/// runs as that user and refuses a key file it does not own).
+fn chown_to_postgres(dir: &Path) -> Result<(), String> {
+    if !is_root() {
+        return Ok(());
+    }
+    let status = Command::new("chown")
+        .args(["-R", "postgres:postgres"])
+        .arg(dir)
+        .status()
+        .map_err(|e| e.to_string())?;
+    if status.success() {
+        Ok(())
+    } else {
+        Err(format!("chown postgres {} failed", dir.display()))
     }
 }
 

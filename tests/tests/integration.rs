@@ -23,6 +23,7 @@ mod integration {
     mod pgpass_libpq;
     mod postgres;
     mod proxy;
+    mod proxy_tls;
     mod standard_api;
     mod vault;
     mod viewer;

@@ -11,7 +11,7 @@ use tests::pg::{PgCluster, cluster};
 use tests::servers::random_token;
 
 /// A running `dbcore proxy`, killed when dropped; its log goes to a file.
-struct Proxy {
+pub(super) struct Proxy {
     child: Child,
     socket_dir: PathBuf,
     port: u16,
@@ -20,7 +20,7 @@ struct Proxy {
 }
 
 impl Proxy {
-    fn start(config: &ConfigDir, env: &[(&str, &str)], extra: &[&str]) -> Self {
+    pub(super) fn start(config: &ConfigDir, env: &[(&str, &str)], extra: &[&str]) -> Self {
         let scratch = tempfile::tempdir().unwrap();
         let socket_dir = scratch.path().join("sock");
         let log = scratch.path().join("log");
@@ -64,12 +64,12 @@ impl Proxy {
         proxy
     }
 
-    fn log(&self) -> String {
+    pub(super) fn log(&self) -> String {
         std::fs::read_to_string(&self.log).unwrap_or_default()
     }
 
     /// A client program pointed at the proxy, with no password anywhere.
-    fn client(&self, pg: &PgCluster, program: &str) -> Command {
+    pub(super) fn client(&self, pg: &PgCluster, program: &str) -> Command {
         let mut command = Command::new(pg.bin(program));
         command
             .env_clear()
@@ -80,7 +80,7 @@ impl Proxy {
         command
     }
 
-    fn psql(&self, pg: &PgCluster, database: &str, sql: &str) -> std::process::Output {
+    pub(super) fn psql(&self, pg: &PgCluster, database: &str, sql: &str) -> std::process::Output {
         self.client(pg, "psql")
             .args(["-d", database, "-XAtc", sql])
             .output()
@@ -151,7 +151,7 @@ async fn proxy_for(
     (config, proxy)
 }
 
-fn text(bytes: &[u8]) -> String {
+pub(super) fn text(bytes: &[u8]) -> String {
     String::from_utf8_lossy(bytes).into_owned()
 }
 
@@ -220,7 +220,7 @@ async fn a_canceled_query_returns_at_once_by_ctrl_c_and_by_pg_cancel_backend() {
 
     // psql's Ctrl-C: SIGINT makes it send a cancel request to the proxy's socket.
     let started = Instant::now();
-    assert_canceled_within_a_second(&proxy, pg, |sleeper| {
+    assert_canceled_within_a_second(&proxy, pg, "px_cancel", |sleeper| {
         assert!(
             Command::new("kill")
                 .args(["-INT", &sleeper.id().to_string()])
@@ -232,7 +232,7 @@ async fn a_canceled_query_returns_at_once_by_ctrl_c_and_by_pg_cancel_backend() {
     assert!(started.elapsed() < Duration::from_secs(30));
 
     // pg_cancel_backend from another client through the proxy.
-    assert_canceled_within_a_second(&proxy, pg, |_| {
+    assert_canceled_within_a_second(&proxy, pg, "px_cancel", |_| {
         let cancel = proxy.psql(
             pg,
             "px_cancel",
@@ -244,14 +244,19 @@ async fn a_canceled_query_returns_at_once_by_ctrl_c_and_by_pg_cancel_backend() {
 
 /// Starts `select pg_sleep(60)` through the proxy, cancels it with `cancel` once it runs, and
 /// asserts that it ended, canceled, within a second of that.
-fn assert_canceled_within_a_second(proxy: &Proxy, pg: &PgCluster, cancel: impl FnOnce(&Child)) {
+pub(super) fn assert_canceled_within_a_second(
+    proxy: &Proxy,
+    pg: &PgCluster,
+    database: &str,
+    cancel: impl FnOnce(&Child),
+) {
     let mut sleeper = proxy
         .client(pg, "psql")
-        .args(["-d", "px_cancel", "-Xc", "select pg_sleep(60)"])
+        .args(["-d", database, "-Xc", "select pg_sleep(60)"])
         .stderr(Stdio::piped())
         .spawn()
         .unwrap();
-    wait_for_query(proxy, pg, "px_cancel");
+    wait_for_query(proxy, pg, database);
     let asked = Instant::now();
     cancel(&sleeper);
     let out = wait_output(&mut sleeper);

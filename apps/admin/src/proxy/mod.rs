@@ -14,6 +14,7 @@ mod cancel_keys;
 mod client_auth;
 mod session;
 mod socket_dir;
+mod tls;
 mod upstream;
 mod wire;
 
@@ -23,7 +24,7 @@ use std::sync::Arc;
 use std::time::Duration;
 
 use anyhow::{Result, bail};
-use domain::{DbKind, SslMode};
+use domain::DbKind;
 use project_core::{Context, registry};
 use tokio::signal::unix::{SignalKind, signal};
 use tokio::task::JoinSet;
@@ -119,15 +120,13 @@ pub async fn run(context: &Context, args: ProxyArgs) -> Result<ExitCode> {
             connection.kind().as_str()
         );
     }
-    if let Some(mode @ (SslMode::Require | SslMode::VerifyCa | SslMode::VerifyFull)) =
-        spec.options.sslmode
-    {
-        connection.close().await;
-        bail!(
-            "target `{}` has sslmode {mode}; dbcore proxy does not speak TLS to the server yet",
-            args.target
-        );
-    }
+    let tls = match tls::TlsPolicy::for_target(&spec.identity, spec.options.sslmode) {
+        Ok(tls) => tls,
+        Err(error) => {
+            connection.close().await;
+            bail!("target `{}`: {error}", args.target);
+        }
+    };
     let tcp = match (args.listen, &args.client_password_file) {
         (Some(address), Some(file)) => {
             let verifier = Arc::new(client_verifier(file)?);
@@ -143,7 +142,11 @@ pub async fn run(context: &Context, args: ProxyArgs) -> Result<ExitCode> {
     };
     socket_dir::prepare(&args.socket_dir)?;
     let (listener, socket) = socket_dir::bind(&args.socket_dir, args.port).await?;
-    let shared = Arc::new(session::Shared::new(spec, connection.credential_feed()));
+    let shared = Arc::new(session::Shared::new(
+        spec,
+        tls,
+        connection.credential_feed(),
+    ));
     // Announced for scripts and tests; a reader that goes away must not stop the proxy.
     announce(&socket.display().to_string());
     if let Some((listener, _)) = &tcp {

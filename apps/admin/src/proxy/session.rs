@@ -13,6 +13,7 @@ use tracing::Instrument as _;
 
 use super::cancel_keys::CancelKeys;
 use super::client_auth::{self, AuthError, Verifier};
+use super::tls::TlsPolicy;
 use super::upstream::{self, LoginError};
 use super::wire::{self, Hello};
 
@@ -30,6 +31,7 @@ const REFUSAL_ROTATION_SPACING: Duration = Duration::from_secs(10);
 /// What every session shares: the target, its credential feed, the cancel keys handed out.
 pub struct Shared {
     pub spec: TargetSpec,
+    pub tls: TlsPolicy,
     feed: CredentialFeed,
     pub cancel_keys: Arc<CancelKeys>,
     /// When a session last asked for a new credential.
@@ -39,9 +41,10 @@ pub struct Shared {
 }
 
 impl Shared {
-    pub fn new(spec: TargetSpec, feed: CredentialFeed) -> Self {
+    pub fn new(spec: TargetSpec, tls: TlsPolicy, feed: CredentialFeed) -> Self {
         Self {
             spec,
+            tls,
             feed,
             cancel_keys: Arc::new(CancelKeys::default()),
             last_replacement: std::sync::Mutex::new(None),
@@ -131,7 +134,7 @@ where
                 tracing::info!("passing a cancel request on");
                 tokio::time::timeout(
                     CANCEL_TIMEOUT,
-                    upstream::cancel(&shared.spec.identity, server),
+                    upstream::cancel(&shared.spec.identity, &shared.tls, server),
                 )
                 .await
                 .map_err(|_| anyhow::anyhow!("the server did not take the cancel request"))??;
@@ -268,13 +271,9 @@ async fn log_in(
             .and_then(|c| c.username.clone())
             .or_else(|| identity.user.clone())
             .unwrap_or_default();
-        let mut server = upstream::connect(identity)
-            .await
-            .map_err(|e| Failure::Other(anyhow::anyhow!("cannot reach the server: {e}")))?;
         let password = credential.as_ref().map(|c| &c.password);
-        let over_socket = identity.host.as_deref().is_some_and(|h| h.starts_with('/'));
-        match upstream::login(server.as_mut(), &user, password, parameters, over_socket).await {
-            Ok(login) => return Ok((server, login, user)),
+        match upstream::open(identity, &shared.tls, &user, password, parameters).await {
+            Ok((server, login)) => return Ok((server, login, user)),
             Err(LoginError::Refused(frame)) if !retried && refuses_credential(&frame.body) => {
                 retried = true;
                 if same_credential(credential.as_ref(), shared.current().as_ref()) {
@@ -382,7 +381,8 @@ mod tests {
 
     #[tokio::test]
     async fn sessions_ask_for_a_new_credential_at_most_once_per_spacing() {
-        let shared = Shared::new(spec(), project_core::db::CredentialFeed::none());
+        let tls = TlsPolicy::for_target(&spec().identity, None).unwrap();
+        let shared = Shared::new(spec(), tls, project_core::db::CredentialFeed::none());
         assert!(shared.may_replace());
         assert!(!shared.may_replace());
         let earlier = Instant::now()

@@ -5,30 +5,109 @@
 use bytes::{Bytes, BytesMut};
 use domain::{ExposeSecret, SecretString, TargetIdentity};
 use postgres_protocol::authentication::md5_hash;
-use postgres_protocol::authentication::sasl::{ChannelBinding, SCRAM_SHA_256, ScramSha256};
+use postgres_protocol::authentication::sasl::{
+    ChannelBinding, SCRAM_SHA_256, SCRAM_SHA_256_PLUS, ScramSha256,
+};
 use postgres_protocol::message::frontend;
 use tokio::io::{AsyncRead, AsyncWrite, AsyncWriteExt};
 
+use super::tls::{ConnectError, Plan, TlsPolicy};
 use super::wire::{self, Frame, WireError};
 
-/// A byte stream to the server, over TCP or a Unix socket.
+/// A byte stream to the server, over TCP, TLS or a Unix socket.
 pub trait Stream: AsyncRead + AsyncWrite + Unpin + Send {}
 impl<T: AsyncRead + AsyncWrite + Unpin + Send> Stream for T {}
 
-/// Connects to the target: a host, or a socket directory (`/…/.s.PGSQL.<port>`).
-pub async fn connect(identity: &TargetIdentity) -> std::io::Result<Box<dyn Stream>> {
+/// How the bytes travel, which decides what may be sent over them.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Transport {
+    /// A local Unix socket.
+    Socket,
+    /// TCP in the clear.
+    Tcp,
+    /// TLS; `end_point` is the certificate hash for SCRAM channel binding, when it has one.
+    Tls { end_point: Option<Vec<u8>> },
+}
+
+/// A connection to the server, before the login.
+pub struct Link {
+    pub stream: Box<dyn Stream>,
+    pub transport: Transport,
+}
+
+/// Connects to the target (a host, or a socket directory `/…/.s.PGSQL.<port>`), asking for
+/// TLS when `tls` and the policy's mode allow it.
+async fn connect(
+    identity: &TargetIdentity,
+    policy: &TlsPolicy,
+    tls: bool,
+) -> Result<Link, ConnectError> {
     let port = identity.port.unwrap_or(5432);
-    match identity.host.as_deref() {
-        Some(dir) if dir.starts_with('/') => {
-            let path = std::path::Path::new(dir).join(format!(".s.PGSQL.{port}"));
-            Ok(Box::new(tokio::net::UnixStream::connect(path).await?))
-        }
-        host => {
-            let stream =
-                tokio::net::TcpStream::connect((host.unwrap_or("localhost"), port)).await?;
-            stream.set_nodelay(true)?;
-            Ok(Box::new(stream))
-        }
+    let host = identity.host.as_deref();
+    if let Some(dir) = host.filter(|h| h.starts_with('/')) {
+        let path = std::path::Path::new(dir).join(format!(".s.PGSQL.{port}"));
+        let stream = tokio::net::UnixStream::connect(path).await?;
+        return Ok(Link {
+            stream: Box::new(stream),
+            transport: Transport::Socket,
+        });
+    }
+    let stream = tokio::net::TcpStream::connect((host.unwrap_or("localhost"), port)).await?;
+    stream.set_nodelay(true)?;
+    if !tls {
+        return Ok(Link {
+            stream: Box::new(stream),
+            transport: Transport::Tcp,
+        });
+    }
+    Ok(match policy.negotiate(stream).await? {
+        Ok(encrypted) => Link {
+            stream: Box::new(encrypted.stream),
+            transport: Transport::Tls {
+                end_point: encrypted.end_point,
+            },
+        },
+        Err(clear) => Link {
+            stream: Box::new(clear),
+            transport: Transport::Tcp,
+        },
+    })
+}
+
+/// Connects and logs in as the target's sslmode says: `allow` tries TLS after a refusal in
+/// the clear, `prefer` the clear after a failed handshake (libpq's two fallbacks).
+pub async fn open(
+    identity: &TargetIdentity,
+    policy: &TlsPolicy,
+    user: &str,
+    password: Option<&SecretString>,
+    parameters: &[(String, String)],
+) -> Result<(Box<dyn Stream>, Login), LoginError> {
+    let attempt = async |tls: bool| {
+        let mut link = connect(identity, policy, tls).await?;
+        let login = login(&mut link, user, password, parameters).await?;
+        Ok::<_, LoginError>((link.stream, login))
+    };
+    match policy.plan() {
+        Plan::Plain => attempt(false).await,
+        Plan::TlsOnly => attempt(true).await,
+        Plan::PlainThenTls => match attempt(false).await {
+            Err(LoginError::Refused(frame)) => match attempt(true).await {
+                // The server takes no TLS either: its first answer is the one that counts.
+                Err(LoginError::Connect(ConnectError::TlsRefused(_))) => {
+                    Err(LoginError::Refused(frame))
+                }
+                other => other,
+            },
+            other => other,
+        },
+        Plan::TlsIfOffered => match attempt(true).await {
+            Err(LoginError::Connect(error)) if error.is_handshake() => {
+                tracing::info!(%error, "trying again without TLS (sslmode prefer)");
+                attempt(false).await
+            }
+            other => other,
+        },
     }
 }
 
@@ -47,6 +126,8 @@ pub struct Login {
 #[derive(Debug, thiserror::Error)]
 pub enum LoginError {
     #[error(transparent)]
+    Connect(#[from] ConnectError),
+    #[error(transparent)]
     Wire(#[from] WireError),
     /// The server ended the login with this ErrorResponse (passed on to the client).
     #[error("the server refused the login: {}", wire::error_message(&.0.body))]
@@ -64,14 +145,13 @@ struct Exchange {
 }
 
 /// Logs in as `user` with `password`, sending `parameters` (database included).
-/// `over_socket`: the server is a local Unix socket (a cleartext password is sent only there).
-pub async fn login(
-    server: &mut dyn Stream,
+async fn login(
+    link: &mut Link,
     user: &str,
     password: Option<&SecretString>,
     parameters: &[(String, String)],
-    over_socket: bool,
 ) -> Result<Login, LoginError> {
+    let server = link.stream.as_mut();
     let mut out = BytesMut::new();
     let all = std::iter::once(("user", user))
         .chain(parameters.iter().map(|(k, v)| (k.as_str(), v.as_str())));
@@ -85,7 +165,8 @@ pub async fn login(
         let frame = wire::read_frame(server).await?;
         match frame.tag {
             b'R' => {
-                let reply = authenticate(&frame.body, user, password, over_socket, &mut exchange)?;
+                let reply =
+                    authenticate(&frame.body, user, password, &link.transport, &mut exchange)?;
                 if let Some(reply) = reply {
                     server.write_all(&reply).await.map_err(WireError::Io)?;
                 }
@@ -117,7 +198,7 @@ fn authenticate(
     body: &[u8],
     user: &str,
     password: Option<&SecretString>,
-    over_socket: bool,
+    transport: &Transport,
     exchange: &mut Exchange,
 ) -> Result<Option<BytesMut>, LoginError> {
     let protocol = |what: &str| LoginError::Wire(WireError::Protocol(what.to_owned()));
@@ -146,7 +227,7 @@ fn authenticate(
             ));
         }
         0 => return Ok(None),
-        3 if !over_socket => {
+        3 if *transport == Transport::Tcp => {
             return Err(LoginError::Unsupported(
                 "the server asks for the password in cleartext over TCP without TLS; the proxy sends it so only over a Unix socket".into(),
             ));
@@ -160,17 +241,10 @@ fn authenticate(
             frontend::password_message(hash.as_bytes(), &mut out).map_err(io)?;
         }
         10 => {
-            let offered = data
-                .split(|b| *b == 0)
-                .any(|m| m == SCRAM_SHA_256.as_bytes());
-            if !offered {
-                return Err(LoginError::Unsupported(
-                    "the server offers no SASL mechanism the proxy speaks (SCRAM-SHA-256)".into(),
-                ));
-            }
-            let client = ScramSha256::new(need_password()?, ChannelBinding::unsupported());
-            frontend::sasl_initial_response(SCRAM_SHA_256, client.message(), &mut out)
-                .map_err(io)?;
+            let (mechanism, binding) = scram_mechanism(data, transport)?;
+            tracing::debug!(mechanism, "SASL login to the server");
+            let client = ScramSha256::new(need_password()?, binding);
+            frontend::sasl_initial_response(mechanism, client.message(), &mut out).map_err(io)?;
             exchange.scram = Some(client);
         }
         11 => {
@@ -203,19 +277,52 @@ fn authenticate(
     Ok(Some(out))
 }
 
-/// Sends a cancel request for the server process `key` over a new connection.
+/// The SASL mechanism and channel binding for the mechanisms the server offers (`data`):
+/// SCRAM-SHA-256-PLUS whenever TLS gives a certificate hash; else SCRAM-SHA-256, saying
+/// whether we could have bound ("y": a server that offered PLUS and sees "y" knows someone
+/// between removed it).
+fn scram_mechanism(
+    data: &[u8],
+    transport: &Transport,
+) -> Result<(&'static str, ChannelBinding), LoginError> {
+    let offers = |name: &str| data.split(|b| *b == 0).any(|m| m == name.as_bytes());
+    match transport {
+        Transport::Tls {
+            end_point: Some(hash),
+        } if offers(SCRAM_SHA_256_PLUS) => Ok((
+            SCRAM_SHA_256_PLUS,
+            ChannelBinding::tls_server_end_point(hash.clone()),
+        )),
+        _ if !offers(SCRAM_SHA_256) => Err(LoginError::Unsupported(
+            "the server offers no SASL mechanism the proxy speaks (SCRAM-SHA-256)".into(),
+        )),
+        Transport::Tls { end_point: Some(_) } => Ok((SCRAM_SHA_256, ChannelBinding::unrequested())),
+        _ => Ok((SCRAM_SHA_256, ChannelBinding::unsupported())),
+    }
+}
+
+/// Sends a cancel request for the server process `key` over a new connection, encrypted
+/// as a login would be (the key is what lets anyone cancel the query).
 pub async fn cancel(
     identity: &TargetIdentity,
+    policy: &TlsPolicy,
     (process_id, secret_key): (i32, i32),
-) -> std::io::Result<()> {
-    let mut server = connect(identity).await?;
+) -> Result<(), ConnectError> {
+    let mut link = match policy.plan() {
+        Plan::Plain | Plan::PlainThenTls => connect(identity, policy, false).await?,
+        Plan::TlsOnly => connect(identity, policy, true).await?,
+        Plan::TlsIfOffered => match connect(identity, policy, true).await {
+            Err(error) if error.is_handshake() => connect(identity, policy, false).await?,
+            other => other?,
+        },
+    };
     let mut out = BytesMut::new();
     frontend::cancel_request(process_id, secret_key, &mut out);
-    server.write_all(&out).await?;
-    server.flush().await?;
+    link.stream.write_all(&out).await?;
+    link.stream.flush().await?;
     // The server closes the connection when it has read the request.
     let mut rest = Vec::new();
-    let _ = tokio::io::AsyncReadExt::read_to_end(&mut server, &mut rest).await;
+    let _ = tokio::io::AsyncReadExt::read_to_end(&mut link.stream, &mut rest).await;
     Ok(())
 }
 
@@ -237,11 +344,17 @@ mod tests {
             &message(10, b"SCRAM-SHA-256\0\0"),
             "u",
             Some(&password),
-            false,
+            &Transport::Tcp,
             &mut exchange,
         );
         assert!(started.unwrap().is_some(), "the initial response");
-        let ok = authenticate(&message(0, b""), "u", Some(&password), false, &mut exchange);
+        let ok = authenticate(
+            &message(0, b""),
+            "u",
+            Some(&password),
+            &Transport::Tcp,
+            &mut exchange,
+        );
         assert!(matches!(ok, Err(LoginError::Unsupported(m)) if m.contains("without proving")));
     }
 
@@ -249,16 +362,40 @@ mod tests {
     fn a_cleartext_password_goes_over_a_socket_only() {
         let password = SecretString::from("canary-clear");
         let mut exchange = Exchange::default();
-        let tcp = authenticate(&message(3, b""), "u", Some(&password), false, &mut exchange);
+        let tcp = authenticate(
+            &message(3, b""),
+            "u",
+            Some(&password),
+            &Transport::Tcp,
+            &mut exchange,
+        );
         assert!(
             matches!(tcp, Err(LoginError::Unsupported(m)) if m.contains("cleartext") && !m.contains("canary"))
         );
-        let socket = authenticate(&message(3, b""), "u", Some(&password), true, &mut exchange);
+        let socket = authenticate(
+            &message(3, b""),
+            "u",
+            Some(&password),
+            &Transport::Socket,
+            &mut exchange,
+        );
         assert!(socket.unwrap().is_some());
+        let tls = Transport::Tls { end_point: None };
+        let encrypted = authenticate(&message(3, b""), "u", Some(&password), &tls, &mut exchange);
         assert!(
-            authenticate(&message(0, b""), "u", None, true, &mut Exchange::default())
-                .unwrap()
-                .is_none()
+            encrypted.unwrap().is_some(),
+            "TLS carries it as libpq sends it"
+        );
+        assert!(
+            authenticate(
+                &message(0, b""),
+                "u",
+                None,
+                &Transport::Socket,
+                &mut Exchange::default()
+            )
+            .unwrap()
+            .is_none()
         );
     }
 
@@ -268,7 +405,7 @@ mod tests {
             &message(5, b"salt"),
             "u",
             None,
-            false,
+            &Transport::Tcp,
             &mut Exchange::default(),
         );
         assert!(matches!(refused, Err(LoginError::Unsupported(m)) if m.contains("supplied none")));
@@ -276,14 +413,50 @@ mod tests {
             &message(5, b"sal"),
             "u",
             Some(&SecretString::from("p")),
-            false,
+            &Transport::Tcp,
             &mut Exchange::default(),
         );
         assert!(short.is_err());
-        assert!(authenticate(b"ab", "u", None, false, &mut Exchange::default()).is_err());
+        assert!(authenticate(b"ab", "u", None, &Transport::Tcp, &mut Exchange::default()).is_err());
         assert!(
-            authenticate(&message(7, b""), "u", None, false, &mut Exchange::default()).is_err(),
+            authenticate(
+                &message(7, b""),
+                "u",
+                None,
+                &Transport::Tcp,
+                &mut Exchange::default()
+            )
+            .is_err(),
             "GSSAPI"
         );
+    }
+
+    #[test]
+    fn scram_binds_to_the_certificate_whenever_tls_gives_a_hash() {
+        let hash = Transport::Tls {
+            end_point: Some(vec![7; 32]),
+        };
+        let no_hash = Transport::Tls { end_point: None };
+        let both = b"SCRAM-SHA-256-PLUS\0SCRAM-SHA-256\0\0";
+        let plain_only = b"SCRAM-SHA-256\0\0";
+        let gs2 = |data: &[u8], transport: &Transport| {
+            let (mechanism, binding) = scram_mechanism(data, transport).unwrap();
+            let scram = ScramSha256::new(b"pw", binding);
+            let first = String::from_utf8(scram.message().to_vec()).unwrap();
+            (mechanism, first.split(',').next().unwrap().to_owned())
+        };
+        assert_eq!(
+            gs2(both, &hash),
+            (SCRAM_SHA_256_PLUS, "p=tls-server-end-point".to_owned())
+        );
+        assert_eq!(gs2(plain_only, &hash), (SCRAM_SHA_256, "y".to_owned()));
+        assert_eq!(gs2(both, &no_hash), (SCRAM_SHA_256, "n".to_owned()));
+        assert_eq!(gs2(both, &Transport::Tcp), (SCRAM_SHA_256, "n".to_owned()));
+        assert_eq!(
+            gs2(both, &Transport::Socket),
+            (SCRAM_SHA_256, "n".to_owned())
+        );
+        assert!(scram_mechanism(b"SCRAM-SHA-256-PLUS\0\0", &Transport::Tcp).is_err());
+        assert!(scram_mechanism(b"SCRAM-SHA-1\0\0", &hash).is_err());
     }
 }

@@ -1,0 +1,74 @@
+//! Certificates for TLS tests, made fresh per test run: a CA, and a server certificate it
+//! signed for `localhost` and `127.0.0.1` — what an operator with a private CA has.
+
+use std::path::{Path, PathBuf};
+
+use rcgen::{BasicConstraints, CertificateParams, DnType, IsCa, Issuer, KeyPair};
+
+/// The files a TLS server and its clients use, in one directory.
+#[derive(Debug, Clone)]
+pub struct TestPki {
+    dir: PathBuf,
+}
+
+impl TestPki {
+    /// Writes `ca.crt`, `server.crt` and `server.key` (0600) into `dir`.
+    pub fn create(dir: &Path) -> Result<Self, String> {
+        let fail =
+            |what: &str, e: &dyn std::fmt::Display| format!("test certificates: {what}: {e}");
+        std::fs::create_dir_all(dir).map_err(|e| fail("mkdir", &e))?;
+        let ca_key = KeyPair::generate().map_err(|e| fail("CA key", &e))?;
+        let mut ca_params =
+            CertificateParams::new(Vec::<String>::new()).map_err(|e| fail("CA", &e))?;
+        ca_params.is_ca = IsCa::Ca(BasicConstraints::Unconstrained);
+        ca_params
+            .distinguished_name
+            .push(DnType::CommonName, "dbcore test CA");
+        let ca_cert = ca_params
+            .self_signed(&ca_key)
+            .map_err(|e| fail("CA certificate", &e))?;
+        let issuer = Issuer::new(ca_params, ca_key);
+        let server_key = KeyPair::generate().map_err(|e| fail("server key", &e))?;
+        let mut server_params =
+            CertificateParams::new(vec!["localhost".to_owned(), "127.0.0.1".to_owned()])
+                .map_err(|e| fail("server", &e))?;
+        server_params
+            .distinguished_name
+            .push(DnType::CommonName, "localhost");
+        let server_cert = server_params
+            .signed_by(&server_key, &issuer)
+            .map_err(|e| fail("server certificate", &e))?;
+        let pki = Self {
+            dir: dir.to_owned(),
+        };
+        let write = |path: PathBuf, text: String| {
+            std::fs::write(&path, text).map_err(|e| fail(&path.display().to_string(), &e))
+        };
+        write(pki.ca_file(), ca_cert.pem())?;
+        write(pki.server_cert_file(), server_cert.pem())?;
+        write(pki.server_key_file(), server_key.serialize_pem())?;
+        std::fs::set_permissions(
+            pki.server_key_file(),
+            std::os::unix::fs::PermissionsExt::from_mode(0o600),
+        )
+        .map_err(|e| fail("chmod server key", &e))?;
+        Ok(pki)
+    }
+
+    pub fn dir(&self) -> &Path {
+        &self.dir
+    }
+
+    /// The CA certificate (PEM), what a client's `sslrootcert` names.
+    pub fn ca_file(&self) -> PathBuf {
+        self.dir.join("ca.crt")
+    }
+
+    pub fn server_cert_file(&self) -> PathBuf {
+        self.dir.join("server.crt")
+    }
+
+    pub fn server_key_file(&self) -> PathBuf {
+        self.dir.join("server.key")
+    }
+}
