@@ -319,8 +319,21 @@ async fn a_url_variable_only_when_asked_for_and_a_socket_directory_as_host() {
     );
 }
 
+/// A mysql target `m` for `name` with `sources` and env prefix `EX`, plus `extra` lines.
+fn maria_target(config: &ConfigDir, port: u16, name: &str, sources: &str, extra: &str) {
+    config.target(
+        "m",
+        &format!(
+            "kind = \"mysql\"\nhost = \"127.0.0.1\"\nport = {port}\ndatabase = \"{name}\"\nuser = \"{name}\"\nsources = [{sources}]\nenv_prefix = \"EX\"\n{extra}"
+        ),
+    );
+}
+
+/// What the child prints: its environment, then the mariadb client's answer.
+const MARIADB_CHILD: &str = r#"env; mariadb -N -e 'select current_user(), database()'"#;
+
 #[tokio::test]
-async fn the_mariadb_client_through_exec() {
+async fn the_mariadb_client_through_exec_with_env_mycnf_and_kernel_keyring_targets() {
     let Some(db) = tests::mariadb::server() else {
         return;
     };
@@ -328,27 +341,122 @@ async fn the_mariadb_client_through_exec() {
     let name = "exec_maria";
     db.create_user_and_database(name, &canary.replace('\'', "''").replace('\\', "\\\\"))
         .await;
+    let logged_in = |run: &Run| {
+        assert_eq!(run.code, Some(0), "{run:?}");
+        assert!(
+            run.stdout.contains(&format!("{name}@127.0.0.1\t{name}")),
+            "{run:?}"
+        );
+        assert_child_had_no_password_variable(run, &canary);
+    };
+
+    // env
     let config = ConfigDir::new();
-    config.target(
-        "m",
-        &format!(
-            "kind = \"mysql\"\nhost = \"127.0.0.1\"\nport = {}\ndatabase = \"{name}\"\nuser = \"{name}\"\nsources = [\"env\"]\nenv_prefix = \"EX\"\n",
-            db.port()
-        ),
-    );
-    let child = r#"env; mariadb -N -e 'select current_user(), database()'"#;
+    maria_target(&config, db.port(), name, "\"env\"", "");
     let env = [
         ("CONF", config.path_str()),
         ("HOME", config.path_str()),
         ("EX_PASSWORD", canary.as_str()),
+        ("MYSQL_PWD", canary.as_str()),
     ];
-    let run = run_shell(&exec_script("m", child), &env);
+    logged_in(&run_shell(&exec_script("m", MARIADB_CHILD), &env));
+
+    // my.cnf: the user's own option file, named by EX_MYCNF.
+    let config = ConfigDir::new();
+    maria_target(&config, db.port(), name, "\"mycnf\"", "");
+    let quoted = canary.replace('\\', "\\\\").replace('"', "\\\"");
+    let mycnf = config.secret_file("my.cnf", &format!("[client]\npassword = \"{quoted}\"\n"));
+    let env = [
+        ("CONF", config.path_str()),
+        ("HOME", config.path_str()),
+        ("EX_MYCNF", mycnf.as_str()),
+    ];
+    logged_in(&run_shell(&exec_script("m", MARIADB_CHILD), &env));
+
+    // keyring: the kernel keyring of a private session.
+    if !have("keyctl") {
+        return unavailable::<()>("keyutils (keyctl)", "not installed").unwrap_or(());
+    }
+    let config = ConfigDir::new();
+    maria_target(
+        &config,
+        db.port(),
+        name,
+        "\"keyring\"",
+        &format!(
+            "[keyring]\nservice = \"dbcore-test:{}\"\nstore = \"keyutils\"\n",
+            random_token(12)
+        ),
+    );
+    let env = [
+        ("CONF", config.path_str()),
+        ("HOME", config.path_str()),
+        ("PW", canary.as_str()),
+    ];
+    let flow = format!(
+        "printf '%s\\n' \"$PW\" | \"$ADMIN\" --config-dir \"$CONF\" secret set m --stdin >/dev/null && unset PW && {}",
+        exec_script("m", MARIADB_CHILD)
+    );
+    logged_in(&run_shell(
+        &format!("keyctl session - sh -c '{}'", flow.replace('\'', "'\\''")),
+        &env,
+    ));
+}
+
+#[tokio::test]
+async fn psql_and_the_mariadb_client_through_exec_with_vault_kv_targets() {
+    let (Some(pg), Some(db), Some(vault)) =
+        (cluster(), tests::mariadb::server(), tests::vault::server())
+    else {
+        return;
+    };
+    let canary = format!("canary-{}", random_token(12));
+    pg.create_role_and_database("exec_vault", &canary).await;
+    db.create_user_and_database("exec_vault", &canary).await;
+    let path = format!("dbcore/exec-{}", random_token(8));
+    vault
+        .bao(&[
+            "kv",
+            "put",
+            &format!("secret/{path}"),
+            "username=exec_vault",
+            &format!("password={canary}"),
+        ])
+        .unwrap();
+    let vault_table = format!(
+        "[vault]\naddress = \"{}\"\nauth = \"token\"\nkv = {{ mount = \"secret\", path = \"{path}\" }}\n",
+        vault.address()
+    );
+    let config = ConfigDir::new();
+    config.target(
+        "t",
+        &format!(
+            "kind = \"postgres\"\nhost = \"127.0.0.1\"\nport = {}\ndatabase = \"exec_vault\"\nuser = \"exec_vault\"\nsources = [\"vault\"]\nenv_prefix = \"EX\"\n{vault_table}",
+            pg.port()
+        ),
+    );
+    maria_target(&config, db.port(), "exec_vault", "\"vault\"", &vault_table);
+    let psql = pg.bin("psql").display().to_string();
+    let env = [
+        ("CONF", config.path_str()),
+        ("HOME", config.path_str()),
+        ("PSQL", psql.as_str()),
+        ("VAULT_TOKEN", vault.root_token()),
+    ];
+    let run = run_shell(&exec_script("t", PSQL_CHILD), &env);
+    assert_eq!(run.code, Some(0), "{run:?}");
+    assert!(run.stdout.lines().any(|l| l == "exec_vault"), "{run:?}");
+    assert_child_had_no_password_variable(&run, &canary);
+    assert_no_secret(&run, vault, &[&canary]);
+
+    let run = run_shell(&exec_script("m", MARIADB_CHILD), &env);
     assert_eq!(run.code, Some(0), "{run:?}");
     assert!(
-        run.stdout.contains(&format!("{name}@127.0.0.1\t{name}")),
+        run.stdout.contains("exec_vault@127.0.0.1\texec_vault"),
         "{run:?}"
     );
     assert_child_had_no_password_variable(&run, &canary);
+    assert_no_secret(&run, vault, &[&canary]);
 }
 
 /// The issue's scenario: a Python psycopg program on a Vault dynamic role of 2 s / 4 s
