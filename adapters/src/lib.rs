@@ -10,5 +10,6 @@ pub mod credentials;
 pub mod database;
 mod env;
 pub mod fs;
+pub mod tls;
 
 pub use env::ProcessEnv;

@@ -44,6 +44,8 @@ pub struct TargetSpec {
 pub struct TargetOptions {
     /// libpq's sslmode; the driver's default (`prefer`) when unset.
     pub sslmode: Option<crate::SslMode>,
+    /// The CA, client certificate and revocation list for TLS.
+    pub tls: crate::TlsFiles,
     /// Reported to the server; defaults to the running binary's name.
     pub application_name: Option<String>,
     pub connect_timeout: Option<std::time::Duration>,

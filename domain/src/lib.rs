@@ -19,6 +19,7 @@ pub mod redact;
 mod source;
 mod sslmode;
 mod target;
+mod tls;
 
 pub use chain::{Attempt, CredentialChain, Outcome, Resolution};
 pub use credential::{Credential, Lease};
@@ -31,6 +32,7 @@ pub use name::{InvalidTargetName, MAX_TARGET_NAME_LEN, TargetName};
 pub use source::{CredentialSource, Lookup, Renewal};
 pub use sslmode::{SslMode, UnknownSslMode};
 pub use target::{ConnectionTarget, ServerInfo};
+pub use tls::{RootCert, TlsFiles};
 
 /// Re-exported so that every crate names the same secret type.
 pub use secrecy::{ExposeSecret, SecretString};

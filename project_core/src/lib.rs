@@ -43,6 +43,10 @@ pub use registry::context_with;
 /// Re-exported for apps: the port types they see in results.
 pub use domain::{Attempt, ConnectError, ConnectErrorKind, DbKind, Metadata, Outcome, ServerInfo};
 
+/// A target's TLS trust and client certificate as libpq reads them, for the service side
+/// (`dbcore proxy`) to check the server exactly as the library's connections do.
+pub use adapters::tls;
+
 /// The reflected-schema model, for apps that read `metadata()`.
 pub use domain::metadata as metadata_model;
 

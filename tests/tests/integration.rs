@@ -25,6 +25,7 @@ mod integration {
     mod proxy;
     mod proxy_tls;
     mod standard_api;
+    mod tls_verified;
     mod vault;
     mod viewer;
     mod viewer_limits;

@@ -37,6 +37,14 @@ pub fn classify(error: &sqlx::Error) -> ConnectErrorKind {
                 ConnectErrorKind::Unreachable
             }
             _ if is_name_resolution_failure(io) => ConnectErrorKind::Unreachable,
+            // sqlx's rustls socket reports a failed handshake (an untrusted certificate, a
+            // wrong name) as an I/O error around rustls's own.
+            _ if io
+                .get_ref()
+                .is_some_and(|inner| inner.downcast_ref::<rustls::Error>().is_some()) =>
+            {
+                ConnectErrorKind::Tls
+            }
             _ => ConnectErrorKind::Other,
         },
         sqlx::Error::Protocol(text) if is_scram_client_failure(text) => {
@@ -155,6 +163,15 @@ mod tests {
         assert_eq!(
             classify(&io(Io::BrokenPipe, "pipe")),
             ConnectErrorKind::Other
+        );
+        let handshake = std::io::Error::new(
+            Io::InvalidData,
+            rustls::Error::InvalidCertificate(rustls::CertificateError::UnknownIssuer),
+        );
+        assert_eq!(
+            classify(&sqlx::Error::Io(handshake)),
+            ConnectErrorKind::Tls,
+            "how sqlx's rustls socket reports an untrusted certificate"
         );
     }
 

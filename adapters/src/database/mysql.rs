@@ -7,7 +7,8 @@
 use std::time::Duration;
 
 use domain::{
-    ConnectError, ConnectErrorKind, Credential, ExposeSecret, ServerInfo, SslMode, TargetSpec,
+    ConnectError, ConnectErrorKind, Credential, ExposeSecret, RootCert, ServerInfo, SslMode,
+    TargetSpec,
 };
 use sqlx::Executor;
 use sqlx::mysql::{
@@ -63,8 +64,26 @@ pub fn connect_options(
     if let Some(database) = identity.database.as_deref() {
         options = options.database(database);
     }
-    if let Some(mode) = spec.options.sslmode {
+    // The same rules as PostgreSQL's (crate::tls): `ssl-ca`, `ssl-cert`, `ssl-key` are the
+    // target's sslrootcert, sslcert and sslkey, checked before anything connects.
+    let files = &spec.options.tls;
+    let refused = |error: crate::tls::TlsSetupError| ConnectError {
+        kind: ConnectErrorKind::Configuration,
+        address: address(spec),
+        user: user.to_owned(),
+        detail: error.to_string(),
+        hint: None,
+    };
+    crate::tls::client_identity(files).map_err(refused)?;
+    if spec.options.sslmode.is_some() || files.root_cert.is_some() {
+        let mode = crate::tls::effective_mode(spec.options.sslmode, files).map_err(refused)?;
         options = options.ssl_mode(ssl_mode(mode));
+    }
+    if let Some(RootCert::File(path)) = &files.root_cert {
+        options = options.ssl_ca(path);
+    }
+    if let (Some(cert), Some(key)) = (&files.cert, &files.key) {
+        options = options.ssl_client_cert(cert).ssl_client_key(key);
     }
     Ok(options)
 }

@@ -3,7 +3,8 @@
 use std::time::Duration;
 
 use domain::{
-    ConnectError, ConnectErrorKind, Credential, ExposeSecret, ServerInfo, SslMode, TargetSpec,
+    ConnectError, ConnectErrorKind, Credential, ExposeSecret, RootCert, ServerInfo, SslMode,
+    TargetSpec,
 };
 use sqlx::postgres::{PgConnectOptions, PgPool, PgPoolOptions, PgSslMode};
 
@@ -40,7 +41,7 @@ pub fn connect_options(
     if let Some(database) = identity.database.as_deref() {
         options = options.database(database);
     }
-    options = options.ssl_mode(ssl_mode(spec.options.sslmode.unwrap_or(SslMode::Prefer)));
+    options = tls_options(options, spec, credential)?;
     if let Some(name) = spec.options.application_name.as_deref() {
         options = options.application_name(name);
     }
@@ -54,6 +55,33 @@ pub fn connect_options(
     }
     if !server_options.is_empty() {
         options = options.options(server_options);
+    }
+    Ok(options)
+}
+
+/// The sslmode, CA and client certificate by libpq's rules (`crate::tls`): checked here, so a
+/// wrong file or a key others can read is a configuration error before anything connects.
+fn tls_options(
+    options: PgConnectOptions,
+    spec: &TargetSpec,
+    credential: Option<&Credential>,
+) -> Result<PgConnectOptions, ConnectError> {
+    let files = &spec.options.tls;
+    let refused = |error: crate::tls::TlsSetupError| ConnectError {
+        kind: ConnectErrorKind::Configuration,
+        address: address(spec),
+        user: effective_user(&spec.identity, credential).to_owned(),
+        detail: error.to_string(),
+        hint: None,
+    };
+    let mode = crate::tls::effective_mode(spec.options.sslmode, files).map_err(refused)?;
+    crate::tls::client_identity(files).map_err(refused)?;
+    let mut options = options.ssl_mode(ssl_mode(mode));
+    if let Some(RootCert::File(path)) = &files.root_cert {
+        options = options.ssl_root_cert(path);
+    }
+    if let (Some(cert), Some(key)) = (&files.cert, &files.key) {
+        options = options.ssl_client_cert(cert).ssl_client_key(key);
     }
     Ok(options)
 }
@@ -92,6 +120,23 @@ pub fn address(spec: &TargetSpec) -> String {
     format!("{host}:{port}/{database}")
 }
 
+/// What to check after a failed handshake: the trust the certificate was checked against.
+fn tls_hint(spec: &TargetSpec) -> String {
+    match &spec.options.tls.root_cert {
+        Some(RootCert::File(path)) => format!(
+            "check sslmode and sslrootcert {}: the server's certificate must be signed by a CA in that file{}",
+            path.display(),
+            if spec.options.sslmode == Some(SslMode::VerifyFull) {
+                " and name the host you connect to"
+            } else {
+                ""
+            }
+        ),
+        Some(RootCert::System) => "check sslmode and the server's certificate: sslrootcert is `system`, so a publicly trusted CA must have signed it for this host name".into(),
+        None => "check sslmode and the server's certificate".into(),
+    }
+}
+
 pub(crate) fn connect_error(
     spec: &TargetSpec,
     credential: Option<&Credential>,
@@ -103,7 +148,7 @@ pub(crate) fn connect_error(
         ConnectErrorKind::ConnectionRefused => {
             Some("is the server running and listening on that address?".into())
         }
-        ConnectErrorKind::Tls => Some("check sslmode and the server's certificate".into()),
+        ConnectErrorKind::Tls => Some(tls_hint(spec)),
         _ => None,
     };
     ConnectError {

@@ -5,8 +5,8 @@
 use serde::{Deserialize, Serialize};
 
 use super::values::{
-    Choice, FilePath, Flag, Host, Kind, KvVersion, Names, PoolSize, Port, Sources, Ssl, Store,
-    Text, TimeSpan, VaultAuthMethod,
+    Choice, FilePath, Flag, Host, Kind, KvVersion, Names, PoolSize, Port, RootCertSetting, Sources,
+    Ssl, Store, Text, TimeSpan, VaultAuthMethod,
 };
 
 /// A target's settings; every field is optional, and an unset one takes the driver's or the
@@ -29,6 +29,13 @@ pub struct TargetSettings {
     /// The `file` source's password file.
     pub password_file: Option<FilePath>,
     pub sslmode: Option<Ssl>,
+    /// The CAs the server's certificate is checked against (libpq's `sslrootcert`; MySQL's
+    /// `ssl-ca`).
+    pub sslrootcert: Option<RootCertSetting>,
+    /// A client certificate (libpq's `sslcert`; MySQL's `ssl-cert`), and its key, which must
+    /// be readable by its owner only.
+    pub sslcert: Option<FilePath>,
+    pub sslkey: Option<FilePath>,
     pub application_name: Option<Text>,
     pub connect_timeout: Option<TimeSpan>,
     pub statement_timeout: Option<TimeSpan>,

@@ -22,7 +22,9 @@ mod values;
 use std::collections::BTreeMap;
 use std::path::{Path, PathBuf};
 
-use domain::{DbKind, Env, PoolOptions, TargetIdentity, TargetName, TargetOptions, TargetSpec};
+use domain::{
+    DbKind, Env, PoolOptions, TargetIdentity, TargetName, TargetOptions, TargetSpec, TlsFiles,
+};
 
 use adapters::credentials::keyring::StoreChoice;
 use adapters::fs::{FileKind, read_regular};
@@ -37,7 +39,8 @@ pub use fields::{
 pub use origin::Origin;
 pub use values::{
     Choice, FilePath, Flag, Host, Integer, Kind, KvVersion, MAX_DURATION, MAX_POOL_SIZE, Names,
-    PoolSize, Port, SourceKind, Sources, Ssl, Store, Text, TimeSpan, VaultAuthMethod, Vocabulary,
+    PoolSize, Port, RootCertSetting, SourceKind, Sources, Ssl, Store, Text, TimeSpan,
+    VaultAuthMethod, Vocabulary,
 };
 
 use layer::Layer;
@@ -258,6 +261,11 @@ impl Settings {
             path: self.path().map(Path::to_owned),
             options: TargetOptions {
                 sslmode: v.sslmode.map(|m| m.0),
+                tls: TlsFiles {
+                    root_cert: v.sslrootcert.as_ref().map(|r| r.0.clone()),
+                    cert: v.sslcert.as_ref().map(|p| p.0.clone()),
+                    key: v.sslkey.as_ref().map(|p| p.0.clone()),
+                },
                 application_name: v.application_name.as_ref().map(|a| a.0.clone()),
                 connect_timeout: v.connect_timeout.map(|t| t.0),
                 statement_timeout: v.statement_timeout.map(|t| t.0),

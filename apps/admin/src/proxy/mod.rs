@@ -120,13 +120,14 @@ pub async fn run(context: &Context, args: ProxyArgs) -> Result<ExitCode> {
             connection.kind().as_str()
         );
     }
-    let tls = match tls::TlsPolicy::for_target(&spec.identity, spec.options.sslmode) {
-        Ok(tls) => tls,
-        Err(error) => {
-            connection.close().await;
-            bail!("target `{}`: {error}", args.target);
-        }
-    };
+    let tls =
+        match tls::TlsPolicy::for_target(&spec.identity, spec.options.sslmode, &spec.options.tls) {
+            Ok(tls) => tls,
+            Err(error) => {
+                connection.close().await;
+                bail!("target `{}`: {error}", args.target);
+            }
+        };
     let tcp = match (args.listen, &args.client_password_file) {
         (Some(address), Some(file)) => {
             let verifier = Arc::new(client_verifier(file)?);

@@ -381,7 +381,8 @@ mod tests {
 
     #[tokio::test]
     async fn sessions_ask_for_a_new_credential_at_most_once_per_spacing() {
-        let tls = TlsPolicy::for_target(&spec().identity, None).unwrap();
+        let tls =
+            TlsPolicy::for_target(&spec().identity, None, &domain::TlsFiles::default()).unwrap();
         let shared = Shared::new(spec(), tls, project_core::db::CredentialFeed::none());
         assert!(shared.may_replace());
         assert!(!shared.may_replace());

@@ -8,22 +8,14 @@
 //!   the host name.
 //! - A Unix socket is never encrypted ("sslmode is ignored for Unix domain socket
 //!   communication", libpq's documentation).
-//! - The trust for `verify-*` is the one sqlx's own TLS uses (webpki-roots), so the proxy and
-//!   the library agree about a target.
+//! - What is trusted and which client certificate is shown come from the target's TLS files
+//!   through `project_core::tls` (libpq's rules), so the proxy and the library agree.
 //! - The server's certificate hash is kept for SCRAM-SHA-256-PLUS (RFC 5929
 //!   `tls-server-end-point`): with it, someone between who terminates TLS with another
 //!   certificate cannot relay the login, whether or not the certificate was checked.
 
-use std::sync::Arc;
-
-use domain::{SslMode, TargetIdentity};
-use rustls::client::WebPkiServerVerifier;
-use rustls::client::danger::{HandshakeSignatureValid, ServerCertVerified, ServerCertVerifier};
-use rustls::crypto::{CryptoProvider, verify_tls12_signature, verify_tls13_signature};
-use rustls::pki_types::{CertificateDer, ServerName, UnixTime};
-use rustls::{
-    CertificateError, ClientConfig, DigitallySignedStruct, RootCertStore, SignatureScheme,
-};
+use domain::{SslMode, TargetIdentity, TlsFiles};
+use rustls::pki_types::ServerName;
 use sha2::Digest as _;
 use tokio::io::{AsyncReadExt as _, AsyncWriteExt as _};
 use tokio::net::TcpStream;
@@ -55,10 +47,8 @@ pub enum TlsSetupError {
         "host `{host}` is not a DNS name or IP address a certificate can be checked against (sslmode {mode})"
     )]
     HostName { host: String, mode: SslMode },
-    #[error("cannot set up TLS: {0}")]
-    Rustls(#[from] rustls::Error),
-    #[error("cannot set up TLS: {0}")]
-    Verifier(#[from] rustls::client::VerifierBuilderError),
+    #[error(transparent)]
+    Files(#[from] project_core::tls::TlsSetupError),
 }
 
 /// Why no connection was made.
@@ -88,16 +78,21 @@ impl ConnectError {
 pub struct Encrypted {
     pub stream: tokio_rustls::client::TlsStream<TcpStream>,
     /// The `tls-server-end-point` binding data; `None` when the certificate's signature
-    /// algorithm has no defined hash (Ed25519, RSA-PSS), where SCRAM goes without binding.
+    /// algorithm has no hash we compute (Ed25519, RSA-PSS): then a server offering
+    /// SCRAM-SHA-256-PLUS is refused rather than logged in to without binding.
     pub end_point: Option<Vec<u8>>,
+    /// The certificate was checked against the target's CA (verify-ca, verify-full): only
+    /// then is the peer known to be the server.
+    pub verified: bool,
 }
 
 impl TlsPolicy {
     pub fn for_target(
         identity: &TargetIdentity,
         sslmode: Option<SslMode>,
+        files: &TlsFiles,
     ) -> Result<Self, TlsSetupError> {
-        let mode = sslmode.unwrap_or(SslMode::Prefer);
+        let mode = project_core::tls::effective_mode(sslmode, files)?;
         let over_socket = identity.host.as_deref().is_some_and(|h| h.starts_with('/'));
         let plan = match mode {
             _ if over_socket => Plan::Plain,
@@ -120,22 +115,11 @@ impl TlsPolicy {
                 });
             }
         };
-        let provider = Arc::new(rustls::crypto::aws_lc_rs::default_provider());
-        let builder = ClientConfig::builder_with_provider(provider.clone())
-            .with_safe_default_protocol_versions()?;
-        let verifier: Arc<dyn ServerCertVerifier> = match mode {
-            SslMode::VerifyFull => webpki_verifier(provider)?,
-            SslMode::VerifyCa => Arc::new(ChainOnly(webpki_verifier(provider)?)),
-            _ => Arc::new(Unchecked(provider)),
-        };
-        let config = builder
-            .dangerous()
-            .with_custom_certificate_verifier(verifier)
-            .with_no_client_auth();
+        let config = project_core::tls::client_config(mode, files)?;
         Ok(Self {
             mode,
             plan,
-            connector: tokio_rustls::TlsConnector::from(Arc::new(config)),
+            connector: tokio_rustls::TlsConnector::from(config),
             server_name,
         })
     }
@@ -177,15 +161,12 @@ impl TlsPolicy {
             .peer_certificates()
             .and_then(|chain| chain.first())
             .and_then(|certificate| tls_server_end_point(certificate));
-        Ok(Ok(Encrypted { stream, end_point }))
+        Ok(Ok(Encrypted {
+            stream,
+            end_point,
+            verified: matches!(self.mode, SslMode::VerifyCa | SslMode::VerifyFull),
+        }))
     }
-}
-
-fn webpki_verifier(
-    provider: Arc<CryptoProvider>,
-) -> Result<Arc<WebPkiServerVerifier>, rustls::client::VerifierBuilderError> {
-    let roots = RootCertStore::from_iter(webpki_roots::TLS_SERVER_ROOTS.iter().cloned());
-    WebPkiServerVerifier::builder_with_provider(Arc::new(roots), provider).build()
 }
 
 /// RFC 5929's `tls-server-end-point`: the server certificate hashed with its signature's
@@ -203,6 +184,11 @@ pub fn tls_server_end_point(certificate: &[u8]) -> Option<Vec<u8>> {
         | "1.2.840.10045.4.1"
         | "1.2.840.10045.4.3.2" => sha2::Sha256::digest(certificate).to_vec(),
         // sha384WithRSA, ecdsa-with-SHA384
+        // sha224WithRSA, ecdsa-with-SHA224
+        "1.2.840.113549.1.1.14" | "1.2.840.10045.4.3.1" => {
+            sha2::Sha224::digest(certificate).to_vec()
+        }
+        // sha384WithRSA, ecdsa-with-SHA384
         "1.2.840.113549.1.1.12" | "1.2.840.10045.4.3.3" => {
             sha2::Sha384::digest(certificate).to_vec()
         }
@@ -213,105 +199,6 @@ pub fn tls_server_end_point(certificate: &[u8]) -> Option<Vec<u8>> {
         _ => return None,
     };
     Some(hash)
-}
-
-/// `require`, `prefer`, `allow`: the certificate is not checked (libpq's modes), but the
-/// handshake's signatures are, so the key used is the certificate's — which is what channel
-/// binding then ties the login to.
-#[derive(Debug)]
-struct Unchecked(Arc<CryptoProvider>);
-
-/// `verify-ca`: the chain must lead to a trusted root; the name is not looked at.
-#[derive(Debug)]
-struct ChainOnly(Arc<WebPkiServerVerifier>);
-
-impl ServerCertVerifier for Unchecked {
-    fn verify_server_cert(
-        &self,
-        _end_entity: &CertificateDer<'_>,
-        _intermediates: &[CertificateDer<'_>],
-        _server_name: &ServerName<'_>,
-        _ocsp_response: &[u8],
-        _now: UnixTime,
-    ) -> Result<ServerCertVerified, rustls::Error> {
-        Ok(ServerCertVerified::assertion())
-    }
-
-    fn verify_tls12_signature(
-        &self,
-        message: &[u8],
-        cert: &CertificateDer<'_>,
-        dss: &DigitallySignedStruct,
-    ) -> Result<HandshakeSignatureValid, rustls::Error> {
-        verify_tls12_signature(
-            message,
-            cert,
-            dss,
-            &self.0.signature_verification_algorithms,
-        )
-    }
-
-    fn verify_tls13_signature(
-        &self,
-        message: &[u8],
-        cert: &CertificateDer<'_>,
-        dss: &DigitallySignedStruct,
-    ) -> Result<HandshakeSignatureValid, rustls::Error> {
-        verify_tls13_signature(
-            message,
-            cert,
-            dss,
-            &self.0.signature_verification_algorithms,
-        )
-    }
-
-    fn supported_verify_schemes(&self) -> Vec<SignatureScheme> {
-        self.0.signature_verification_algorithms.supported_schemes()
-    }
-}
-
-impl ServerCertVerifier for ChainOnly {
-    fn verify_server_cert(
-        &self,
-        end_entity: &CertificateDer<'_>,
-        intermediates: &[CertificateDer<'_>],
-        server_name: &ServerName<'_>,
-        ocsp_response: &[u8],
-        now: UnixTime,
-    ) -> Result<ServerCertVerified, rustls::Error> {
-        // webpki checks the chain before the name: a name error means the chain was good.
-        match self
-            .0
-            .verify_server_cert(end_entity, intermediates, server_name, ocsp_response, now)
-        {
-            Err(rustls::Error::InvalidCertificate(
-                CertificateError::NotValidForName | CertificateError::NotValidForNameContext { .. },
-            )) => Ok(ServerCertVerified::assertion()),
-            other => other,
-        }
-    }
-
-    fn verify_tls12_signature(
-        &self,
-        message: &[u8],
-        cert: &CertificateDer<'_>,
-        dss: &DigitallySignedStruct,
-    ) -> Result<HandshakeSignatureValid, rustls::Error> {
-        self.0.verify_tls12_signature(message, cert, dss)
-    }
-
-    fn verify_tls13_signature(
-        &self,
-        message: &[u8],
-        cert: &CertificateDer<'_>,
-        dss: &DigitallySignedStruct,
-    ) -> Result<HandshakeSignatureValid, rustls::Error> {
-        self.0.verify_tls13_signature(message, cert, dss)
-    }
-
-    fn supported_verify_schemes(&self) -> Vec<SignatureScheme> {
-        self.0.supported_verify_schemes()
-    }
 }
 
 #[cfg(test)]

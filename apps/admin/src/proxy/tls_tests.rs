@@ -42,7 +42,16 @@ async fn answering(answer: &'static [u8]) -> (u16, tokio::task::JoinHandle<()>) 
 }
 
 async fn negotiate(mode: SslMode, port: u16) -> Result<Result<Encrypted, TcpStream>, ConnectError> {
-    let policy = TlsPolicy::for_target(&identity("127.0.0.1", port), Some(mode)).unwrap();
+    negotiate_with(mode, port, "127.0.0.1", &TlsFiles::default()).await
+}
+
+async fn negotiate_with(
+    mode: SslMode,
+    port: u16,
+    host: &str,
+    files: &TlsFiles,
+) -> Result<Result<Encrypted, TcpStream>, ConnectError> {
+    let policy = TlsPolicy::for_target(&identity(host, port), Some(mode), files).unwrap();
     let stream = TcpStream::connect(("127.0.0.1", port)).await.unwrap();
     policy.negotiate(stream).await
 }
@@ -51,9 +60,19 @@ async fn negotiate(mode: SslMode, port: u16) -> Result<Result<Encrypted, TcpStre
 async fn a_server_that_declines_tls_is_refused_under_require_and_kept_under_prefer() {
     let (port, _server) = answering(b"N").await;
     assert!(matches!(negotiate(SslMode::Prefer, port).await, Ok(Err(_))));
+    let ca = Pki::new();
     for mode in [SslMode::Require, SslMode::VerifyCa, SslMode::VerifyFull] {
         let (port, _server) = answering(b"N").await;
-        let refused = negotiate(mode, port).await.err().unwrap();
+        let refused = negotiate_with(mode, port, "localhost", &ca.files())
+            .await
+            .err()
+            .unwrap();
+        // `require` with a CA file is verify-ca (libpq).
+        let mode = if mode == SslMode::Require {
+            SslMode::VerifyCa
+        } else {
+            mode
+        };
         assert!(matches!(refused, ConnectError::TlsRefused(m) if m == mode));
         assert_eq!(
             refused.to_string(),
@@ -78,6 +97,49 @@ async fn bytes_sent_after_the_servers_yes_are_not_taken_as_tls() {
     assert!(failed.is_handshake(), "{failed}");
 }
 
+/// A CA made for one test, in a temporary directory, and leaf certificates it signs.
+struct Pki {
+    dir: tempfile::TempDir,
+    issuer: rcgen::Issuer<'static, rcgen::KeyPair>,
+}
+
+impl Pki {
+    fn new() -> Self {
+        let key = rcgen::KeyPair::generate().unwrap();
+        let dir = tempfile::tempdir().unwrap();
+        let mut params = rcgen::CertificateParams::new(Vec::<String>::new()).unwrap();
+        params.is_ca = rcgen::IsCa::Ca(rcgen::BasicConstraints::Unconstrained);
+        // A name of its own: two CAs of one name would look like one to a verifier.
+        params
+            .distinguished_name
+            .push(rcgen::DnType::CommonName, dir.path().display().to_string());
+        let ca = params.self_signed(&key).unwrap();
+        std::fs::write(dir.path().join("ca.crt"), ca.pem()).unwrap();
+        Self {
+            dir,
+            issuer: rcgen::Issuer::new(params, key),
+        }
+    }
+
+    /// The CA as the target's `sslrootcert`.
+    fn files(&self) -> TlsFiles {
+        TlsFiles {
+            root_cert: Some(domain::RootCert::File(self.dir.path().join("ca.crt"))),
+            ..TlsFiles::default()
+        }
+    }
+
+    /// A leaf for `localhost`, signed by this CA: its DER and key.
+    fn leaf(&self) -> (CertificateDer<'static>, rcgen::KeyPair) {
+        let key = rcgen::KeyPair::generate().unwrap();
+        let certificate = rcgen::CertificateParams::new(vec!["localhost".to_owned()])
+            .unwrap()
+            .signed_by(&key, &self.issuer)
+            .unwrap();
+        (certificate.der().clone(), key)
+    }
+}
+
 /// A TLS server with a fresh self-signed certificate of `algorithm`; its DER.
 async fn tls_server(
     algorithm: &'static rcgen::SignatureAlgorithm,
@@ -88,13 +150,18 @@ async fn tls_server(
         .self_signed(&key)
         .unwrap();
     let der = certificate.der().clone();
+    (serve_tls(der.clone(), key).await, der)
+}
+
+/// A TLS server showing `der`, signed with `key`, that says "hello" over TLS.
+async fn serve_tls(der: CertificateDer<'static>, key: rcgen::KeyPair) -> u16 {
     let provider = Arc::new(rustls::crypto::aws_lc_rs::default_provider());
     let config = rustls::ServerConfig::builder_with_provider(provider)
         .with_safe_default_protocol_versions()
         .unwrap()
         .with_no_client_auth()
         .with_single_cert(
-            vec![der.clone()],
+            vec![der],
             PrivateKeyDer::Pkcs8(PrivatePkcs8KeyDer::from(key.serialize_der())),
         )
         .unwrap();
@@ -115,7 +182,7 @@ async fn tls_server(
             });
         }
     });
-    (port, der)
+    port
 }
 
 #[tokio::test]
@@ -134,19 +201,61 @@ async fn require_takes_any_certificate_and_binds_scram_to_its_hash() {
 }
 
 #[tokio::test]
-async fn verify_modes_refuse_a_certificate_no_trusted_ca_signed() {
-    for mode in [SslMode::VerifyCa, SslMode::VerifyFull] {
-        let (port, _) = tls_server(&rcgen::PKCS_ECDSA_P256_SHA256).await;
-        let failed = negotiate(mode, port).await.err().unwrap();
-        let message = failed.to_string();
-        assert!(failed.is_handshake(), "{message}");
+async fn verify_modes_take_only_what_the_targets_ca_signed_and_verify_full_only_its_name() {
+    let ca = Pki::new();
+    let other_ca = Pki::new();
+    for mode in [SslMode::VerifyCa, SslMode::VerifyFull, SslMode::Require] {
+        let (der, key) = ca.leaf();
+        let port = serve_tls(der, key).await;
         assert!(
-            message.starts_with(&format!(
-                "the TLS handshake with the server failed (sslmode {mode}): "
-            )) && message.contains("UnknownIssuer"),
+            matches!(
+                negotiate_with(mode, port, "localhost", &ca.files()).await,
+                Ok(Ok(_))
+            ),
+            "{mode} with the right CA"
+        );
+        let failed = negotiate_with(mode, port, "localhost", &other_ca.files())
+            .await
+            .err()
+            .unwrap();
+        let message = failed.to_string();
+        // `require` with a CA file checks the chain as verify-ca does (libpq).
+        let shown = if mode == SslMode::Require {
+            SslMode::VerifyCa
+        } else {
+            mode
+        };
+        assert!(
+            failed.is_handshake()
+                && message.starts_with(&format!(
+                    "the TLS handshake with the server failed (sslmode {shown}): "
+                ))
+                && message.contains("UnknownIssuer"),
             "{message}"
         );
     }
+    // The certificate names localhost, not 127.0.0.1: only verify-full looks.
+    let (der, key) = ca.leaf();
+    let port = serve_tls(der, key).await;
+    assert!(matches!(
+        negotiate_with(SslMode::VerifyCa, port, "127.0.0.1", &ca.files()).await,
+        Ok(Ok(_))
+    ));
+    let wrong_name = negotiate_with(SslMode::VerifyFull, port, "127.0.0.1", &ca.files())
+        .await
+        .err()
+        .unwrap();
+    assert!(
+        wrong_name.to_string().contains("not valid for name"),
+        "{wrong_name}"
+    );
+    // A self-signed certificate is no CA's.
+    let (port, _) = tls_server(&rcgen::PKCS_ECDSA_P256_SHA256).await;
+    assert!(
+        negotiate_with(SslMode::VerifyFull, port, "localhost", &ca.files())
+            .await
+            .is_err()
+    );
 }
 
 #[test]
@@ -177,15 +286,20 @@ fn the_binding_hash_follows_the_certificates_signature_algorithm() {
 
 #[test]
 fn a_host_verify_full_cannot_check_is_refused_at_start_and_sockets_are_never_encrypted() {
-    let refused = TlsPolicy::for_target(&identity("db 1", 5432), Some(SslMode::VerifyFull))
-        .err()
-        .unwrap();
+    let ca = Pki::new();
+    let refused = TlsPolicy::for_target(
+        &identity("db 1", 5432),
+        Some(SslMode::VerifyFull),
+        &ca.files(),
+    )
+    .err()
+    .unwrap();
     assert_eq!(
         refused.to_string(),
         "host `db 1` is not a DNS name or IP address a certificate can be checked against (sslmode verify-full)"
     );
     let plan = |host: &str, mode| {
-        TlsPolicy::for_target(&identity(host, 5432), mode)
+        TlsPolicy::for_target(&identity(host, 5432), mode, &ca.files())
             .unwrap()
             .plan()
     };

@@ -25,8 +25,12 @@ pub enum Transport {
     Socket,
     /// TCP in the clear.
     Tcp,
-    /// TLS; `end_point` is the certificate hash for SCRAM channel binding, when it has one.
-    Tls { end_point: Option<Vec<u8>> },
+    /// TLS; `end_point` is the certificate hash for SCRAM channel binding, when it has one;
+    /// `verified` when the certificate was checked against the target's CA.
+    Tls {
+        end_point: Option<Vec<u8>>,
+        verified: bool,
+    },
 }
 
 /// A connection to the server, before the login.
@@ -65,6 +69,7 @@ async fn connect(
             stream: Box::new(encrypted.stream),
             transport: Transport::Tls {
                 end_point: encrypted.end_point,
+                verified: encrypted.verified,
             },
         },
         Err(clear) => Link {
@@ -92,8 +97,9 @@ pub async fn open(
         Plan::Plain => attempt(false).await,
         Plan::TlsOnly => attempt(true).await,
         Plan::PlainThenTls => match attempt(false).await {
+            // libpq's allow: a refusal in the clear is tried again over TLS (when the server
+            // says N to that, the second attempt is in the clear again, as libpq's is).
             Err(LoginError::Refused(frame)) => match attempt(true).await {
-                // The server takes no TLS either: its first answer is the one that counts.
                 Err(LoginError::Connect(ConnectError::TlsRefused(_))) => {
                     Err(LoginError::Refused(frame))
                 }
@@ -103,7 +109,7 @@ pub async fn open(
         },
         Plan::TlsIfOffered => match attempt(true).await {
             Err(LoginError::Connect(error)) if error.is_handshake() => {
-                tracing::info!(%error, "trying again without TLS (sslmode prefer)");
+                tracing::warn!(%error, "trying again without TLS (sslmode prefer)");
                 attempt(false).await
             }
             other => other,
@@ -227,9 +233,15 @@ fn authenticate(
             ));
         }
         0 => return Ok(None),
-        3 if *transport == Transport::Tcp => {
+        // Only to a peer known to be the server: a local socket, or TLS with a checked
+        // certificate. Anyone between can ask for it otherwise, over TLS as well.
+        3 if !matches!(
+            transport,
+            Transport::Socket | Transport::Tls { verified: true, .. }
+        ) =>
+        {
             return Err(LoginError::Unsupported(
-                "the server asks for the password in cleartext over TCP without TLS; the proxy sends it so only over a Unix socket".into(),
+                "the server asks for the password in cleartext; the proxy sends it only over a Unix socket or over TLS with sslmode verify-ca or verify-full".into(),
             ));
         }
         3 => frontend::password_message(need_password()?, &mut out).map_err(io)?,
@@ -286,17 +298,31 @@ fn scram_mechanism(
     transport: &Transport,
 ) -> Result<(&'static str, ChannelBinding), LoginError> {
     let offers = |name: &str| data.split(|b| *b == 0).any(|m| m == name.as_bytes());
+    let refuse = |why: &str| Err(LoginError::Unsupported(why.to_owned()));
     match transport {
         Transport::Tls {
             end_point: Some(hash),
+            ..
         } if offers(SCRAM_SHA_256_PLUS) => Ok((
             SCRAM_SHA_256_PLUS,
             ChannelBinding::tls_server_end_point(hash.clone()),
         )),
+        // Logging in unbound where the server wants binding is what someone between, showing
+        // a certificate of a kind we cannot hash, would want (libpq refuses too).
+        Transport::Tls {
+            end_point: None, ..
+        } if offers(SCRAM_SHA_256_PLUS) => refuse(
+            "the server offers SCRAM-SHA-256-PLUS but its certificate's signature algorithm has no channel-binding hash the proxy computes (Ed25519, RSA-PSS); refusing to log in unbound",
+        ),
+        Transport::Tcp | Transport::Socket if offers(SCRAM_SHA_256_PLUS) => {
+            refuse("the server offers SCRAM-SHA-256-PLUS over a connection without TLS")
+        }
         _ if !offers(SCRAM_SHA_256) => Err(LoginError::Unsupported(
             "the server offers no SASL mechanism the proxy speaks (SCRAM-SHA-256)".into(),
         )),
-        Transport::Tls { end_point: Some(_) } => Ok((SCRAM_SHA_256, ChannelBinding::unrequested())),
+        Transport::Tls {
+            end_point: Some(_), ..
+        } => Ok((SCRAM_SHA_256, ChannelBinding::unrequested())),
         _ => Ok((SCRAM_SHA_256, ChannelBinding::unsupported())),
     }
 }
@@ -380,12 +406,18 @@ mod tests {
             &mut exchange,
         );
         assert!(socket.unwrap().is_some());
-        let tls = Transport::Tls { end_point: None };
-        let encrypted = authenticate(&message(3, b""), "u", Some(&password), &tls, &mut exchange);
-        assert!(
-            encrypted.unwrap().is_some(),
-            "TLS carries it as libpq sends it"
-        );
+        for verified in [false, true] {
+            let tls = Transport::Tls {
+                end_point: None,
+                verified,
+            };
+            let answer = authenticate(&message(3, b""), "u", Some(&password), &tls, &mut exchange);
+            assert_eq!(
+                answer.is_ok(),
+                verified,
+                "over TLS only to a checked certificate: anyone between could ask otherwise"
+            );
+        }
         assert!(
             authenticate(
                 &message(0, b""),
@@ -435,8 +467,12 @@ mod tests {
     fn scram_binds_to_the_certificate_whenever_tls_gives_a_hash() {
         let hash = Transport::Tls {
             end_point: Some(vec![7; 32]),
+            verified: false,
         };
-        let no_hash = Transport::Tls { end_point: None };
+        let no_hash = Transport::Tls {
+            end_point: None,
+            verified: false,
+        };
         let both = b"SCRAM-SHA-256-PLUS\0SCRAM-SHA-256\0\0";
         let plain_only = b"SCRAM-SHA-256\0\0";
         let gs2 = |data: &[u8], transport: &Transport| {
@@ -450,12 +486,21 @@ mod tests {
             (SCRAM_SHA_256_PLUS, "p=tls-server-end-point".to_owned())
         );
         assert_eq!(gs2(plain_only, &hash), (SCRAM_SHA_256, "y".to_owned()));
-        assert_eq!(gs2(both, &no_hash), (SCRAM_SHA_256, "n".to_owned()));
-        assert_eq!(gs2(both, &Transport::Tcp), (SCRAM_SHA_256, "n".to_owned()));
+        assert_eq!(gs2(plain_only, &no_hash), (SCRAM_SHA_256, "n".to_owned()));
         assert_eq!(
-            gs2(both, &Transport::Socket),
+            gs2(plain_only, &Transport::Tcp),
             (SCRAM_SHA_256, "n".to_owned())
         );
+        // No silent downgrade: PLUS offered and no binding possible is a refused login.
+        assert!(
+            scram_mechanism(both, &no_hash).is_err(),
+            "an unhashable certificate"
+        );
+        assert!(
+            scram_mechanism(both, &Transport::Tcp).is_err(),
+            "PLUS without TLS"
+        );
+        assert!(scram_mechanism(both, &Transport::Socket).is_err());
         assert!(scram_mechanism(b"SCRAM-SHA-256-PLUS\0\0", &Transport::Tcp).is_err());
         assert!(scram_mechanism(b"SCRAM-SHA-1\0\0", &hash).is_err());
     }

@@ -10,7 +10,7 @@ pub use choice::{Choice, Kind, KvVersion, Ssl, Store, VaultAuthMethod, Vocabular
 pub use scalar::{Flag, Integer, PoolSize, Port, TimeSpan};
 pub use setting::{MAX_DURATION, MAX_POOL_SIZE};
 pub(super) use setting::{SettingValue, refusal};
-pub use text::{FilePath, Host, Names, SourceKind, Sources, Text};
+pub use text::{FilePath, Host, Names, RootCertSetting, SourceKind, Sources, Text};
 
 #[cfg(test)]
 mod tests;

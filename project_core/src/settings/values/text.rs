@@ -29,6 +29,10 @@ text_setting!(
     FilePath(PathBuf)
 );
 text_setting!(
+    /// `sslrootcert`: a CA file, or `system` for the system's trust store (libpq 16).
+    RootCertSetting(domain::RootCert)
+);
+text_setting!(
     /// A list of names (`search_path`, `schemas`).
     Names(Vec<String>)
 );
@@ -99,6 +103,35 @@ impl SettingValue for FilePath {
     }
     fn canonical(&self) -> ValueKind {
         ValueKind::String(self.0.display().to_string())
+    }
+}
+
+impl RootCertSetting {
+    fn parse(text: &str) -> Self {
+        // libpq: the magic word wins over a file of that name (`./system` names the file).
+        if text == "system" {
+            RootCertSetting(domain::RootCert::System)
+        } else {
+            RootCertSetting(domain::RootCert::File(text.into()))
+        }
+    }
+}
+
+impl SettingValue for RootCertSetting {
+    fn allowed() -> String {
+        "a CA certificate file (PEM), or `system` for the system's trusted roots".into()
+    }
+    fn from_file(raw: Raw) -> Result<Self, String> {
+        raw.text().map(|t| Self::parse(&t))
+    }
+    fn from_env(raw: &str) -> Result<Self, String> {
+        Ok(Self::parse(raw))
+    }
+    fn canonical(&self) -> ValueKind {
+        ValueKind::String(match &self.0 {
+            domain::RootCert::System => "system".to_owned(),
+            domain::RootCert::File(path) => path.display().to_string(),
+        })
     }
 }
 
@@ -217,4 +250,4 @@ impl FromStr for SourceKind {
     }
 }
 
-super::setting::setting_serde!(Text, Host, FilePath, Names, Sources);
+super::setting::setting_serde!(Text, Host, FilePath, RootCertSetting, Names, Sources);
