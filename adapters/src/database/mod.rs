@@ -196,6 +196,27 @@ pub(crate) async fn close_idle<DB: sqlx::Database>(pool: &sqlx::Pool<DB>) {
 }
 
 /// The user a connection logs in as: the credential's, else the target's.
+/// The sslmode a connection uses and its client certificate checked, by libpq's rules
+/// (`crate::tls`), for both kinds: a wrong file or a key others can read is a configuration
+/// error, at `address` as `user`, before anything connects.
+pub(crate) fn checked_tls(
+    spec: &TargetSpec,
+    address: String,
+    user: &str,
+) -> Result<domain::SslMode, ConnectError> {
+    let files = &spec.options.tls;
+    let refused = |error: crate::tls::TlsSetupError| ConnectError {
+        kind: domain::ConnectErrorKind::Configuration,
+        address: address.clone(),
+        user: user.to_owned(),
+        detail: error.to_string(),
+        hint: None,
+    };
+    let mode = crate::tls::effective_mode(spec.options.sslmode, files).map_err(refused)?;
+    crate::tls::client_identity(files).map_err(&refused)?;
+    Ok(mode)
+}
+
 pub(crate) fn effective_user<'a>(
     identity: &'a TargetIdentity,
     credential: Option<&'a Credential>,

@@ -67,16 +67,9 @@ pub fn connect_options(
     // The same rules as PostgreSQL's (crate::tls): `ssl-ca`, `ssl-cert`, `ssl-key` are the
     // target's sslrootcert, sslcert and sslkey, checked before anything connects.
     let files = &spec.options.tls;
-    let refused = |error: crate::tls::TlsSetupError| ConnectError {
-        kind: ConnectErrorKind::Configuration,
-        address: address(spec),
-        user: user.to_owned(),
-        detail: error.to_string(),
-        hint: None,
-    };
-    crate::tls::client_identity(files).map_err(refused)?;
+    let mode = super::checked_tls(spec, address(spec), user)?;
+    // Unset, sqlx's own default stays.
     if spec.options.sslmode.is_some() || files.root_cert.is_some() {
-        let mode = crate::tls::effective_mode(spec.options.sslmode, files).map_err(refused)?;
         options = options.ssl_mode(ssl_mode(mode));
     }
     if let Some(RootCert::File(path)) = &files.root_cert {

@@ -59,23 +59,15 @@ pub fn connect_options(
     Ok(options)
 }
 
-/// The sslmode, CA and client certificate by libpq's rules (`crate::tls`): checked here, so a
-/// wrong file or a key others can read is a configuration error before anything connects.
+/// The sslmode, CA and client certificate, checked by `checked_tls`.
 fn tls_options(
     options: PgConnectOptions,
     spec: &TargetSpec,
     credential: Option<&Credential>,
 ) -> Result<PgConnectOptions, ConnectError> {
     let files = &spec.options.tls;
-    let refused = |error: crate::tls::TlsSetupError| ConnectError {
-        kind: ConnectErrorKind::Configuration,
-        address: address(spec),
-        user: effective_user(&spec.identity, credential).to_owned(),
-        detail: error.to_string(),
-        hint: None,
-    };
-    let mode = crate::tls::effective_mode(spec.options.sslmode, files).map_err(refused)?;
-    crate::tls::client_identity(files).map_err(refused)?;
+    let user = effective_user(&spec.identity, credential);
+    let mode = super::checked_tls(spec, address(spec), user)?;
     let mut options = options.ssl_mode(ssl_mode(mode));
     if let Some(RootCert::File(path)) = &files.root_cert {
         options = options.ssl_root_cert(path);

@@ -220,15 +220,7 @@ async fn a_canceled_query_returns_at_once_by_ctrl_c_and_by_pg_cancel_backend() {
 
     // psql's Ctrl-C: SIGINT makes it send a cancel request to the proxy's socket.
     let started = Instant::now();
-    assert_canceled_within_a_second(&proxy, pg, "px_cancel", |sleeper| {
-        assert!(
-            Command::new("kill")
-                .args(["-INT", &sleeper.id().to_string()])
-                .status()
-                .unwrap()
-                .success()
-        );
-    });
+    assert_canceled_within_a_second(&proxy, pg, "px_cancel", press_ctrl_c);
     assert!(started.elapsed() < Duration::from_secs(30));
 
     // pg_cancel_backend from another client through the proxy.
@@ -244,6 +236,17 @@ async fn a_canceled_query_returns_at_once_by_ctrl_c_and_by_pg_cancel_backend() {
 
 /// Starts `select pg_sleep(60)` through the proxy, cancels it with `cancel` once it runs, and
 /// asserts that it ended, canceled, within a second of that.
+/// What a terminal's Ctrl-C does to psql: SIGINT, on which it sends a cancel request.
+pub(super) fn press_ctrl_c(psql: &Child) {
+    assert!(
+        Command::new("kill")
+            .args(["-INT", &psql.id().to_string()])
+            .status()
+            .unwrap()
+            .success()
+    );
+}
+
 pub(super) fn assert_canceled_within_a_second(
     proxy: &Proxy,
     pg: &PgCluster,

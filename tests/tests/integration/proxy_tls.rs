@@ -2,13 +2,11 @@
 //! encrypts as the target's sslmode says, binds SCRAM to the server's certificate, and
 //! sends cancel requests the same way.
 
-use std::process::Command;
-
 use tests::bin::ConfigDir;
 use tests::pg::{PgCluster, tls_cluster};
 use tests::servers::random_token;
 
-use super::proxy::{Proxy, assert_canceled_within_a_second, text};
+use super::proxy::{Proxy, assert_canceled_within_a_second, press_ctrl_c, text};
 
 /// A role and database named `role`, and a proxy serving them through an env target on the
 /// TLS-only cluster with `sslmode` (none: the default, prefer).
@@ -65,15 +63,7 @@ async fn under_require_the_proxy_logs_in_over_tls_with_channel_binding_and_cance
     );
     assert!(!log.contains("mechanism=\"SCRAM-SHA-256\""), "{log}");
 
-    assert_canceled_within_a_second(&proxy, pg, "px_tls", |sleeper| {
-        assert!(
-            Command::new("kill")
-                .args(["-INT", &sleeper.id().to_string()])
-                .status()
-                .unwrap()
-                .success()
-        );
-    });
+    assert_canceled_within_a_second(&proxy, pg, "px_tls", press_ctrl_c);
     assert!(
         !proxy.log().contains(&canary),
         "the password is in the log at trace"
