@@ -68,6 +68,9 @@ pub struct Explanation {
     pub source_details: Vec<(String, Vec<(&'static str, String)>)>,
     /// The lease on the credential found, if it is leased: time to live and renewability.
     pub lease: Option<(std::time::Duration, bool)>,
+    /// The client certificate the target presents (`sslcert` with its `sslkey`): a credential
+    /// of its own, so a server with `cert` authentication needs no password.
+    pub client_certificate: Option<std::path::PathBuf>,
 }
 
 /// The settings as `explain` shows them: the set ones, and the order `chain` chose when the
@@ -101,6 +104,7 @@ pub async fn explain(name: &str, context: &Context) -> Result<Explanation, DbErr
         error: None,
         source_details: Vec::new(),
         lease: None,
+        client_certificate: client_certificate(&settings),
         settings,
     };
     let (chain, resolution) = match resolve_all(&explanation.settings, context.env().clone()).await
@@ -132,6 +136,12 @@ pub async fn explain(name: &str, context: &Context) -> Result<Explanation, DbErr
         explanation.provenance = Some(provenance);
     }
     Ok(explanation)
+}
+
+/// The certificate a connection presents: only with its key, as libpq sends one only then.
+fn client_certificate(settings: &Settings) -> Option<std::path::PathBuf> {
+    let tls = settings.spec().options.tls;
+    tls.cert.filter(|_| tls.key.is_some())
 }
 
 /// Each source's non-secret facts, through the secret filter.

@@ -1,11 +1,16 @@
 //! Certificates for TLS tests, made fresh per test run: a CA, and a server certificate it
-//! signed — what an operator with a private CA has. The certificate names `localhost` only,
+//! signed — what an operator with a private CA has — and a client certificate for `cert`
+//! authentication. The certificate names `localhost` only,
 //! not `127.0.0.1`: the same server is then the right host under one name and a wrong one
 //! under the other, for `verify-full` tests.
 
 use std::path::{Path, PathBuf};
 
 use rcgen::{BasicConstraints, CertificateParams, DnType, IsCa, Issuer, KeyPair};
+
+/// The role the client certificate names (its common name), which the TLS cluster lets in
+/// with `cert` authentication only.
+pub const CERT_USER: &str = "dbcore_cert_user";
 
 /// The files a TLS server and its clients use, in one directory.
 #[derive(Debug, Clone)]
@@ -45,14 +50,26 @@ impl TestPki {
         let write = |path: PathBuf, text: String| {
             std::fs::write(&path, text).map_err(|e| fail(&path.display().to_string(), &e))
         };
+        // A client certificate for `cert` authentication: the server maps its common name to
+        // the role (pg_hba `cert`), as it does for any client certificate by default.
+        let client_key = KeyPair::generate().map_err(|e| fail("client key", &e))?;
+        let mut client_params =
+            CertificateParams::new(Vec::<String>::new()).map_err(|e| fail("client", &e))?;
+        client_params
+            .distinguished_name
+            .push(DnType::CommonName, CERT_USER);
+        let client_cert = client_params
+            .signed_by(&client_key, &issuer)
+            .map_err(|e| fail("client certificate", &e))?;
         write(pki.ca_file(), ca_cert.pem())?;
         write(pki.server_cert_file(), server_cert.pem())?;
         write(pki.server_key_file(), server_key.serialize_pem())?;
-        std::fs::set_permissions(
-            pki.server_key_file(),
-            std::os::unix::fs::PermissionsExt::from_mode(0o600),
-        )
-        .map_err(|e| fail("chmod server key", &e))?;
+        write(pki.client_cert_file(), client_cert.pem())?;
+        write(pki.client_key_file(), client_key.serialize_pem())?;
+        for key in [pki.server_key_file(), pki.client_key_file()] {
+            std::fs::set_permissions(&key, std::os::unix::fs::PermissionsExt::from_mode(0o600))
+                .map_err(|e| fail("chmod key", &e))?;
+        }
         Ok(pki)
     }
 
@@ -71,5 +88,15 @@ impl TestPki {
 
     pub fn server_key_file(&self) -> PathBuf {
         self.dir.join("server.key")
+    }
+
+    /// A client certificate for the role [`CERT_USER`], signed by the CA.
+    pub fn client_cert_file(&self) -> PathBuf {
+        self.dir.join("client.crt")
+    }
+
+    /// The client certificate's key (0600; owned by whoever made the files).
+    pub fn client_key_file(&self) -> PathBuf {
+        self.dir.join("client.key")
     }
 }

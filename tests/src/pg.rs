@@ -43,9 +43,10 @@ pub fn tls_cluster() -> Option<&'static PgCluster> {
     }
 }
 
-/// Only TLS over TCP; the socket as initdb set it up.
+/// Only TLS over TCP, the certificate's role by `cert` only; the socket as initdb set it up.
 const TLS_ONLY_HBA: &str = "\
 local all all scram-sha-256
+hostssl all dbcore_cert_user 127.0.0.1/32 cert
 hostssl all all 127.0.0.1/32 scram-sha-256
 hostnossl all all 127.0.0.1/32 reject
 ";

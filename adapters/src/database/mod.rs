@@ -228,9 +228,18 @@ pub(crate) fn effective_user<'a>(
 }
 
 /// "password from pgpass (/home/u/.pgpass line 3)", for authentication errors.
-pub(crate) fn password_provenance(credential: Option<&Credential>) -> String {
-    match credential {
+/// What the login offered, for the hint of a refused one: the password's source, and the
+/// client certificate when one was presented (a `cert` server checks that instead).
+pub(crate) fn login_provenance(spec: &TargetSpec, credential: Option<&Credential>) -> String {
+    let password = match credential {
         Some(c) => format!("password from {} ({})", c.source, c.origin),
         None => "no source supplied a password".to_owned(),
+    };
+    match (&spec.options.tls.cert, &spec.options.tls.key) {
+        (Some(cert), Some(_)) => format!(
+            "{password}; client certificate {} (its common name must be the user for `cert` authentication)",
+            cert.display()
+        ),
+        _ => password,
     }
 }

@@ -15,7 +15,7 @@ use sqlx::mysql::{
     MySqlConnectOptions, MySqlConnection, MySqlPool, MySqlPoolOptions, MySqlSslMode,
 };
 
-use super::{classify, effective_user, password_provenance};
+use super::{classify, effective_user, login_provenance};
 
 const DEFAULT_CONNECT_TIMEOUT: Duration = Duration::from_secs(10);
 
@@ -93,7 +93,7 @@ pub(crate) fn connect_error(
         user: effective_user(&spec.identity, credential).to_owned(),
         detail: super::describe(error),
         hint: match kind {
-            ConnectErrorKind::AuthenticationFailed => Some(password_provenance(credential)),
+            ConnectErrorKind::AuthenticationFailed => Some(login_provenance(spec, credential)),
             ConnectErrorKind::ConnectionRefused => {
                 Some("is the server running and listening on that address?".into())
             }

@@ -8,7 +8,7 @@ use domain::{
 };
 use sqlx::postgres::{PgConnectOptions, PgPool, PgPoolOptions, PgSslMode};
 
-use super::{classify, effective_user, password_provenance};
+use super::{classify, effective_user, login_provenance};
 
 /// What libpq waits for a connection when `connect_timeout` is unset is "forever"; we choose
 /// a bound so that `dbcore ping` always answers.
@@ -136,7 +136,7 @@ pub(crate) fn connect_error(
 ) -> ConnectError {
     let kind = classify(error);
     let hint = match kind {
-        ConnectErrorKind::AuthenticationFailed => Some(password_provenance(credential)),
+        ConnectErrorKind::AuthenticationFailed => Some(login_provenance(spec, credential)),
         ConnectErrorKind::ConnectionRefused => {
             Some("is the server running and listening on that address?".into())
         }

@@ -13,11 +13,13 @@ use serde::{Serialize, Serializer};
 use crate::cli::Format;
 use crate::output::{ConfigDirView, CredentialView, print_config_dir, print_json};
 
-/// Exits 0 when a credential resolved (or none is needed), 2 when none did.
+/// Exits 0 when a credential resolved (a password, or a client certificate) or none is
+/// needed, 2 when none did.
 pub async fn run(context: &Context, target: &str, format: Format) -> Result<ExitCode> {
     let explanation = registry::explain(target, context).await?;
     let view = ExplainView::new(target, context, &explanation);
-    let resolved = !view.credential_needed || view.credential.is_some();
+    let resolved =
+        !view.credential_needed || view.credential.is_some() || view.client_certificate.is_some();
     if format == Format::Json {
         print_json(&view)?;
     } else {
@@ -33,6 +35,9 @@ pub async fn run(context: &Context, target: &str, format: Format) -> Result<Exit
 #[derive(Debug, Serialize)]
 struct ExplainView<'a> {
     attempts: Vec<AttemptView<'a>>,
+    /// The client certificate presented at login (`sslcert`): what authenticates a target
+    /// whose server uses `cert` authentication, with or without a password.
+    client_certificate: Option<String>,
     config_dir: Option<ConfigDirView>,
     credential: Option<CredentialView<'a>>,
     credential_needed: bool,
@@ -131,6 +136,11 @@ impl<'a> ExplainView<'a> {
                     source: &a.source,
                 })
                 .collect(),
+            client_certificate: e
+                .client_certificate
+                .as_ref()
+                .filter(|_| e.needs_credential)
+                .map(|p| p.display().to_string()),
             config_dir: ConfigDirView::of(context),
             credential: e.provenance.as_ref().map(CredentialView::of),
             credential_needed: e.needs_credential,
@@ -170,7 +180,15 @@ impl<'a> ExplainView<'a> {
                 c.source,
                 c.origin
             ),
-            None => outln!("credential: none resolved; a connection would send no password"),
+            None => match &self.client_certificate {
+                Some(cert) => outln!(
+                    "credential: the client certificate {cert} (no password resolved; a server with `cert` authentication needs none)"
+                ),
+                None => outln!("credential: none resolved; a connection would send no password"),
+            },
+        }
+        if let (Some(cert), Some(_)) = (&self.client_certificate, &self.credential) {
+            outln!("client certificate: {cert} (presented at login too)");
         }
         Ok(())
     }

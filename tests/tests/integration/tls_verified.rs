@@ -1,8 +1,10 @@
 //! Verified TLS to a server with a private CA (the TLS-only cluster's, made per run): the
 //! right CA under `verify-full` connects; a wrong CA or a wrong host name is a classified TLS
-//! error that names the CA file; `verify-*` without a CA is refused before connecting.
+//! error that names the CA file; `verify-*` without a CA is refused before connecting; a
+//! client certificate logs in to a `cert` line with no password, its key only when private.
 
 use tests::bin::{ConfigDir, Run, run};
+use tests::certs::CERT_USER;
 use tests::pg::{PgCluster, tls_cluster};
 
 /// `dbcore ping t --format json` on a target of the TLS cluster at `host`, with `tls_lines`.
@@ -79,4 +81,97 @@ async fn verify_full_with_the_private_ca_connects_and_a_wrong_ca_or_host_is_a_na
         no_ca.all_output().contains("no sslrootcert is set"),
         "{no_ca:?}"
     );
+}
+
+/// A target of the TLS cluster as the certificate's role, with no password source that
+/// answers, presenting `cert` (with its key) when given.
+fn cert_target(config: &ConfigDir, pg: &PgCluster, cert: Option<(&str, &str)>) {
+    let ca = pg.pki().unwrap().ca_file();
+    let client = cert
+        .map(|(cert, key)| format!("sslcert = \"{cert}\"\nsslkey = \"{key}\"\n"))
+        .unwrap_or_default();
+    config.target(
+        "c",
+        &format!(
+            "kind = \"postgres\"\nhost = \"localhost\"\nport = {}\ndatabase = \"postgres\"\nuser = \"{CERT_USER}\"\nsources = [\"env\"]\nenv_prefix = \"C\"\nsslmode = \"verify-full\"\nsslrootcert = \"{}\"\n{client}",
+            pg.port(),
+            ca.display()
+        ),
+    );
+}
+
+fn dbcore(config: &ConfigDir, args: &[&str]) -> Run {
+    let mut all = vec!["--config-dir", config.path_str(), "--format", "json"];
+    all.extend_from_slice(args);
+    run("dbcore", &all, &[])
+}
+
+#[tokio::test]
+async fn a_client_certificate_authenticates_without_a_password_and_its_key_must_be_private() {
+    let Some(pg) = tls_cluster() else { return };
+    let pki = pg.pki().unwrap();
+    let pool = pg.superuser().await;
+    sqlx::query(sqlx::AssertSqlSafe(format!(
+        "do $$ begin if not exists (select from pg_roles where rolname = '{CERT_USER}') then create role {CERT_USER} login; end if; end $$"
+    )))
+    .execute(&pool)
+    .await
+    .expect("create the certificate's role");
+    pool.close().await;
+
+    // The key as a user keeps it: a copy of their own, readable by them only.
+    let config = ConfigDir::new();
+    let key = config.path().join("client.key");
+    std::fs::copy(pki.client_key_file(), &key).unwrap();
+    let set_mode = |mode: u32| {
+        std::fs::set_permissions(&key, std::os::unix::fs::PermissionsExt::from_mode(mode)).unwrap()
+    };
+    set_mode(0o600);
+    let cert = pki.client_cert_file().display().to_string();
+    let key_s = key.display().to_string();
+    cert_target(&config, pg, Some((&cert, &key_s)));
+
+    let pinged = dbcore(&config, &["ping", "c"]);
+    assert_eq!(pinged.code, Some(0), "{pinged:?}");
+    assert_eq!(pinged.json()["current_user"], CERT_USER);
+
+    let explained = dbcore(&config, &["explain", "c"]);
+    assert_eq!(
+        explained.code,
+        Some(0),
+        "a certificate is a credential: {explained:?}"
+    );
+    assert_eq!(explained.json()["client_certificate"], cert.as_str());
+    let text = run(
+        "dbcore",
+        &["--config-dir", config.path_str(), "explain", "c"],
+        &[],
+    );
+    assert!(
+        text.stdout
+            .contains(&format!("credential: the client certificate {cert}")),
+        "{text:?}"
+    );
+
+    // A key others can read is refused before connecting, naming the file and the mode.
+    set_mode(0o644);
+    let loose = dbcore(&config, &["ping", "c"]);
+    assert_eq!(loose.code, Some(1), "{loose:?}");
+    assert_eq!(loose.json()["error"]["kind"], "configuration", "{loose:?}");
+    let said = loose.all_output();
+    assert!(said.contains(&key_s) && said.contains("0644"), "{loose:?}");
+
+    // Without the certificate the `cert` line lets nobody in, and explain says nothing
+    // would authenticate.
+    let bare = ConfigDir::new();
+    cert_target(&bare, pg, None);
+    let refused = dbcore(&bare, &["ping", "c"]);
+    assert_eq!(refused.code, Some(1), "{refused:?}");
+    assert_eq!(
+        refused.json()["error"]["kind"],
+        "authentication_failed",
+        "{refused:?}"
+    );
+    let unexplained = dbcore(&bare, &["explain", "c"]);
+    assert_eq!(unexplained.code, Some(2), "{unexplained:?}");
 }
