@@ -14,15 +14,16 @@ use super::{classify, effective_user, login_provenance};
 /// a bound so that `dbcore ping` always answers.
 const DEFAULT_CONNECT_TIMEOUT: Duration = Duration::from_secs(10);
 
-/// Builds sqlx options. The password is always set, to an empty string when there is none,
-/// because `new_without_pgpass` still takes `PGPASSWORD` from the environment otherwise.
+/// Builds sqlx options from the target alone: they start from no environment (the `PGSSL*`
+/// variables libpq reads are a settings layer, shown by explain), and the password is always
+/// set, to an empty string when there is none.
 pub fn connect_options(
     spec: &TargetSpec,
     credential: Option<&Credential>,
 ) -> Result<PgConnectOptions, ConnectError> {
     let identity = &spec.identity;
     let user = effective_user(identity, credential);
-    let mut options = PgConnectOptions::new_without_pgpass();
+    let mut options = PgConnectOptions::new_without_environment();
     // An empty user leaves sqlx's default, the login name, as libpq does.
     if !user.is_empty() {
         options = options.username(user);

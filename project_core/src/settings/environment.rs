@@ -21,11 +21,11 @@ pub struct EnvKey {
     pub suffix: &'static str,
     pub key: &'static str,
     /// Parses the variable's text as the field's type, into its canonical form.
-    parse: fn(&str) -> Result<ValueKind, String>,
+    pub(super) parse: fn(&str) -> Result<ValueKind, String>,
 }
 
 /// Reads `raw` as the type of the field `_field` selects.
-fn as_field<T: SettingValue>(
+pub(super) fn as_field<T: SettingValue>(
     _field: fn(&TargetSettings) -> &Option<T>,
     raw: &str,
 ) -> Result<ValueKind, String> {
@@ -39,10 +39,14 @@ macro_rules! env_keys {
         &[$(EnvKey {
             suffix: $suffix,
             key: super::fields::setting_key!($($field).+),
-            parse: |raw| as_field(|s: &TargetSettings| &s.$($field).+, raw),
+            parse: |raw| $crate::settings::environment::as_field(
+                |s: &$crate::settings::fields::TargetSettings| &s.$($field).+,
+                raw,
+            ),
         },)*]
     };
 }
+pub(super) use env_keys;
 
 /// Every setting the environment may set. Adding one is one line here.
 #[rustfmt::skip]
@@ -79,9 +83,25 @@ pub const ENV_KEYS: &[EnvKey] = env_keys![
 /// The layer of `<prefix>_*` variables that are set and not empty (empty counts as unset, as
 /// in the original pattern).
 pub fn overlay(prefix: &str, env: &dyn Env) -> Result<Layer, SettingsError> {
+    variables_layer(
+        "environment",
+        ENV_KEYS,
+        |entry| format!("{prefix}_{}", entry.suffix),
+        env,
+    )
+}
+
+/// The layer of the variables `var_of` names for `entries`, each parsed as its field's type
+/// and refused when it holds a secret.
+pub(super) fn variables_layer(
+    name: &'static str,
+    entries: &[EnvKey],
+    var_of: impl Fn(&EnvKey) -> String,
+    env: &dyn Env,
+) -> Result<Layer, SettingsError> {
     let mut values = Map::new();
-    for entry in ENV_KEYS {
-        let var = format!("{prefix}_{}", entry.suffix);
+    for entry in entries {
+        let var = var_of(entry);
         let Some(raw) = env.non_empty(&var) else {
             continue;
         };
@@ -103,7 +123,7 @@ pub fn overlay(prefix: &str, env: &dyn Env) -> Result<Layer, SettingsError> {
         let origin = Origin::env(&var).to_string();
         values.insert(entry.key.to_owned(), Value::new(Some(&origin), kind));
     }
-    Ok(Layer::new("environment", values))
+    Ok(Layer::new(name, values))
 }
 
 #[cfg(test)]

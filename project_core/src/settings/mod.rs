@@ -16,6 +16,7 @@ mod environment;
 pub mod fields;
 mod file;
 mod layer;
+mod libpq;
 mod origin;
 mod values;
 
@@ -96,6 +97,14 @@ impl Settings {
         let prefix = prefix.unwrap_or_else(|| default_prefix_for(name.as_str()));
         layers.push(environment::overlay(&prefix, env)?);
         let (merged, _) = layer::merge(&layers)?;
+        if let Some(libpq_env) = libpq::variables(merged.kind.as_ref().map(|k| k.0), env)? {
+            // Above the code defaults, below the target file.
+            layers.insert(usize::from(defaults.is_some()), libpq_env);
+        }
+        let (merged, _) = layer::merge(&layers)?;
+        if let Some(home_files) = libpq::home_files(&merged, env)? {
+            layers.insert(0, home_files);
+        }
         let derived = derived_defaults(&merged, prefix_is_derived.then_some(prefix), env);
         layers.insert(
             0,
@@ -362,3 +371,6 @@ mod hostile_tests;
 
 #[cfg(test)]
 mod loader_tests;
+
+#[cfg(test)]
+mod libpq_tests;

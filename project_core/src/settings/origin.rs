@@ -30,6 +30,11 @@ impl Origin {
         self.0 == DEFAULT
     }
 
+    /// One of libpq's default files under `~/.postgresql/`, used because it exists.
+    pub fn libpq_home_file() -> Self {
+        Origin("libpq default (the file exists)".to_owned())
+    }
+
     pub fn env(var: &str) -> Self {
         Origin(format!("env:{var}"))
     }

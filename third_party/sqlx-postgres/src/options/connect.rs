@@ -21,7 +21,16 @@ impl ConnectOptions for PgConnectOptions {
     where
         Self::Connection: Sized,
     {
-        PgConnection::establish(self)
+        async move {
+            match &self.connector {
+                Some(connector) => {
+                    let mut direct = self.clone();
+                    direct.connector = None;
+                    connector.0.connect(direct).await
+                }
+                None => PgConnection::establish(self).await,
+            }
+        }
     }
 
     fn log_statements(mut self, level: LevelFilter) -> Self {

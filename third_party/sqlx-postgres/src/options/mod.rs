@@ -30,6 +30,30 @@ pub struct PgConnectOptions {
     pub(crate) log_settings: LogSettings,
     pub(crate) extra_float_digits: Option<Cow<'static, str>>,
     pub(crate) options: Option<String>,
+    pub(crate) connector: Option<PgConnectorRef>,
+}
+
+/// Makes a connection from options in a way of the application's choosing: which host of
+/// several, with which password, after which check (libpq's `host=a,b` and
+/// `target_session_attrs`). Set with [`PgConnectOptions::connector`]; a pool then calls it for
+/// every new connection, so the choice is made again each time.
+pub trait PgConnector: Send + Sync + 'static {
+    /// Connects using `options`, which carry no connector: calling `options.connect()` (after
+    /// changing the host, port or password) makes one plain connection.
+    fn connect(
+        &self,
+        options: PgConnectOptions,
+    ) -> futures_core::future::BoxFuture<'static, Result<crate::PgConnection, crate::error::Error>>;
+}
+
+/// A shared connector; its `Debug` says only that there is one.
+#[derive(Clone)]
+pub(crate) struct PgConnectorRef(pub(crate) std::sync::Arc<dyn PgConnector>);
+
+impl std::fmt::Debug for PgConnectorRef {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str("PgConnector")
+    }
 }
 
 impl Default for PgConnectOptions {
@@ -97,7 +121,45 @@ impl PgConnectOptions {
             extra_float_digits: Some("2".into()),
             log_settings: Default::default(),
             options: var("PGOPTIONS").ok(),
+            connector: None,
         }
+    }
+
+    /// Create a default set of connection options that reads **no** environment variable and
+    /// no `passfile`: every value is set by the caller or is the compiled-in default (host
+    /// `localhost` or the default socket, port 5432, the OS user name, `sslmode=prefer`).
+    ///
+    /// For applications that decide themselves which variables apply (and show where each
+    /// value came from): with [`PgConnectOptions::new_without_pgpass()`], a `PGSSLROOTCERT`
+    /// or `PGOPTIONS` in the process environment would apply to every connection the caller
+    /// did not set it for, unseen.
+    pub fn new_without_environment() -> Self {
+        let port = 5432;
+        let username = whoami::username().unwrap_or_else(|_| "unknown".to_string());
+        PgConnectOptions {
+            port,
+            host: default_host(port),
+            socket: None,
+            username,
+            password: None,
+            database: None,
+            ssl_root_cert: None,
+            ssl_client_cert: None,
+            ssl_client_key: None,
+            ssl_mode: PgSslMode::default(),
+            statement_cache_capacity: 100,
+            application_name: None,
+            extra_float_digits: Some("2".into()),
+            log_settings: Default::default(),
+            options: None,
+            connector: None,
+        }
+    }
+
+    /// Makes every connection through `connector` instead of directly (see [`PgConnector`]).
+    pub fn connector(mut self, connector: std::sync::Arc<dyn PgConnector>) -> Self {
+        self.connector = Some(PgConnectorRef(connector));
+        self
     }
 
     pub(crate) fn apply_pgpass(mut self) -> Self {
