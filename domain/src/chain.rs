@@ -1,7 +1,7 @@
 use std::fmt;
 use std::sync::Arc;
 
-use crate::{Credential, CredentialSource, Lookup, SourceError, TargetIdentity};
+use crate::{Credential, CredentialSource, Endpoint, Lookup, SourceError, TargetIdentity};
 
 /// How one source answered.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -51,6 +51,17 @@ pub struct Resolution {
     pub issuer: Option<Arc<dyn CredentialSource>>,
     /// The hard error that stopped the chain, if one did.
     pub error: Option<SourceError>,
+    /// For a target with several hosts: each host and what answered for it, in host order.
+    pub hosts: Vec<HostAnswer>,
+}
+
+/// Which source answered for one host of a multi-host target (`None`: no source did, and
+/// that host's login sends no password). No secret.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct HostAnswer {
+    pub host: Endpoint,
+    pub source: Option<String>,
+    pub origin: Option<String>,
 }
 
 impl fmt::Debug for Resolution {
@@ -60,6 +71,7 @@ impl fmt::Debug for Resolution {
             .field("credential", &self.credential)
             .field("issuer", &self.issuer.as_ref().map(|s| s.name()))
             .field("error", &self.error)
+            .field("hosts", &self.hosts)
             .finish()
     }
 }
@@ -72,6 +84,7 @@ impl Resolution {
             credential: None,
             issuer: None,
             error: None,
+            hosts: Vec::new(),
         }
     }
 
@@ -135,6 +148,7 @@ impl CredentialChain {
                         credential: Some(credential),
                         issuer: Some(source.clone()),
                         error: None,
+                        hosts: Vec::new(),
                     };
                 }
                 Ok(Lookup::NotFound { reason }) => attempts.push(Attempt {
@@ -158,6 +172,7 @@ impl CredentialChain {
                         credential: None,
                         issuer: None,
                         error: Some(error),
+                        hosts: Vec::new(),
                     };
                 }
             }

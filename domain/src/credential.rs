@@ -19,6 +19,83 @@ pub struct Credential {
     pub origin: String,
     /// Set for leased secrets (Vault); `None` for static ones.
     pub lease: Option<Lease>,
+    /// For a target with several hosts, what each host's login sends, in the target's host
+    /// order (empty: every host uses `password`). A host-specific source (pgpass) can answer
+    /// for one host and not another, and one host's password must never go to another.
+    pub hosts: Vec<HostSecret>,
+}
+
+/// What one host of a multi-host target logs in with.
+#[derive(Clone)]
+pub enum HostSecret {
+    /// The credential's own password and user.
+    Shared,
+    /// A password of this host's own, from a host-specific source, with the user name that
+    /// source gave (`None`: the target's user, never another source's).
+    Own {
+        username: Option<String>,
+        password: SecretString,
+        source: String,
+        origin: String,
+    },
+    /// No source has a password for this host: its login sends none.
+    NoPassword,
+}
+
+impl fmt::Debug for HostSecret {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        match self {
+            HostSecret::Shared => f.write_str("Shared"),
+            HostSecret::Own {
+                username,
+                source,
+                origin,
+                ..
+            } => f
+                .debug_struct("Own")
+                .field("username", username)
+                .field("password", &format_args!("[redacted]"))
+                .field("source", source)
+                .field("origin", origin)
+                .finish(),
+            HostSecret::NoPassword => f.write_str("NoPassword"),
+        }
+    }
+}
+
+impl Credential {
+    /// The password host number `index` logs in with (`None`: send none), and where it came
+    /// from.
+    ///
+    /// A credential without a table (a one-host target) gives its own password for every
+    /// index; one with a table gives none past its end, so a host it does not know of is
+    /// never sent a password meant for another.
+    pub fn for_host(&self, index: usize) -> Option<(&SecretString, &str, &str)> {
+        let secret = match self.hosts.get(index) {
+            Some(secret) => secret,
+            None if self.hosts.is_empty() => &HostSecret::Shared,
+            None => &HostSecret::NoPassword,
+        };
+        match secret {
+            HostSecret::Shared => Some((&self.password, &self.source, &self.origin)),
+            HostSecret::Own {
+                password,
+                source,
+                origin,
+                ..
+            } => Some((password, source, origin)),
+            HostSecret::NoPassword => None,
+        }
+    }
+
+    /// The user name host number `index` logs in as, when its source gave one.
+    pub fn username_for_host(&self, index: usize) -> Option<&str> {
+        match self.hosts.get(index) {
+            None | Some(HostSecret::Shared) => self.username.as_deref(),
+            Some(HostSecret::Own { username, .. }) => username.as_deref(),
+            Some(HostSecret::NoPassword) => None,
+        }
+    }
 }
 
 impl Credential {
@@ -34,6 +111,7 @@ impl Credential {
             source: source.into(),
             origin: origin.into(),
             lease: None,
+            hosts: Vec::new(),
         }
     }
 }
@@ -46,6 +124,7 @@ impl fmt::Debug for Credential {
             .field("source", &self.source)
             .field("origin", &self.origin)
             .field("lease", &self.lease)
+            .field("hosts", &self.hosts)
             .finish()
     }
 }
@@ -82,7 +161,7 @@ mod tests {
         );
         assert_eq!(
             format!("{credential:?}"),
-            r#"Credential { username: Some("app"), password: [redacted], source: "pgpass", origin: "/home/u/.pgpass line 3", lease: None }"#
+            r#"Credential { username: Some("app"), password: [redacted], source: "pgpass", origin: "/home/u/.pgpass line 3", lease: None, hosts: [] }"#
         );
         assert!(!format!("{credential:#?}").contains("canary"));
     }
@@ -98,5 +177,42 @@ mod tests {
             format!("{lease:?}"),
             "Lease { id: [redacted], duration: 5s, renewable: true, .. }"
         );
+    }
+
+    #[test]
+    fn debug_redacts_a_host_s_own_password_and_each_host_gets_only_its_own() {
+        let mut credential = Credential::new(None, SecretString::from("shared-pw"), "vault", "kv");
+        credential.hosts = vec![
+            HostSecret::Own {
+                username: None,
+                password: SecretString::from("canary-host-a"),
+                source: "pgpass".into(),
+                origin: "/h/.pgpass line 1".into(),
+            },
+            HostSecret::Shared,
+            HostSecret::NoPassword,
+        ];
+        let shown = format!("{credential:?}");
+        assert!(
+            !shown.contains("canary") && !shown.contains("shared-pw"),
+            "{shown}"
+        );
+        assert!(
+            shown.contains("Own { username: None, password: [redacted], source: \"pgpass\""),
+            "{shown}"
+        );
+        use secrecy::ExposeSecret;
+        let password = |i| {
+            credential
+                .for_host(i)
+                .map(|(p, s, _)| (p.expose_secret().to_owned(), s.to_owned()))
+        };
+        assert_eq!(password(0), Some(("canary-host-a".into(), "pgpass".into())));
+        assert_eq!(password(1), Some(("shared-pw".into(), "vault".into())));
+        assert_eq!(password(2), None);
+        // Past the table: nothing; a credential without a table: its own for every host.
+        assert_eq!(password(3), None);
+        let single = Credential::new(None, SecretString::from("one"), "env", "X");
+        assert!(single.for_host(5).is_some());
     }
 }

@@ -36,6 +36,9 @@ pub enum ConnectErrorKind {
     Timeout,
     Tls,
     Configuration,
+    /// Servers answered, but none fits `target_session_attrs` (a standby where a primary is
+    /// wanted).
+    NoSuitableHost,
     Other,
 }
 
@@ -50,6 +53,7 @@ impl ConnectErrorKind {
             ConnectErrorKind::Timeout => "timeout",
             ConnectErrorKind::Tls => "tls",
             ConnectErrorKind::Configuration => "configuration",
+            ConnectErrorKind::NoSuitableHost => "no_suitable_host",
             ConnectErrorKind::Other => "other",
         }
     }
@@ -65,6 +69,7 @@ impl fmt::Display for ConnectErrorKind {
             ConnectErrorKind::Timeout => "timed out",
             ConnectErrorKind::Tls => "tls error",
             ConnectErrorKind::Configuration => "invalid connection settings",
+            ConnectErrorKind::NoSuitableHost => "no suitable host",
             ConnectErrorKind::Other => "connection failed",
         })
     }
@@ -127,6 +132,7 @@ mod tests {
             Timeout,
             Tls,
             Configuration,
+            NoSuitableHost,
             Other,
         ]
         .into_iter()
@@ -140,6 +146,7 @@ mod tests {
             ("timeout", "timed out"),
             ("tls", "tls error"),
             ("configuration", "invalid connection settings"),
+            ("no_suitable_host", "no suitable host"),
             ("other", "connection failed"),
         ];
         assert_eq!(

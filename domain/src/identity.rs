@@ -52,6 +52,11 @@ pub struct TargetOptions {
     pub statement_timeout: Option<std::time::Duration>,
     /// Schemas, in order; set explicitly on every connection when given.
     pub search_path: Option<Vec<String>>,
+    /// Every server of a target with more than one (PostgreSQL), in the order given; empty
+    /// for a target with one, which is the identity's host and port.
+    pub hosts: Vec<crate::Endpoint>,
+    pub target_session_attrs: Option<crate::SessionAttrs>,
+    pub load_balance_hosts: Option<crate::LoadBalance>,
     pub pool: PoolOptions,
 }
 

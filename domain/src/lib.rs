@@ -8,9 +8,11 @@
 //! process environment are reached through the ports defined here and implemented in `adapters`.
 
 mod chain;
+mod chain_hosts;
 mod credential;
 mod env;
 mod error;
+mod hosts;
 mod identity;
 mod kind;
 pub mod metadata;
@@ -21,10 +23,11 @@ mod sslmode;
 mod target;
 mod tls;
 
-pub use chain::{Attempt, CredentialChain, Outcome, Resolution};
-pub use credential::{Credential, Lease};
+pub use chain::{Attempt, CredentialChain, HostAnswer, Outcome, Resolution};
+pub use credential::{Credential, HostSecret, Lease};
 pub use env::{Env, MapEnv};
 pub use error::{ConnectError, ConnectErrorKind, SourceError};
+pub use hosts::{Endpoint, LoadBalance, SessionAttrs, SessionFacts};
 pub use identity::{PoolOptions, TargetIdentity, TargetOptions, TargetSpec};
 pub use kind::{DbKind, UnknownKind};
 pub use metadata::Metadata;

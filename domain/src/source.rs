@@ -50,6 +50,13 @@ pub trait CredentialSource: Send + Sync {
 
     async fn lookup(&self, target: &TargetIdentity) -> Result<Lookup, SourceError>;
 
+    /// Whether the answer depends on the target's host and port (pgpass lines name a host):
+    /// for a target with several hosts such a source is asked once per host, every other
+    /// source once for all of them.
+    fn varies_by_host(&self) -> bool {
+        false
+    }
+
     /// Renews a lease this source handed out. Sources without leases never get asked.
     async fn renew(&self, _lease: &Lease) -> Result<Renewal, SourceError> {
         Err(SourceError::Other(format!(

@@ -8,6 +8,11 @@ pub struct ServerInfo {
     pub version: String,
     pub current_user: String,
     pub database: String,
+    /// The server that answered, as it sees itself (`127.0.0.1:5433`; PostgreSQL), which
+    /// tells the hosts of a multi-host target apart.
+    pub answered_by: Option<String>,
+    /// Whether that server is a standby (in recovery; PostgreSQL).
+    pub standby: Option<bool>,
 }
 
 /// Where connections go: a database of some kind, reached with an optional credential.

@@ -53,6 +53,18 @@ pub enum DbError {
         #[source]
         cause: sqlx::Error,
     },
+    /// The connection failed while COMMIT was in flight: the server may or may not have
+    /// committed the transaction. Never retried; the caller must find out (or make the
+    /// transaction's effect idempotent).
+    #[error(
+        "target `{target}`: the connection failed while committing, so the transaction may or may not have committed: {}",
+        adapters::database::describe(cause)
+    )]
+    CommitOutcomeUnknown {
+        target: String,
+        #[source]
+        cause: sqlx::Error,
+    },
     /// The outcome of an open shared by the callers that waited for it.
     #[error(transparent)]
     Shared(std::sync::Arc<DbError>),

@@ -71,6 +71,8 @@ pub struct Explanation {
     /// The client certificate the target presents (`sslcert` with its `sslkey`): a credential
     /// of its own, so a server with `cert` authentication needs no password.
     pub client_certificate: Option<std::path::PathBuf>,
+    /// For a target with several hosts: each host and which source answered for it.
+    pub hosts: Vec<domain::HostAnswer>,
 }
 
 /// The settings as `explain` shows them: the set ones, and the order `chain` chose when the
@@ -105,6 +107,7 @@ pub async fn explain(name: &str, context: &Context) -> Result<Explanation, DbErr
         source_details: Vec::new(),
         lease: None,
         client_certificate: client_certificate(&settings),
+        hosts: Vec::new(),
         settings,
     };
     let (chain, resolution) = match resolve_all(&explanation.settings, context.env().clone()).await
@@ -121,6 +124,23 @@ pub async fn explain(name: &str, context: &Context) -> Result<Explanation, DbErr
         explanation.source_details = shown_details(&chain);
     }
     explanation.attempts = resolution.attempts;
+    explanation.hosts = resolution.hosts;
+    for host in &mut explanation.hosts {
+        host.origin = host.origin.as_deref().map(redact);
+    }
+    if explanation.hosts.is_empty() && !explanation.settings.endpoints().is_empty() {
+        // A kind without credentials, or a chain that could not be built: the hosts still.
+        explanation.hosts = explanation
+            .settings
+            .endpoints()
+            .into_iter()
+            .map(|host| domain::HostAnswer {
+                host,
+                source: None,
+                origin: None,
+            })
+            .collect();
+    }
     for attempt in &mut explanation.attempts {
         attempt.detail = redact(&attempt.detail);
     }

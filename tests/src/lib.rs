@@ -19,5 +19,6 @@ pub mod bin;
 pub mod certs;
 pub mod mariadb;
 pub mod pg;
+pub mod pg_pair;
 pub mod servers;
 pub mod vault;

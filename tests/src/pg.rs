@@ -19,6 +19,16 @@ pub struct PgCluster {
     superuser_password: String,
     /// The TLS-only cluster's certificates.
     pki: Option<TestPki>,
+    /// The server's command-line options, for restarts.
+    options: String,
+}
+
+/// How a cluster is made.
+#[derive(Debug, Default)]
+struct Setup<'a> {
+    tls: bool,
+    /// Made as a streaming standby of this primary.
+    standby_of: Option<&'a PgCluster>,
 }
 
 static SHARED: OnceLock<Result<PgCluster, String>> = OnceLock::new();
@@ -30,6 +40,14 @@ pub fn cluster() -> Option<&'static PgCluster> {
     match SHARED.get_or_init(|| PgCluster::start(false)) {
         Ok(cluster) => Some(cluster),
         Err(why) => unavailable("PostgreSQL", why),
+    }
+}
+
+/// A cluster of this test's own, to stop, restart or crash.
+pub fn own_cluster() -> Option<PgCluster> {
+    match PgCluster::start_primary() {
+        Ok(cluster) => Some(cluster),
+        Err(why) => unavailable("PostgreSQL", &why),
     }
 }
 
@@ -93,11 +111,23 @@ fn run_pg(bin: &Path, program: &str, args: &[&str]) -> Result<String, String> {
 
 impl PgCluster {
     fn start(tls: bool) -> Result<Self, String> {
+        Self::start_with(&Setup {
+            tls,
+            ..Setup::default()
+        })
+    }
+
+    /// A new cluster: made by `initdb`, or as a streaming standby of `setup.standby_of`
+    /// (`pg_basebackup -R`), started on a free port.
+    fn start_with(setup: &Setup<'_>) -> Result<Self, String> {
         let bin = find_bin_dir()
             .ok_or("no initdb found (pg_config --bindir, /usr/lib/postgresql/*/bin)")?;
         let dir = std::env::temp_dir().join(format!("dbcore-pg-{}", random_token(10)));
         std::fs::create_dir_all(&dir).map_err(|e| format!("mkdir {}: {e}", dir.display()))?;
-        let superuser_password = random_token(24);
+        let superuser_password = match setup.standby_of {
+            Some(primary) => primary.superuser_password.clone(),
+            None => random_token(24),
+        };
         let pwfile = dir.join("pwfile");
         std::fs::write(&pwfile, &superuser_password).map_err(|e| e.to_string())?;
         chown_to_postgres(&dir)?;
@@ -117,23 +147,50 @@ impl PgCluster {
             pg_ctl = bin.join("pg_ctl").display(),
         ))
         .map_err(|e| format!("cannot start the cleanup watchdog: {e}"))?;
-        run_pg(
-            &bin,
-            "initdb",
-            &[
-                "-D",
-                &data_s,
-                "-U",
-                "postgres",
-                "--auth=scram-sha-256",
-                &format!("--pwfile={}", pwfile.display()),
-                "-E",
-                "UTF8",
-                "--no-locale",
-                "--no-sync",
-            ],
-        )?;
-        let (pki, tls_options) = if tls {
+        match setup.standby_of {
+            Some(primary) => {
+                // -R writes standby.signal and primary_conninfo (with this password).
+                let conninfo = format!(
+                    "host=127.0.0.1 port={} user=postgres password={superuser_password}",
+                    primary.port
+                );
+                run_pg(
+                    &bin,
+                    "pg_basebackup",
+                    &[
+                        "-D",
+                        &data_s,
+                        "-d",
+                        &conninfo,
+                        "-R",
+                        "-X",
+                        "stream",
+                        "-c",
+                        "fast",
+                        "--no-sync",
+                    ],
+                )?;
+            }
+            None => {
+                run_pg(
+                    &bin,
+                    "initdb",
+                    &[
+                        "-D",
+                        &data_s,
+                        "-U",
+                        "postgres",
+                        "--auth=scram-sha-256",
+                        &format!("--pwfile={}", pwfile.display()),
+                        "-E",
+                        "UTF8",
+                        "--no-locale",
+                        "--no-sync",
+                    ],
+                )?;
+            }
+        }
+        let (pki, tls_options) = if setup.tls {
             let pki = TestPki::create(&dir.join("tls"))?;
             std::fs::write(data.join("pg_hba.conf"), TLS_ONLY_HBA).map_err(|e| e.to_string())?;
             chown_to_postgres(&dir)?;
@@ -153,34 +210,77 @@ impl PgCluster {
             let options = format!(
                 "-p {port} -k {dir_s} -c listen_addresses=127.0.0.1 -c fsync=off -c max_connections=200{tls_options}"
             );
-            let log = dir.join("log");
-            match run_pg(
-                &bin,
-                "pg_ctl",
-                &[
-                    "-D",
-                    &data_s,
-                    "-l",
-                    &log.display().to_string(),
-                    "-o",
-                    &options,
-                    "-w",
-                    "start",
-                ],
-            ) {
-                Ok(_) => {
-                    return Ok(Self {
-                        dir,
-                        bin,
-                        port,
-                        superuser_password,
-                        pki,
-                    });
-                }
+            let cluster = Self {
+                dir: dir.clone(),
+                bin: bin.clone(),
+                port,
+                superuser_password: superuser_password.clone(),
+                pki: pki.clone(),
+                options,
+            };
+            match cluster.pg_ctl(&["-w", "start"]) {
+                Ok(()) => return Ok(cluster),
                 Err(e) => last_error = e,
             }
         }
         Err(last_error)
+    }
+
+    /// A primary for a standby to replicate from (initdb's defaults already allow it:
+    /// `wal_level = replica`, replication lines in pg_hba.conf).
+    pub(crate) fn start_primary() -> Result<Self, String> {
+        Self::start_with(&Setup::default())
+    }
+
+    /// A streaming standby of `primary`, with its roles and data.
+    pub(crate) fn start_standby_of(primary: &PgCluster) -> Result<Self, String> {
+        Self::start_with(&Setup {
+            standby_of: Some(primary),
+            ..Setup::default()
+        })
+    }
+
+    /// Runs `pg_ctl` on this cluster's data directory with its options and log.
+    fn pg_ctl(&self, args: &[&str]) -> Result<(), String> {
+        let data = self.dir.join("data").display().to_string();
+        let log = self.dir.join("log").display().to_string();
+        let mut all = vec!["-D", &data, "-l", &log, "-o", &self.options];
+        all.extend_from_slice(args);
+        run_pg(&self.bin, "pg_ctl", &all).map(|_| ())
+    }
+
+    /// Stops the server (`fast`: sessions are ended, as on a normal shutdown); it stays
+    /// stopped until [`PgCluster::start_again`].
+    pub fn stop(&self) {
+        self.pg_ctl(&["-m", "fast", "-w", "stop"])
+            .expect("pg_ctl stop");
+    }
+
+    /// Stops the server at once, as a crash would (`immediate`).
+    pub fn crash(&self) {
+        self.pg_ctl(&["-m", "immediate", "-w", "stop"])
+            .expect("pg_ctl stop -m immediate");
+    }
+
+    /// Starts a stopped server again, on the same port.
+    pub fn start_again(&self) {
+        self.pg_ctl(&["-w", "start"]).expect("pg_ctl start");
+    }
+
+    /// Restarts the server (`fast`): every session ends.
+    pub fn restart(&self) {
+        self.pg_ctl(&["-m", "fast", "-w", "restart"])
+            .expect("pg_ctl restart");
+    }
+
+    /// The server's log so far.
+    pub fn log_text(&self) -> String {
+        std::fs::read_to_string(self.dir.join("log")).unwrap_or_default()
+    }
+
+    /// Promotes a standby to a primary, waiting until it takes writes.
+    pub fn promote(&self) {
+        self.pg_ctl(&["-w", "promote"]).expect("pg_ctl promote");
     }
 
     /// The TLS-only cluster's CA and server certificate.

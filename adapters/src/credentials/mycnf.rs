@@ -215,6 +215,11 @@ impl CredentialSource for MyCnfSource {
         "mycnf"
     }
 
+    /// A `host` option in the file is checked against the target's host.
+    fn varies_by_host(&self) -> bool {
+        true
+    }
+
     async fn lookup(&self, target: &TargetIdentity) -> Result<Lookup, SourceError> {
         let Some(path) = self.file() else {
             return Ok(Lookup::not_found("no option file: HOME is not set"));

@@ -252,6 +252,11 @@ impl CredentialSource for PgpassSource {
         "pgpass"
     }
 
+    /// A line names a host and port: each host of a multi-host target has its own, as in libpq.
+    fn varies_by_host(&self) -> bool {
+        true
+    }
+
     async fn lookup(&self, target: &TargetIdentity) -> Result<Lookup, SourceError> {
         let Some(user) = target.user.as_deref().filter(|u| !u.is_empty()) else {
             return Ok(Lookup::not_found(

@@ -30,6 +30,9 @@ pub fn classify(error: &sqlx::Error) -> ConnectErrorKind {
                 _ => ConnectErrorKind::Other,
             }
         }
+        sqlx::Error::Io(io) if hosts_failed(io).is_some() => {
+            hosts_failed(io).map_or(ConnectErrorKind::Other, classify_hosts)
+        }
         sqlx::Error::Io(io) => match io.kind() {
             Io::ConnectionRefused => ConnectErrorKind::ConnectionRefused,
             Io::TimedOut => ConnectErrorKind::Timeout,
@@ -55,6 +58,35 @@ pub fn classify(error: &sqlx::Error) -> ConnectErrorKind {
         sqlx::Error::Configuration(_) => ConnectErrorKind::Configuration,
         _ => ConnectErrorKind::Other,
     }
+}
+
+/// The hosts of a multi-host connection, when that is what failed.
+fn hosts_failed(io: &std::io::Error) -> Option<&super::HostsFailed> {
+    io.get_ref()?.downcast_ref::<super::HostsFailed>()
+}
+
+/// One kind for every host that failed, the one that says what to fix: a refused password
+/// first (resolving again may help, and it must not hide behind another host's refusal),
+/// then TLS, then servers that answered but do not fit, then what the first host said.
+fn classify_hosts(failed: &super::HostsFailed) -> ConnectErrorKind {
+    use super::hosts::HostFailure;
+    let kinds: Vec<ConnectErrorKind> = failed
+        .failures()
+        .map(|failure| match failure {
+            HostFailure::Error(error) => classify(error),
+            HostFailure::TimedOut(_) => ConnectErrorKind::Timeout,
+            HostFailure::Unfit(..) => ConnectErrorKind::NoSuitableHost,
+        })
+        .collect();
+    [
+        ConnectErrorKind::AuthenticationFailed,
+        ConnectErrorKind::Tls,
+        ConnectErrorKind::NoSuitableHost,
+    ]
+    .into_iter()
+    .find(|kind| kinds.contains(kind))
+    .or_else(|| kinds.first().copied())
+    .unwrap_or(ConnectErrorKind::Other)
 }
 
 /// SQLSTATE `08P01`: what PostgreSQL sends when it cannot parse a SCRAM message.
@@ -101,6 +133,9 @@ pub fn describe(error: &sqlx::Error) -> String {
             .to_owned(),
         sqlx::Error::Protocol(text) if is_scram_client_failure(text) => {
             format!("the SCRAM exchange failed: {text}")
+        }
+        sqlx::Error::Io(io) if hosts_failed(io).is_some() => {
+            hosts_failed(io).map_or_else(String::new, ToString::to_string)
         }
         other => other.to_string(),
     }

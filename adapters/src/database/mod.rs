@@ -8,6 +8,7 @@
 //! derived `Debug` prints the password.
 
 mod classify;
+mod hosts;
 pub mod mysql;
 pub mod postgres;
 pub mod reflect;
@@ -16,12 +17,15 @@ pub mod sqlite;
 #[cfg(any(test, feature = "test-util"))]
 pub mod recording;
 mod retirement;
+mod retry_class;
 mod target;
 
 use domain::{ConnectError, Credential, DbKind, TargetIdentity, TargetSpec};
 
 pub use classify::{classify, describe};
+pub use hosts::HostsFailed;
 pub use retirement::Retirement;
+pub use retry_class::{Transience, server_answered, transience};
 pub use target::SqlxTarget;
 
 /// A pool for one of the supported kinds.
@@ -106,7 +110,9 @@ pub(crate) async fn open_first<DB: sqlx::Database>(
     pool: sqlx::Pool<DB>,
     spec: &TargetSpec,
     credential: Option<&Credential>,
-    default_port: u16,
+    // The default port of a TCP probe of the target's host; `None`: no probe (a connector
+    // tries several hosts itself).
+    probe_port: Option<u16>,
     timeout: std::time::Duration,
     address: String,
     connect_error: impl Fn(&sqlx::Error) -> ConnectError,
@@ -116,7 +122,9 @@ pub(crate) async fn open_first<DB: sqlx::Database>(
         .host
         .as_deref()
         .filter(|h| !h.is_empty() && !h.starts_with('/'));
-    let tcp = host.map(|h| (h, spec.identity.port.unwrap_or(default_port)));
+    let tcp = host
+        .zip(probe_port)
+        .map(|(h, default_port)| (h, spec.identity.port.unwrap_or(default_port)));
     match first_connection(&pool, tcp, timeout).await {
         Ok(()) => Ok(pool),
         Err(FirstConnection::TimedOut(after)) => Err(ConnectError {
@@ -213,7 +221,10 @@ pub(crate) fn checked_tls(
         hint: None,
     };
     let mode = crate::tls::effective_mode(spec.options.sslmode, files).map_err(refused)?;
-    crate::tls::client_identity(files).map_err(&refused)?;
+    // With TLS off no file is read, as in libpq.
+    if mode != domain::SslMode::Disable {
+        crate::tls::client_identity(files).map_err(&refused)?;
+    }
     Ok(mode)
 }
 

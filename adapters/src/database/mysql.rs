@@ -138,9 +138,15 @@ pub async fn connect(
     }
     pool_options = super::with_retirement(pool_options, retirement);
     let pool = pool_options.connect_lazy_with(options);
-    super::open_first(pool, spec, credential, 3306, timeout, address(spec), |e| {
-        connect_error(spec, credential, e)
-    })
+    super::open_first(
+        pool,
+        spec,
+        credential,
+        Some(3306),
+        timeout,
+        address(spec),
+        |e| connect_error(spec, credential, e),
+    )
     .await
 }
 
@@ -160,5 +166,7 @@ pub async fn ping(spec: &TargetSpec, pool: &MySqlPool) -> Result<ServerInfo, Con
         version: format!("MySQL-compatible {}", row.0),
         current_user: row.1,
         database: row.2.unwrap_or_default(),
+        answered_by: None,
+        standby: None,
     })
 }

@@ -193,6 +193,8 @@ impl ConnectionTarget for RecordingTarget {
             version: "recording".into(),
             current_user: self.identity.user.clone().unwrap_or_default(),
             database: self.identity.database.clone().unwrap_or_default(),
+            answered_by: None,
+            standby: None,
         })
     }
 

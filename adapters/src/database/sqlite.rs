@@ -79,6 +79,8 @@ pub async fn ping(spec: &TargetSpec, pool: &SqlitePool) -> Result<ServerInfo, Co
         version: format!("SQLite {version}"),
         current_user: String::new(),
         database: address(spec),
+        answered_by: None,
+        standby: None,
     })
 }
 

@@ -65,7 +65,7 @@ pub enum Command {
     },
     /// Resolve, connect and run a query; print server version, user, database and timings.
     #[command(
-        after_help = "Examples:\n  dbcore ping local\n  dbcore ping laptop --format json\n  dbcore ping prod --watch --duration 60s --concurrency 4"
+        after_help = "Examples:\n  dbcore ping local\n  dbcore ping laptop --format json\n  dbcore ping prod --watch --duration 60s --concurrency 4\n  dbcore ping prod --watch --write --retry --duration 2m"
     )]
     Ping {
         /// Target name, e.g. `local`.
@@ -84,6 +84,17 @@ pub enum Command {
         /// Concurrent tasks for --watch (1 to 1024).
         #[arg(long, default_value_t = 4, value_parser = crate::watch::parse_concurrency)]
         concurrency: usize,
+        /// With --watch: each transaction inserts one row into a table this run creates
+        /// (and drops at the end); the report compares the table with what was
+        /// acknowledged, and a lost acknowledged write fails the run.
+        #[arg(long, requires = "watch")]
+        write: bool,
+        /// With --watch: run transactions through the retrying scope (conflicts and
+        /// connections lost before COMMIT are retried with backoff; a failure during COMMIT
+        /// is reported as commit outcome unknown, never retried). The report gives the
+        /// retries and each outage, from the first failure to the next success.
+        #[arg(long, requires = "watch")]
+        retry: bool,
     },
     /// Run a command with the target's connection in its environment, the way its own client
     /// library reads it: for PostgreSQL PGHOST, PGPORT, PGDATABASE, PGUSER, PGSSLMODE,

@@ -42,6 +42,8 @@ struct ExplainView<'a> {
     credential: Option<CredentialView<'a>>,
     credential_needed: bool,
     error: Option<&'a str>,
+    /// A multi-host target's hosts, in order, each with what answered for it.
+    hosts: Vec<HostView<'a>>,
     kind: Option<&'static str>,
     lease: Option<LeaseView>,
     not_consulted: Vec<&'static str>,
@@ -60,6 +62,17 @@ struct AttemptView<'a> {
     #[serde(serialize_with = "outcome_json")]
     outcome: Outcome,
     source: &'a str,
+}
+
+#[derive(Debug, Serialize)]
+struct HostView<'a> {
+    host: &'a str,
+    /// Where the source found it: shown in the text only, as for the credential.
+    #[serde(skip)]
+    origin: Option<&'a str>,
+    port: Option<u16>,
+    /// The source whose password this host's login sends; `null` when none answered.
+    source: Option<&'a str>,
 }
 
 #[derive(Debug, Serialize)]
@@ -145,6 +158,16 @@ impl<'a> ExplainView<'a> {
             credential: e.provenance.as_ref().map(CredentialView::of),
             credential_needed: e.needs_credential,
             error: e.error.as_deref(),
+            hosts: e
+                .hosts
+                .iter()
+                .map(|h| HostView {
+                    host: &h.host.host,
+                    origin: h.origin.as_deref(),
+                    port: h.host.port,
+                    source: h.source.as_deref(),
+                })
+                .collect(),
             kind: e.settings.kind().map(|k| k.as_str()),
             lease: e.lease.map(|(ttl, renewable)| LeaseView {
                 renewable,
@@ -168,6 +191,7 @@ impl<'a> ExplainView<'a> {
         for (key, setting) in &self.settings {
             outln!("  {key:<26} {:<32} {}", setting.text, setting.origin);
         }
+        self.print_hosts()?;
         if !self.credential_needed {
             outln!("credential: none needed for {}", self.kind.unwrap_or("?"));
             return Ok(());
@@ -189,6 +213,29 @@ impl<'a> ExplainView<'a> {
         }
         if let (Some(cert), Some(_)) = (&self.client_certificate, &self.credential) {
             outln!("client certificate: {cert} (presented at login too)");
+        }
+        Ok(())
+    }
+
+    /// Each host of a multi-host target, in the order tried, with its password's source.
+    fn print_hosts(&self) -> Result<()> {
+        if self.hosts.is_empty() {
+            return Ok(());
+        }
+        outln!("hosts, in order:");
+        for (i, h) in self.hosts.iter().enumerate() {
+            let port = h
+                .port
+                .map_or_else(|| "default".to_owned(), |p| p.to_string());
+            let credential = match (h.source, h.origin) {
+                (Some(source), Some(origin)) => format!("password from {source} ({origin})"),
+                (Some(source), None) => format!("password from {source}"),
+                _ if self.credential_needed => {
+                    "no password (no source answered for this host)".into()
+                }
+                _ => "no password needed".into(),
+            };
+            outln!("  {}. {}:{port}: {credential}", i + 1, h.host);
         }
         Ok(())
     }

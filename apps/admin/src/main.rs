@@ -32,6 +32,7 @@ mod proxy;
 mod secret;
 mod targets;
 mod watch;
+mod watch_writes;
 
 use anyhow::Result;
 use clap::Parser;
@@ -70,7 +71,18 @@ async fn run(cli: Cli) -> Result<ExitCode> {
             interval,
             duration,
             concurrency,
-        } => watch::run(&context, &target, interval, duration, concurrency).await,
+            write,
+            retry,
+        } => {
+            let options = watch::WatchOptions {
+                interval,
+                duration,
+                concurrency,
+                write,
+                retry,
+            };
+            watch::run(&context, &target, options).await
+        }
         Command::Secret { action } => secret::run(&context, action, cli.format).await,
         Command::Completions { .. } => Ok(ExitCode::SUCCESS),
         Command::Exec {

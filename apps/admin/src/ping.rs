@@ -12,6 +12,8 @@ use crate::output::{CredentialView, print_json};
 
 #[derive(Debug, Serialize)]
 struct PingView<'a> {
+    /// The server that answered, as it sees itself (PostgreSQL): which host of several.
+    answered_by: Option<&'a str>,
     connect_ms: f64,
     credential: Option<CredentialView<'a>>,
     current_user: &'a str,
@@ -23,6 +25,7 @@ struct PingView<'a> {
     ok: bool,
     round_trip_ms: f64,
     server_version: &'a str,
+    standby: Option<bool>,
     target: &'a str,
     #[serde(rename = "where")]
     place: String,
@@ -59,6 +62,7 @@ pub async fn run(context: &Context, target: &str, format: Format) -> Result<Exit
     let provenance = connection.provenance().cloned();
     connection.close().await;
     let view = PingView {
+        answered_by: info.answered_by.as_deref(),
         connect_ms: ms(connect_time),
         credential: provenance.as_ref().map(CredentialView::of),
         current_user: &info.current_user,
@@ -68,6 +72,7 @@ pub async fn run(context: &Context, target: &str, format: Format) -> Result<Exit
         ok: true,
         round_trip_ms: ms(round_trip),
         server_version: &info.version,
+        standby: info.standby,
         target,
         place: connection.settings().location(),
     };
@@ -87,6 +92,14 @@ impl PingView<'_> {
     fn print_text(&self) -> Result<()> {
         outln!("ok: {} ({}) at {}", self.target, self.kind, self.place);
         outln!("  server:     {}", self.server_version);
+        if let Some(answered_by) = self.answered_by {
+            let role = match self.standby {
+                Some(true) => " (a standby)",
+                Some(false) => " (a primary)",
+                None => "",
+            };
+            outln!("  answered:   {answered_by}{role}");
+        }
         if !self.current_user.is_empty() {
             outln!("  user:       {}", self.current_user);
         }

@@ -15,7 +15,9 @@ use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
 
 use anyhow::{Result, bail};
-use project_core::db::DatabaseConnection;
+use project_core::db::{DatabaseConnection, RetryPolicy};
+
+use crate::watch_writes::{Outages, WriteTable};
 use project_core::{Context, DbError, registry};
 
 pub const MIN_INTERVAL: Duration = Duration::from_millis(100);
@@ -128,6 +130,7 @@ fn classify(error: &DbError) -> String {
     match error {
         DbError::Query { cause, .. } => adapters_kind(cause),
         DbError::Connect { error, .. } => error.kind.as_str().to_owned(),
+        DbError::CommitOutcomeUnknown { .. } => "commit outcome unknown".to_owned(),
         other => format!("{:?}", std::mem::discriminant(other)),
     }
 }
@@ -163,14 +166,66 @@ async fn join(workers: Vec<tokio::task::JoinHandle<()>>) -> Tally {
     lost
 }
 
-/// One short transaction: begin, select, commit.
-async fn probe(db: &DatabaseConnection) -> Result<(), DbError> {
-    project_core::on_pool!(db => session_scope::<(), DbError>(async |tx| {
-        match sqlx::query("select 1").execute(&mut **tx).await {
-            Ok(_) => Ok(()),
-            Err(cause) => Err(tx.query_error(cause)),
+/// One short transaction: begin, select (or insert one row of this run's table), commit;
+/// through the retrying scope with `--retry`.
+async fn probe(run: &Run, task: i32) -> Result<(), DbError> {
+    let db = &*run.db;
+    match (&run.writes, &run.retry) {
+        (None, None) => project_core::on_pool!(db => session_scope::<(), DbError>(async |tx| {
+            sqlx::query("select 1").execute(&mut **tx).await.map(|_| ()).map_err(|e| tx.query_error(e))
+        })),
+        (None, Some(policy)) => {
+            project_core::on_pool!(db => session_scope_retry::<(), DbError>(policy, |tx| Box::pin(async move {
+                sqlx::query("select 1").execute(&mut **tx).await.map(|_| ()).map_err(|e| tx.query_error(e))
+            })))
         }
-    }))
+        (Some(table), retry) => {
+            let id = table.take_id();
+            let sql = table.insert_sql(db.kind());
+            let outcome = match retry {
+                None => project_core::on_pool!(db => session_scope::<(), DbError>(async |tx| {
+                    let insert = sqlx::query(sqlx::AssertSqlSafe(sql.clone())).bind(id).bind(task);
+                    insert.execute(&mut **tx).await.map(|_| ()).map_err(|e| tx.query_error(e))
+                })),
+                Some(policy) => {
+                    project_core::on_pool!(db => session_scope_retry::<(), DbError>(policy, |tx| {
+                        // Owned for the boxed attempt; the same id on every attempt.
+                        let sql = sql.clone();
+                        Box::pin(async move {
+                            let insert = sqlx::query(sqlx::AssertSqlSafe(sql)).bind(id).bind(task);
+                            insert.execute(&mut **tx).await.map(|_| ()).map_err(|e| tx.query_error(e))
+                        })
+                    }))
+                }
+            };
+            match &outcome {
+                Ok(()) => table.acknowledged(id),
+                Err(DbError::CommitOutcomeUnknown { .. }) => table.in_doubt(),
+                Err(_) => {}
+            }
+            outcome
+        }
+    }
+}
+
+/// What `--watch` runs, shared by its tasks.
+struct Run {
+    db: Arc<DatabaseConnection>,
+    writes: Option<WriteTable>,
+    retry: Option<RetryPolicy>,
+    outages: Arc<Outages>,
+}
+
+/// The choices of `ping --watch`.
+#[derive(Debug, Clone, Copy)]
+pub struct WatchOptions {
+    pub interval: Duration,
+    pub duration: Duration,
+    pub concurrency: usize,
+    /// Each transaction inserts a row into a table of this run's own.
+    pub write: bool,
+    /// Transactions go through the retrying scope.
+    pub retry: bool,
 }
 
 #[allow(
@@ -183,13 +238,13 @@ fn say(line: std::fmt::Arguments<'_>) -> std::io::Result<()> {
     writeln!(std::io::stdout().lock(), "{line}")
 }
 
-pub async fn run(
-    context: &Context,
-    target: &str,
-    interval: Duration,
-    duration: Duration,
-    concurrency: usize,
-) -> Result<ExitCode> {
+pub async fn run(context: &Context, target: &str, options: WatchOptions) -> Result<ExitCode> {
+    let WatchOptions {
+        interval,
+        duration,
+        concurrency,
+        ..
+    } = options;
     let checked = check_interval(interval)
         .and_then(|_| check_duration(duration))
         .and_then(|_| check_concurrency(concurrency));
@@ -197,8 +252,33 @@ pub async fn run(
         bail!(reason);
     }
     let db = Arc::new(registry::open(target, context).await?);
+    let writes = match options.write {
+        true => match WriteTable::create(&db).await {
+            Ok(table) => Some(table),
+            Err(error) => {
+                db.close().await;
+                return Err(error.into());
+            }
+        },
+        false => None,
+    };
+    let started = Instant::now();
+    let outages = Arc::new(Outages::new(started));
+    let retry = options.retry.then(|| RetryPolicy {
+        observer: Some(outages.clone()),
+        ..RetryPolicy::default()
+    });
+    let what = match &writes {
+        Some(table) => format!(", each inserting a row into {}", table.name()),
+        None => String::new(),
+    };
+    let retried = if options.retry {
+        ", retrying what is safe to retry"
+    } else {
+        ""
+    };
     if let Err(e) = say(format_args!(
-        "watching {target} ({}) at {} for {} with {concurrency} tasks",
+        "watching {target} ({}) at {} for {} with {concurrency} tasks{what}{retried}",
         db.kind(),
         db.settings().location(),
         humantime::format_duration(duration)
@@ -206,34 +286,78 @@ pub async fn run(
         db.close().await;
         return Err(e.into());
     }
-    let started = Instant::now();
     let Some(deadline) = started.checked_add(duration) else {
         bail!("--duration is too long for this clock");
     };
+    let run = Arc::new(Run {
+        db: db.clone(),
+        writes,
+        retry,
+        outages: outages.clone(),
+    });
     let window = Arc::new(Mutex::new(Tally::default()));
     let workers = (0..concurrency)
-        .map(|_| tokio::spawn(work(db.clone(), window.clone(), deadline)))
+        .map(|task| {
+            let task = i32::try_from(task).unwrap_or(i32::MAX);
+            tokio::spawn(work(run.clone(), task, window.clone(), deadline))
+        })
         .collect();
     let (mut total, mut closed) = report(&db, &window, started, deadline, interval).await;
     let mut lost = join(workers).await;
     total.absorb(&mut lock(&window));
     total.absorb(&mut lost);
     let failed = total.failed();
+    let retries = if options.retry {
+        format!("  retries {}", outages.retries())
+    } else {
+        String::new()
+    };
+    // The outages line belongs to a rehearsal (--retry, --write); a plain watch ends with
+    // its total, as scripts reading the last line expect.
+    let outages_line = if options.retry || options.write {
+        format!("\n{}", outages.line())
+    } else {
+        String::new()
+    };
     if closed.is_none()
         && let Err(e) = say(format_args!(
-            "total after {:.1}s: {}  rotations {}",
+            "total after {:.1}s: {}  rotations {}{retries}{outages_line}",
             started.elapsed().as_secs_f64(),
             total.line(),
-            db.rotations()
+            db.rotations(),
         ))
     {
         closed = Some(e);
+    }
+    let mut writes_hold = true;
+    if let Some(table) = &run.writes {
+        match table.verify_and_drop(&db).await {
+            Ok(report) => {
+                writes_hold = report.holds();
+                if closed.is_none()
+                    && let Err(e) = say(format_args!(
+                        "writes: {} acknowledged, {} in the table, {} with an unknown commit outcome; lost acknowledged writes: {}, rows nobody acknowledged: {}",
+                        report.acknowledged,
+                        report.in_table,
+                        report.outcome_unknown,
+                        report.lost,
+                        report.unexplained
+                    ))
+                {
+                    closed = Some(e);
+                }
+            }
+            Err(error) => {
+                writes_hold = false;
+                tracing::warn!(%error, "could not read the watch table back");
+            }
+        }
     }
     db.close().await;
     if let Some(error) = closed {
         return Err(error.into());
     }
-    Ok(if failed == 0 {
+    Ok(if failed == 0 && writes_hold {
         ExitCode::SUCCESS
     } else {
         ExitCode::FAILURE
@@ -246,14 +370,20 @@ fn lock(window: &Mutex<Tally>) -> std::sync::MutexGuard<'_, Tally> {
 }
 
 /// One task: probes until the deadline, counting each outcome in the shared window.
-async fn work(db: Arc<DatabaseConnection>, window: Arc<Mutex<Tally>>, deadline: Instant) {
+async fn work(run: Arc<Run>, task: i32, window: Arc<Mutex<Tally>>, deadline: Instant) {
     while Instant::now() < deadline {
         let t = Instant::now();
-        let outcome = probe(&db).await;
+        let outcome = probe(&run, task).await;
         let took = t.elapsed();
         match &outcome {
-            Ok(()) => lock(&window).latencies.push(took),
-            Err(error) => *lock(&window).failures.entry(classify(error)).or_default() += 1,
+            Ok(()) => {
+                run.outages.succeeded();
+                lock(&window).latencies.push(took);
+            }
+            Err(error) => {
+                run.outages.failed();
+                *lock(&window).failures.entry(classify(error)).or_default() += 1;
+            }
         }
         if let Err(error) = &outcome {
             tracing::warn!(%error, "query failed");
@@ -390,7 +520,14 @@ mod tests {
             (Duration::from_secs(1), Duration::MAX, 1),
             (Duration::MAX, Duration::from_secs(1), 1),
         ] {
-            let error = run(&context, "no-such-target", interval, duration, tasks)
+            let options = WatchOptions {
+                interval,
+                duration,
+                concurrency: tasks,
+                write: false,
+                retry: false,
+            };
+            let error = run(&context, "no-such-target", options)
                 .await
                 .unwrap_err()
                 .to_string();

@@ -15,7 +15,8 @@ use crate::db::handout::CredentialFeed;
 use crate::db::lease::{LeaseStatus, Leases};
 use crate::db::open::{Provenance, open_on, retry_after_refusal};
 use crate::db::prefix::PrefixClaim;
-use crate::db::scope::{Tx, run_scope};
+use crate::db::retry::{RetryPolicy, Retryable, ScopeAttempt};
+use crate::db::scope::{Tx, run_scope, run_scope_with};
 use crate::error::DbError;
 use crate::metadata;
 use crate::settings::{Settings, TargetDefaults, setting_key};
@@ -174,6 +175,48 @@ impl DatabaseConnection {
             .await
             .map_err(|cause| E::from(self.query_error(cause)))?;
         run_scope(self.name(), transaction, f).await
+    }
+
+    /// Runs `f` in a transaction as [`session_scope`](Self::session_scope) does, and runs the
+    /// whole transaction again — `f` from the start, on a new transaction — when the server
+    /// reported a conflict (40001, 40P01; MySQL 1213, 1205) or the connection was lost before
+    /// COMMIT was sent, as `policy` allows. A failure while committing is
+    /// [`DbError::CommitOutcomeUnknown`] and is never retried. `f` may therefore run more than
+    /// once: whatever it does outside the transaction must be safe to repeat.
+    ///
+    /// `f` returns its attempt boxed (see [`ScopeAttempt`] for why):
+    /// `|tx| Box::pin(async move { sqlx::query("…").execute(&mut **tx).await.map_err(|e| tx.query_error(e))?; Ok(()) })`.
+    pub async fn session_scope_retry<DB, T, E, F>(
+        &self,
+        policy: &RetryPolicy,
+        mut f: F,
+    ) -> Result<T, E>
+    where
+        DB: Backend,
+        E: From<DbError> + Retryable + std::fmt::Display,
+        F: for<'t> FnMut(&'t mut Tx<DB>) -> ScopeAttempt<'t, T, E>,
+    {
+        let mut number = 1;
+        loop {
+            let outcome = match self.pool::<DB>() {
+                Err(error) => Err(E::from(error)),
+                Ok(pool) => {
+                    match retry_after_refusal(&*self.target, &self.leases, || pool.begin()).await {
+                        Err(cause) => Err(E::from(self.query_error(cause))),
+                        Ok(transaction) => run_scope_with(self.name(), transaction, &mut f).await,
+                    }
+                }
+            };
+            let error = match outcome {
+                Ok(value) => return Ok(value),
+                Err(error) => error,
+            };
+            match crate::db::retry::after_failure(policy, number, &error) {
+                Some(wait) => tokio::time::sleep(wait).await,
+                None => return Err(error),
+            }
+            number += 1;
+        }
     }
 
     /// Who and where we are, as the server sees it.

@@ -9,7 +9,7 @@
 
 /// Runs `body` once for the pool's kind, with the pool typed for that kind.
 ///
-/// Two forms:
+/// Three forms:
 ///
 /// - `on_pool!(db.any_pool(), pool => body)`: `db.any_pool()` is a `&DbPool`; in `body`,
 ///   `pool` is the typed `&sqlx::Pool<DB>` (`&PgPool`, `&MySqlPool` or `&SqlitePool`). The
@@ -18,6 +18,10 @@
 ///   `&DatabaseConnection`; runs [`DatabaseConnection::session_scope`] for the connection's
 ///   kind, with `tx` a `&mut Tx<DB>` in `body`, and awaits it. `T` (may be `_`) and `E` are the
 ///   scope's `Result<T, E>`, as for `session_scope`.
+///
+/// - `on_pool!(db => session_scope_retry::<T, E>(&policy, |tx| Box::pin(async move { body })))`:
+///   [`DatabaseConnection::session_scope_retry`] for the connection's kind (the closure may
+///   run more than once).
 ///
 /// `body` is expanded once per kind, so it may call code generic over the database
 /// (`sqlx::query(…).fetch_one(pool)`); the connection expression is evaluated once.
@@ -37,6 +41,7 @@
 /// ```
 ///
 /// [`DatabaseConnection::session_scope`]: crate::db::DatabaseConnection::session_scope
+/// [`DatabaseConnection::session_scope_retry`]: crate::db::DatabaseConnection::session_scope_retry
 #[macro_export]
 macro_rules! on_pool {
     ($db:expr => session_scope::<$t:ty, $e:ty>(async |$tx:ident| $body:expr)) => {
@@ -57,6 +62,26 @@ macro_rules! on_pool {
                         $body
                     })
                     .await
+                }
+            },
+        }
+    };
+    ($db:expr => session_scope_retry::<$t:ty, $e:ty>($policy:expr, $f:expr)) => {
+        match ($db, $policy) {
+            (db, policy) => match db.kind() {
+                $crate::DbKind::Postgres => {
+                    db.session_scope_retry::<$crate::__private::sqlx::Postgres, $t, $e, _>(
+                        policy, $f,
+                    )
+                    .await
+                }
+                $crate::DbKind::MySql => {
+                    db.session_scope_retry::<$crate::__private::sqlx::MySql, $t, $e, _>(policy, $f)
+                        .await
+                }
+                $crate::DbKind::Sqlite => {
+                    db.session_scope_retry::<$crate::__private::sqlx::Sqlite, $t, $e, _>(policy, $f)
+                        .await
                 }
             },
         }

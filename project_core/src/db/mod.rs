@@ -11,13 +11,16 @@ pub mod lease;
 mod module;
 mod open;
 mod prefix;
+pub mod retry;
 mod schema;
 mod scope;
 
+pub use adapters::database::Transience;
 pub use backend::Backend;
 pub use connection::DatabaseConnection;
 pub use first_use::FirstUse;
 pub use handout::CredentialFeed;
 pub use open::Provenance;
 pub(crate) use open::resolve_all;
+pub use retry::{RetryObserver, RetryPolicy, Retryable, ScopeAttempt};
 pub use scope::{Tx, scope};

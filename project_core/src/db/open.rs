@@ -91,6 +91,7 @@ where
         pool: pool.clone(),
     });
     let leases = Leases::new(chain, settings.identity(), sink);
+    leases.set_hosts(settings.endpoints());
     if let Some(credential) = credential {
         leases.publish(credential);
     }
@@ -117,7 +118,9 @@ pub(crate) async fn resolve_on(chain: &CredentialChain, settings: &Settings) -> 
     if !settings.kind().is_some_and(DbKind::uses_credentials) {
         return Resolution::nothing();
     }
-    chain.resolve(&settings.identity()).await
+    chain
+        .resolve_hosts(&settings.identity(), &settings.endpoints())
+        .await
 }
 
 /// The chain of `settings` and what it resolved, hard errors included (`explain` shows them).

@@ -126,18 +126,48 @@ where
         target,
     };
     let outcome = AssertUnwindSafe(f(&mut tx)).catch_unwind().await;
+    finish(tx, outcome).await
+}
+
+/// One attempt of a retrying scope: [`run_scope`] with a closure that can be called again.
+pub(crate) async fn run_scope_with<DB, T, E, F>(
+    target: &str,
+    transaction: Transaction<'static, DB>,
+    f: &mut F,
+) -> Result<T, E>
+where
+    DB: sqlx::Database,
+    E: From<DbError>,
+    F: for<'t> FnMut(&'t mut Tx<DB>) -> crate::db::retry::ScopeAttempt<'t, T, E>,
+{
+    let target: Arc<str> = Arc::from(target);
+    let mut tx = Tx {
+        transaction,
+        target,
+    };
+    let outcome = AssertUnwindSafe(f(&mut tx)).catch_unwind().await;
+    finish(tx, outcome).await
+}
+
+/// Commits on `Ok`, rolls back on `Err` and on a panic (which then goes on).
+async fn finish<DB, T, E>(
+    tx: Tx<DB>,
+    outcome: Result<Result<T, E>, Box<dyn std::any::Any + Send>>,
+) -> Result<T, E>
+where
+    DB: sqlx::Database,
+    E: From<DbError>,
+{
     match outcome {
         Ok(Ok(value)) => {
             let Tx {
                 transaction,
                 target,
             } = tx;
-            transaction.commit().await.map_err(|cause| {
-                E::from(DbError::Query {
-                    target: target.to_string(),
-                    cause,
-                })
-            })?;
+            transaction
+                .commit()
+                .await
+                .map_err(|cause| E::from(commit_failed(&target, cause)))?;
             Ok(value)
         }
         Ok(Err(error)) => {
@@ -152,5 +182,17 @@ where
             }
             std::panic::resume_unwind(panic)
         }
+    }
+}
+
+/// A failed COMMIT: when the server answered it (a serialization failure found at commit, a
+/// deferred constraint), the transaction is known not to have committed; when the connection
+/// failed under it, nobody knows, and that is a distinct error that is never retried.
+fn commit_failed(target: &str, cause: sqlx::Error) -> DbError {
+    let target = target.to_owned();
+    if adapters::database::server_answered(&cause) {
+        DbError::Query { target, cause }
+    } else {
+        DbError::CommitOutcomeUnknown { target, cause }
     }
 }

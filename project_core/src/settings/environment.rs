@@ -59,6 +59,8 @@ pub const ENV_KEYS: &[EnvKey] = env_keys![
     "PATH" => path,
     "SOURCES" => sources,
     "CACHE_NAME" => cache_name,
+    "TARGET_SESSION_ATTRS" => target_session_attrs,
+    "LOAD_BALANCE_HOSTS" => load_balance_hosts,
     "SSLMODE" => sslmode,
     "SSLROOTCERT" => sslrootcert,
     "SSLCERT" => sslcert,
@@ -153,7 +155,7 @@ mod tests {
         assert_eq!((entry("PORT").parse)("5432"), Ok(ValueKind::I64(5432)));
         assert_eq!(
             (entry("PORT").parse)("x"),
-            Err("got a string of 1 character; allowed: an integer from 1 to 65535".into())
+            Err("got a string of 1 character; allowed: an integer from 1 to 65535, or a list of them, one per host (comma-separated in the environment)".into())
         );
         assert_eq!(
             (entry("TEST_BEFORE_ACQUIRE").parse)("on"),

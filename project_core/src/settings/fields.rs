@@ -5,8 +5,8 @@
 use serde::{Deserialize, Serialize};
 
 use super::values::{
-    Choice, FilePath, Flag, Host, Kind, KvVersion, Names, PoolSize, Port, RootCertSetting, Sources,
-    Ssl, Store, Text, TimeSpan, VaultAuthMethod,
+    Balance, Choice, FilePath, Flag, Hosts, Kind, KvVersion, Names, PoolSize, Ports,
+    RootCertSetting, SessionAttrsChoice, Sources, Ssl, Store, Text, TimeSpan, VaultAuthMethod,
 };
 
 /// A target's settings; every field is optional, and an unset one takes the driver's or the
@@ -15,8 +15,14 @@ use super::values::{
 #[serde(deny_unknown_fields)]
 pub struct TargetSettings {
     pub kind: Option<Kind>,
-    pub host: Option<Host>,
-    pub port: Option<Port>,
+    /// One host, or several tried in order (PostgreSQL, as libpq's `host=a,b`).
+    pub host: Option<Hosts>,
+    /// One port for every host, or one per host.
+    pub port: Option<Ports>,
+    /// Which of several hosts a connection may stay on (libpq's `target_session_attrs`).
+    pub target_session_attrs: Option<SessionAttrsChoice>,
+    /// Try the hosts in order (`disable`) or shuffled for every connection (`random`).
+    pub load_balance_hosts: Option<Balance>,
     pub database: Option<Text>,
     pub user: Option<Text>,
     /// The SQLite database file (or `:memory:`).

@@ -146,7 +146,7 @@ fn a_wrongly_typed_value_is_described_never_echoed() {
         .unwrap_err()
         .to_string();
     assert!(error.ends_with(
-        "key `port`: got a string of 12 characters; allowed: an integer from 1 to 65535"
+        "key `port`: got a string of 12 characters; allowed: an integer from 1 to 65535, or a list of them, one per host (comma-separated in the environment)"
     ));
 }
 

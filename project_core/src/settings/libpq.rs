@@ -45,19 +45,27 @@ pub(super) fn variables(
 }
 
 /// libpq's defaults under `~/.postgresql/` for what `merged` leaves unset, each only when its
-/// file exists (a key alone is still given, so that a key without its certificate is an error,
-/// as in libpq).
+/// file exists; the key only beside a certificate (libpq looks for `postgresql.key` only after
+/// it found one), and none of them with `sslmode = disable` (libpq reads no TLS file then).
 pub(super) fn home_files(
     merged: &TargetSettings,
     env: &dyn Env,
 ) -> Result<Option<Layer>, SettingsError> {
-    if merged.kind.as_ref().map(|k| k.0) != Some(DbKind::Postgres) {
+    if merged.kind.as_ref().map(|k| k.0) != Some(DbKind::Postgres)
+        || merged.sslmode.map(|m| m.0) == Some(domain::SslMode::Disable)
+    {
         return Ok(None);
     }
     let Some(dir) = env.home_dir().map(|home| home.join(".postgresql")) else {
         return Ok(None);
     };
     let existing = |name: &str| Some(dir.join(name)).filter(|p| exists(p));
+    let cert_default = merged
+        .sslcert
+        .is_none()
+        .then(|| existing("postgresql.crt"))
+        .flatten();
+    let has_cert = merged.sslcert.is_some() || cert_default.is_some();
     let defaults = TargetSettings {
         sslrootcert: merged
             .sslrootcert
@@ -65,15 +73,8 @@ pub(super) fn home_files(
             .then(|| existing("root.crt"))
             .flatten()
             .map(|p| RootCertSetting(RootCert::File(p))),
-        sslcert: merged
-            .sslcert
-            .is_none()
-            .then(|| existing("postgresql.crt"))
-            .flatten()
-            .map(FilePath),
-        sslkey: merged
-            .sslkey
-            .is_none()
+        sslcert: cert_default.map(FilePath),
+        sslkey: (merged.sslkey.is_none() && has_cert)
             .then(|| existing("postgresql.key"))
             .flatten()
             .map(FilePath),

@@ -133,6 +133,19 @@ fn home_files_are_defaults_only_when_they_exist_and_nothing_names_one() {
     // ~/.postgresql is libpq's, not the MySQL client's.
     assert_eq!(load("my").spec().options.tls, domain::TlsFiles::default());
 
+    // A key without a certificate is not picked up (libpq looks for it only beside one),
+    // and sslmode=disable reads none of them.
+    std::fs::remove_file(dir.join("postgresql.crt")).unwrap();
+    let keyless = load("pg");
+    assert_eq!(keyless.spec().options.tls.key, None);
+    assert_eq!(keyless.spec().options.tls.cert, None);
+    let off = MapEnv::new()
+        .with("HOME", home.path().display().to_string())
+        .with("PGSSLMODE", "disable");
+    let disabled = Settings::load("pg", None, Some(config.path()), &off).unwrap();
+    assert_eq!(disabled.spec().options.tls, domain::TlsFiles::default());
+    std::fs::write(dir.join("postgresql.crt"), "x").unwrap();
+
     // A PGSSLROOTCERT beats the default file.
     let env = env.clone().with("PGSSLROOTCERT", "system");
     let pg = Settings::load("pg", None, Some(config.path()), &env).unwrap();

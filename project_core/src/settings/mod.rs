@@ -39,8 +39,8 @@ pub use fields::{
 };
 pub use origin::Origin;
 pub use values::{
-    Choice, FilePath, Flag, Host, Integer, Kind, KvVersion, MAX_DURATION, MAX_POOL_SIZE, Names,
-    PoolSize, Port, RootCertSetting, SourceKind, Sources, Ssl, Store, Text, TimeSpan,
+    Choice, FilePath, Flag, Host, Hosts, Integer, Kind, KvVersion, MAX_DURATION, MAX_POOL_SIZE,
+    Names, PoolSize, Port, Ports, RootCertSetting, SourceKind, Sources, Ssl, Store, Text, TimeSpan,
     VaultAuthMethod, Vocabulary,
 };
 
@@ -133,7 +133,36 @@ impl Settings {
             Some(DbKind::Sqlite) if self.path().is_none() => Err(err(
                 "kind sqlite needs `path` (a database file, or \":memory:\")".into(),
             )),
-            _ => self.check_pool(),
+            _ => {
+                self.check_hosts()?;
+                self.check_pool()
+            }
+        }
+    }
+
+    /// Several hosts are PostgreSQL's (libpq's), and ports must be one, or one per host.
+    fn check_hosts(&self) -> Result<(), SettingsError> {
+        let v = &self.values;
+        let hosts = v.host.as_ref().map_or(0, |h| h.0.len());
+        let ports = v.port.as_ref().map_or(0, |p| p.0.len());
+        let (host_key, port_key) = (setting_key!(host), setting_key!(port));
+        let message = if (hosts > 1 || ports > 1) && self.kind() != Some(DbKind::Postgres) {
+            Some(format!(
+                "{host_key} and {port_key} take several values for postgres targets only; allowed here: one each"
+            ))
+        } else if ports > 1 && ports != hosts {
+            Some(format!(
+                "{port_key} has {ports} entries but {host_key} has {hosts}; allowed: one port for every host, or one per host"
+            ))
+        } else {
+            None
+        };
+        match message {
+            Some(message) => Err(SettingsError::Target {
+                target: self.name.to_string(),
+                message,
+            }),
+            None => Ok(()),
         }
     }
 
@@ -254,8 +283,8 @@ impl Settings {
         TargetIdentity {
             name: self.name.to_string(),
             kind: self.kind().unwrap_or(DbKind::Sqlite),
-            host: v.host.as_ref().map(|h| h.0.clone()),
-            port: v.port.map(Port::number),
+            host: v.host.as_ref().and_then(Hosts::first).map(str::to_owned),
+            port: v.port.as_ref().and_then(|p| p.numbers().first().copied()),
             database: v.database.as_ref().map(|d| d.0.clone()),
             user: v.user.as_ref().map(|u| u.0.clone()),
         }
@@ -279,6 +308,9 @@ impl Settings {
                 connect_timeout: v.connect_timeout.map(|t| t.0),
                 statement_timeout: v.statement_timeout.map(|t| t.0),
                 search_path: v.search_path.as_ref().map(|l| l.0.clone()),
+                hosts: self.endpoints(),
+                target_session_attrs: v.target_session_attrs.map(|a| a.0),
+                load_balance_hosts: v.load_balance_hosts.map(|b| b.0),
                 pool: PoolOptions {
                     min_connections: pool.min_connections.map(|n| n.0),
                     max_connections: pool.max_connections.map(|n| n.0),
@@ -291,12 +323,50 @@ impl Settings {
         }
     }
 
+    /// Every server of a target with several, each host with its port (the one port, or the
+    /// port in the same place); empty for a target with one. `check` has made the counts fit.
+    pub fn endpoints(&self) -> Vec<domain::Endpoint> {
+        let v = &self.values;
+        let hosts: Vec<&str> = v
+            .host
+            .as_ref()
+            .map_or_else(Vec::new, |h| h.0.iter().map(|h| h.0.as_str()).collect());
+        let ports = v.port.as_ref().map_or_else(Vec::new, Ports::numbers);
+        if hosts.len() < 2 && ports.len() < 2 {
+            return Vec::new();
+        }
+        hosts
+            .iter()
+            .enumerate()
+            .map(|(i, host)| domain::Endpoint {
+                host: (*host).to_owned(),
+                port: match ports.len() {
+                    0 => None,
+                    1 => Some(ports[0]),
+                    _ => ports.get(i).copied(),
+                },
+            })
+            .collect()
+    }
+
     /// `where` for `dbcore targets`: `host:port/database` or the SQLite path.
     pub fn location(&self) -> String {
         match self.kind() {
             Some(DbKind::Sqlite) => self
                 .path()
                 .map_or_else(String::new, |p| p.display().to_string()),
+            _ if !self.endpoints().is_empty() => {
+                let hosts: Vec<String> = self
+                    .endpoints()
+                    .iter()
+                    .map(|e| {
+                        let port = e.port.map_or_else(|| "default".into(), |p| p.to_string());
+                        format!("{}:{port}", e.host)
+                    })
+                    .collect();
+                let database = self.identity().database.unwrap_or_default();
+                format!("{}/{database}", hosts.join(","))
+            }
             _ => {
                 let id = self.identity();
                 format!(
@@ -374,3 +444,6 @@ mod loader_tests;
 
 #[cfg(test)]
 mod libpq_tests;
+
+#[cfg(test)]
+mod hosts_tests;

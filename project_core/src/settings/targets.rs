@@ -6,7 +6,7 @@ use domain::{DbKind, TargetName};
 
 use super::error::SettingsError;
 use super::fields::TargetSettings;
-use super::values::{Choice, FilePath, Host, Integer, SourceKind, Sources, Text};
+use super::values::{Choice, FilePath, Host, Hosts, Integer, Ports, SourceKind, Sources, Text};
 
 /// Where a compiled connection module's SQLite file lives by default.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -37,9 +37,12 @@ impl TargetDefaults {
         let text = |s: Option<&str>| s.map(|s| Text(s.to_owned()));
         TargetSettings {
             kind: Some(Choice(self.kind)),
-            host: self.host.map(|h| Host(h.to_owned())),
+            host: self.host.map(|h| Hosts(vec![Host(h.to_owned())])),
             // A port of 0 in code would be refused from a file; here it means "unset".
-            port: self.port.filter(|p| *p > 0).map(|p| Integer(p.into())),
+            port: self
+                .port
+                .filter(|p| *p > 0)
+                .map(|p| Ports(vec![Integer(p.into())])),
             user: text(self.user),
             database: text(self.database),
             path: self.path.map(|DefaultPath::UserData(file)| {

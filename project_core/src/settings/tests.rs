@@ -123,11 +123,11 @@ fn file_error(text: &str) -> String {
 fn bad_files_name_file_line_key_and_what_is_allowed() {
     assert_eq!(
         file_error("host = \"h\"\nprot = 5432\n"),
-        "t.toml line 2: unknown key `prot`; allowed here: application_name, cache_name, connect_timeout, database, env_prefix, host, kind, password_file, path, port, schemas, search_path, sources, sslcert, sslkey, sslmode, sslrootcert, statement_timeout, user, [keyring], [pool], [vault]"
+        "t.toml line 2: unknown key `prot`; allowed here: application_name, cache_name, connect_timeout, database, env_prefix, host, kind, load_balance_hosts, password_file, path, port, schemas, search_path, sources, sslcert, sslkey, sslmode, sslrootcert, statement_timeout, target_session_attrs, user, [keyring], [pool], [vault]"
     );
     assert_eq!(
         file_error("port = \"abc\"\n"),
-        "t.toml line 1: key `port`: got a string of 3 characters; allowed: an integer from 1 to 65535"
+        "t.toml line 1: key `port`: got a string of 3 characters; allowed: an integer from 1 to 65535, or a list of them, one per host (comma-separated in the environment)"
     );
     assert_eq!(
         file_error("\n[pool]\nmax_connections = -1\n"),
@@ -195,7 +195,7 @@ fn bad_environment_values_name_the_variable() {
     let err = Settings::load("laptop", Some(&LAPTOP), None, &env).unwrap_err();
     assert_eq!(
         err.to_string(),
-        "PROJECT_DB_PORT: got 99999, out of range; allowed: an integer from 1 to 65535"
+        "PROJECT_DB_PORT: got 99999, out of range; allowed: an integer from 1 to 65535, or a list of them, one per host (comma-separated in the environment)"
     );
     let env = MapEnv::new().with("PROJECT_DB_SOURCES", "env, vault ,pgpass");
     let s = Settings::load("laptop", Some(&LAPTOP), None, &env).unwrap();
@@ -287,6 +287,7 @@ fn every_key_of_a_file_comes_back_through_the_merge() {
         user = \"u\"\npath = \"/p\"\nsources = []\nenv_prefix = \"T_DB\"\ncache_name = \"c\"\n\
         password_file = \"/pw\"\nsslmode = \"verify-full\"\nsslrootcert = \"/ca.crt\"\nsslcert = \"/c.crt\"\nsslkey = \"/c.key\"\napplication_name = \"a\"\n\
         connect_timeout = 3\nstatement_timeout = \"1m 30s\"\nsearch_path = [\"s\"]\nschemas = []\n\
+        target_session_attrs = \"standby\"\nload_balance_hosts = \"random\"\n\
         [pool]\nmin_connections = 0\nmax_connections = 10000\nacquire_timeout = \"250ms\"\n\
         idle_timeout = \"7days\"\nmax_lifetime = 1\ntest_before_acquire = false\n\
         [keyring]\nservice = \"svc\"\nstore = \"keyutils\"\n\

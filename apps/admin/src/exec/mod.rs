@@ -79,9 +79,23 @@ pub struct ExecArgs {
 
 pub async fn run(context: &Context, args: ExecArgs) -> Result<ExitCode> {
     // Refused before anything is opened (opening a SQLite target would create its file).
-    let kind = registry::settings(&args.target, context)?
-        .kind()
-        .unwrap_or(DbKind::Sqlite);
+    let settings = registry::settings(&args.target, context)?;
+    let kind = settings.kind().unwrap_or(DbKind::Sqlite);
+    // The files and variables written here name one server; a list would need libpq's own
+    // host list and a pgpass line per host, which dbcore exec does not write yet. Refused
+    // rather than silently handing over the first host only.
+    let checks_session = settings
+        .spec()
+        .options
+        .target_session_attrs
+        .is_some_and(|a| a.needs_check());
+    if !settings.endpoints().is_empty() || checks_session {
+        bail!(
+            "target `{}` has several hosts or a target_session_attrs ({}); dbcore exec hands over one-host targets without one only for now",
+            args.target,
+            settings.location()
+        );
+    }
     if !matches!(kind, DbKind::Postgres | DbKind::MySql) {
         bail!(
             "target `{}` is {}; dbcore exec hands over postgres and mysql connections only",

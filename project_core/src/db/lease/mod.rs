@@ -59,6 +59,8 @@ pub use plan::{
 pub struct Leases {
     chain: CredentialChain,
     identity: TargetIdentity,
+    /// The servers of a target with several: a rotation resolves for each, as the open did.
+    hosts: std::sync::OnceLock<Vec<domain::Endpoint>>,
     sink: Arc<dyn Sink>,
     held: Mutex<Option<Held>>,
     /// Every lease this process obtained, for revocation on close.
@@ -96,6 +98,7 @@ impl Leases {
         Arc::new(Self {
             chain,
             identity,
+            hosts: std::sync::OnceLock::new(),
             sink,
             held: Mutex::new(None),
             obtained: Mutex::new(Vec::new()),
@@ -200,6 +203,12 @@ impl Leases {
         self.rotations.load(Ordering::SeqCst)
     }
 
+    /// The servers of a multi-host target, for the resolutions of rotations (set once, at
+    /// open; a later call changes nothing).
+    pub fn set_hosts(&self, hosts: Vec<domain::Endpoint>) {
+        let _ = self.hosts.set(hosts);
+    }
+
     /// Resolves a new credential through the chain and installs it. One at a time: callers
     /// that arrive while a rotation runs wait for it and then return its outcome, failure
     /// included — a refused password seen by fifty sessions at once is one resolution, not
@@ -220,7 +229,8 @@ impl Leases {
     /// One rotation attempt; the caller holds the rotation lock.
     async fn rotate_now(&self) -> Result<(), String> {
         let sent = Instant::now();
-        let resolution = self.chain.resolve(&self.identity).await;
+        let hosts = self.hosts.get().map_or(&[][..], Vec::as_slice);
+        let resolution = self.chain.resolve_hosts(&self.identity, hosts).await;
         if let Some(error) = resolution.error {
             return Err(error.to_string());
         }

@@ -2,7 +2,7 @@
 
 use adapters::credentials::keyring::StoreChoice;
 use config::ValueKind;
-use domain::{DbKind, SslMode};
+use domain::{DbKind, LoadBalance, SessionAttrs, SslMode};
 
 use super::setting::{Raw, SettingValue, describe_text};
 
@@ -26,6 +26,10 @@ pub type Kind = Choice<DbKind>;
 pub type Ssl = Choice<SslMode>;
 /// Which keyring store a target uses.
 pub type Store = Choice<StoreChoice>;
+/// libpq's `target_session_attrs`.
+pub type SessionAttrsChoice = Choice<SessionAttrs>;
+/// libpq's `load_balance_hosts`.
+pub type Balance = Choice<LoadBalance>;
 
 impl<T: Vocabulary> SettingValue for Choice<T> {
     fn allowed() -> String {
@@ -68,6 +72,26 @@ impl Vocabulary for DbKind {
 
 impl Vocabulary for SslMode {
     const ALLOWED: &'static str = SslMode::ALLOWED;
+    fn from_word(word: &str) -> Option<Self> {
+        word.parse().ok()
+    }
+    fn word(self) -> &'static str {
+        self.as_str()
+    }
+}
+
+impl Vocabulary for SessionAttrs {
+    const ALLOWED: &'static str = SessionAttrs::ALLOWED;
+    fn from_word(word: &str) -> Option<Self> {
+        word.parse().ok()
+    }
+    fn word(self) -> &'static str {
+        self.as_str()
+    }
+}
+
+impl Vocabulary for LoadBalance {
+    const ALLOWED: &'static str = LoadBalance::ALLOWED;
     fn from_word(word: &str) -> Option<Self> {
         word.parse().ok()
     }

@@ -2,11 +2,15 @@
 //! serde glue written once; one file per family of types).
 
 mod choice;
+mod hosts;
 mod scalar;
 mod setting;
 mod text;
 
-pub use choice::{Choice, Kind, KvVersion, Ssl, Store, VaultAuthMethod, Vocabulary};
+pub use choice::{
+    Balance, Choice, Kind, KvVersion, SessionAttrsChoice, Ssl, Store, VaultAuthMethod, Vocabulary,
+};
+pub use hosts::{Hosts, Ports};
 pub use scalar::{Flag, Integer, PoolSize, Port, TimeSpan};
 pub use setting::{MAX_DURATION, MAX_POOL_SIZE};
 pub(super) use setting::{SettingValue, refusal};
