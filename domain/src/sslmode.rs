@@ -26,6 +26,19 @@ impl SslMode {
     /// The allowed spellings, for messages.
     pub const ALLOWED: &'static str = "disable, allow, prefer, require, verify-ca, verify-full";
 
+    /// The MySQL client's `--ssl-mode` spelling of a mode (case-insensitive, as the client
+    /// reads it): `DISABLED`, `PREFERRED`, `REQUIRED`, `VERIFY_CA`, `VERIFY_IDENTITY`.
+    pub fn from_mysql(word: &str) -> Option<SslMode> {
+        Some(match word.trim().to_ascii_uppercase().as_str() {
+            "DISABLED" => SslMode::Disable,
+            "PREFERRED" => SslMode::Prefer,
+            "REQUIRED" => SslMode::Require,
+            "VERIFY_CA" => SslMode::VerifyCa,
+            "VERIFY_IDENTITY" => SslMode::VerifyFull,
+            _ => return None,
+        })
+    }
+
     pub fn as_str(self) -> &'static str {
         match self {
             SslMode::Disable => "disable",
@@ -80,5 +93,19 @@ mod tests {
         assert_eq!(SslMode::ALLOWED.split(", ").count(), SslMode::ALL.len());
         assert_eq!("verify_full".parse::<SslMode>(), Err(UnknownSslMode));
         assert_eq!("".parse::<SslMode>(), Err(UnknownSslMode));
+    }
+
+    #[test]
+    fn the_mysql_client_s_spellings_map_to_the_same_modes() {
+        assert_eq!(
+            SslMode::from_mysql("VERIFY_IDENTITY"),
+            Some(SslMode::VerifyFull)
+        );
+        assert_eq!(SslMode::from_mysql("verify_ca"), Some(SslMode::VerifyCa));
+        assert_eq!(SslMode::from_mysql(" REQUIRED "), Some(SslMode::Require));
+        assert_eq!(SslMode::from_mysql("PREFERRED"), Some(SslMode::Prefer));
+        assert_eq!(SslMode::from_mysql("DISABLED"), Some(SslMode::Disable));
+        assert_eq!(SslMode::from_mysql("verify-full"), None);
+        assert_eq!(SslMode::from_mysql("VERIFY_FULL"), None);
     }
 }

@@ -1,5 +1,6 @@
 //! A throwaway MariaDB: `mariadb-install-db` into a private directory, `mariadbd` on a free
-//! port on 127.0.0.1 and a private socket, stopped by a watchdog when the test process ends.
+//! port on 127.0.0.1 and a private socket, offering TLS with a CA made per run, stopped by a
+//! watchdog when the test process ends.
 
 use std::path::{Path, PathBuf};
 use std::process::{Command, Stdio};
@@ -8,12 +9,16 @@ use std::time::{Duration, Instant};
 
 use sqlx::mysql::{MySqlConnectOptions, MySqlPool, MySqlPoolOptions};
 
+use crate::certs::TestPki;
 use crate::servers::{free_port, is_root, random_token, spawn_watchdog, unavailable};
 
 #[derive(Debug)]
 pub struct MariaDb {
     dir: PathBuf,
     port: u16,
+    /// The CA and server certificate it offers TLS with (clients may still connect in the
+    /// clear, unless their account says `REQUIRE SSL`).
+    pki: TestPki,
 }
 
 static SHARED: OnceLock<Result<MariaDb, String>> = OnceLock::new();
@@ -43,6 +48,7 @@ impl MariaDb {
         let data = dir.join("data");
         std::fs::create_dir_all(&data).map_err(|e| e.to_string())?;
         let user = if is_root() { "mysql" } else { "" };
+        let pki = TestPki::create(&dir.join("tls"))?;
         if is_root() {
             let ok = Command::new("chown")
                 .args(["-R", "mysql:mysql"])
@@ -96,6 +102,9 @@ impl MariaDb {
                     "--skip-name-resolve",
                     "--innodb-buffer-pool-size=32M",
                 ])
+                .arg(format!("--ssl-ca={}", pki.ca_file().display()))
+                .arg(format!("--ssl-cert={}", pki.server_cert_file().display()))
+                .arg(format!("--ssl-key={}", pki.server_key_file().display()))
                 .stdin(Stdio::null())
                 .stdout(Stdio::null())
                 .stderr(Stdio::null());
@@ -108,7 +117,11 @@ impl MariaDb {
                         .args(["-uroot", "ping"])
                         .output();
                 if ping.is_ok_and(|o| o.status.success()) {
-                    let server = Self { dir, port };
+                    let server = Self {
+                        dir,
+                        port,
+                        pki: pki.clone(),
+                    };
                     // A superuser reachable over TCP with a password, for the tests' set-up.
                     server.sql_as_root(&format!(
                         "create user 'dbcore_admin'@'127.0.0.1' identified by '{ADMIN_PASSWORD}';
@@ -129,6 +142,11 @@ impl MariaDb {
             }
         }
         Err(last_error)
+    }
+
+    /// The CA that signed the server's certificate (which names `localhost` only).
+    pub fn pki(&self) -> &TestPki {
+        &self.pki
     }
 
     pub fn port(&self) -> u16 {

@@ -22,6 +22,7 @@ mod integration {
     mod metadata;
     mod multi_host;
     mod mysql_scope;
+    mod mysql_tls;
     mod pgpass_libpq;
     mod postgres;
     mod proxy;

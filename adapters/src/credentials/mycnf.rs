@@ -201,12 +201,32 @@ impl MyCnfSource {
     }
 
     fn file(&self) -> Option<PathBuf> {
-        let own = format!("{}_MYCNF", self.prefix);
-        match self.env.non_empty(&own) {
-            Some(path) => Some(expand_home(&path, self.env.as_ref())),
-            None => self.env.home_dir().map(|home| home.join(".my.cnf")),
-        }
+        option_file_path(&self.prefix, self.env.as_ref())
     }
+}
+
+/// The option file a target with `prefix` reads: `<PREFIX>_MYCNF`, else `~/.my.cnf`.
+pub fn option_file_path(prefix: &str, env: &dyn Env) -> Option<PathBuf> {
+    let own = format!("{prefix}_MYCNF");
+    match env.non_empty(&own) {
+        Some(path) => Some(expand_home(&path, env)),
+        None => env.home_dir().map(|home| home.join(".my.cnf")),
+    }
+}
+
+/// The options of `groups` in the option file at `path`, read with the source's rules (a
+/// missing, world-writable or irregular file is `None`); for settings the MySQL client also
+/// takes from it (`ssl-ca`, `ssl-cert`, `ssl-key`, `ssl-mode`).
+pub fn read_options(path: &std::path::Path, groups: &[&str]) -> Result<Option<OptionFile>, String> {
+    let shown = path.display().to_string();
+    let bytes = match read_option_file(path, &shown).map_err(|e| e.to_string())? {
+        Opened::Bytes(bytes) => bytes,
+        Opened::Ignored(_) => return Ok(None),
+    };
+    let contents = String::from_utf8_lossy(&bytes);
+    parse(&contents, groups)
+        .map(Some)
+        .map_err(|e| format!("{shown} line {}: {}", e.line, e.message))
 }
 
 #[async_trait]

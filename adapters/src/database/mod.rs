@@ -203,6 +203,24 @@ pub(crate) async fn close_idle<DB: sqlx::Database>(pool: &sqlx::Pool<DB>) {
     }
 }
 
+/// What to check after a failed handshake, for every kind: the trust the certificate was
+/// checked against.
+pub(crate) fn tls_hint(spec: &TargetSpec) -> String {
+    match &spec.options.tls.root_cert {
+        Some(domain::RootCert::File(path)) => format!(
+            "check sslmode and sslrootcert {}: the server's certificate must be signed by a CA in that file{}",
+            path.display(),
+            if spec.options.sslmode == Some(domain::SslMode::VerifyFull) {
+                " and name the host you connect to"
+            } else {
+                ""
+            }
+        ),
+        Some(domain::RootCert::System) => "check sslmode and the server's certificate: sslrootcert is `system`, so a publicly trusted CA must have signed it for this host name".into(),
+        None => "check sslmode and the server's certificate".into(),
+    }
+}
+
 /// The user a connection logs in as: the credential's, else the target's.
 /// The sslmode a connection uses and its client certificate checked, by libpq's rules
 /// (`crate::tls`), for both kinds: a wrong file or a key others can read is a configuration

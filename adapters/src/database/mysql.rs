@@ -97,6 +97,7 @@ pub(crate) fn connect_error(
             ConnectErrorKind::ConnectionRefused => {
                 Some("is the server running and listening on that address?".into())
             }
+            ConnectErrorKind::Tls => Some(super::tls_hint(spec)),
             _ => None,
         },
     }

@@ -172,23 +172,6 @@ pub fn address(spec: &TargetSpec) -> String {
     format!("{host}:{port}/{database}")
 }
 
-/// What to check after a failed handshake: the trust the certificate was checked against.
-fn tls_hint(spec: &TargetSpec) -> String {
-    match &spec.options.tls.root_cert {
-        Some(RootCert::File(path)) => format!(
-            "check sslmode and sslrootcert {}: the server's certificate must be signed by a CA in that file{}",
-            path.display(),
-            if spec.options.sslmode == Some(SslMode::VerifyFull) {
-                " and name the host you connect to"
-            } else {
-                ""
-            }
-        ),
-        Some(RootCert::System) => "check sslmode and the server's certificate: sslrootcert is `system`, so a publicly trusted CA must have signed it for this host name".into(),
-        None => "check sslmode and the server's certificate".into(),
-    }
-}
-
 pub(crate) fn connect_error(
     spec: &TargetSpec,
     credential: Option<&Credential>,
@@ -200,7 +183,7 @@ pub(crate) fn connect_error(
         ConnectErrorKind::ConnectionRefused => {
             Some("is the server running and listening on that address?".into())
         }
-        ConnectErrorKind::Tls => Some(tls_hint(spec)),
+        ConnectErrorKind::Tls => Some(super::tls_hint(spec)),
         _ => None,
     };
     ConnectError {

@@ -17,6 +17,7 @@ pub mod fields;
 mod file;
 mod layer;
 mod libpq;
+mod mycnf_tls;
 mod origin;
 mod values;
 
@@ -97,9 +98,14 @@ impl Settings {
         let prefix = prefix.unwrap_or_else(|| default_prefix_for(name.as_str()));
         layers.push(environment::overlay(&prefix, env)?);
         let (merged, _) = layer::merge(&layers)?;
-        if let Some(libpq_env) = libpq::variables(merged.kind.as_ref().map(|k| k.0), env)? {
-            // Above the code defaults, below the target file.
-            layers.insert(usize::from(defaults.is_some()), libpq_env);
+        let kind = merged.kind.as_ref().map(|k| k.0);
+        // What the kind's own client reads, above the code defaults, below the target file.
+        let below_file = usize::from(defaults.is_some());
+        if let Some(libpq_env) = libpq::variables(kind, env)? {
+            layers.insert(below_file, libpq_env);
+        }
+        if let Some(option_file) = mycnf_tls::options_layer(kind, name.as_str(), &prefix, env)? {
+            layers.insert(below_file, option_file);
         }
         let (merged, _) = layer::merge(&layers)?;
         if let Some(home_files) = libpq::home_files(&merged, env)? {
@@ -447,3 +453,6 @@ mod libpq_tests;
 
 #[cfg(test)]
 mod hosts_tests;
+
+#[cfg(test)]
+mod mycnf_tls_tests;

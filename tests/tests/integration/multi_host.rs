@@ -357,3 +357,33 @@ async fn after_a_failover_new_connections_find_the_promoted_standby() {
     assert_eq!(rows, [(1, i32::from(primary)), (3, i32::from(standby))]);
     db.close().await;
 }
+
+#[test]
+fn every_host_refusing_is_one_classified_error_listing_each_host() {
+    // Two ports nothing listens on: the first connection is made directly, so the refusal
+    // is reported as such (the pool would retry it until its acquire timeout and call it a
+    // timeout), with each host's reason.
+    let ports = [
+        tests::servers::free_port().unwrap(),
+        tests::servers::free_port().unwrap(),
+    ];
+    let config = ConfigDir::new();
+    target(
+        &config,
+        "t",
+        "nobody",
+        &ports,
+        "target_session_attrs = \"read-write\"\n",
+    );
+    let refused = dbcore(&config, &["ping", "t"], &[("MH_PASSWORD", "x")]);
+    assert_eq!(refused.code, Some(1), "{refused:?}");
+    let error = &refused.json()["error"];
+    assert_eq!(error["kind"], "connection_refused", "{refused:?}");
+    let message = error["message"].as_str().unwrap();
+    for port in ports {
+        assert!(
+            message.contains(&format!("127.0.0.1:{port}: ")),
+            "{message}"
+        );
+    }
+}

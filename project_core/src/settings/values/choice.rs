@@ -72,8 +72,10 @@ impl Vocabulary for DbKind {
 
 impl Vocabulary for SslMode {
     const ALLOWED: &'static str = SslMode::ALLOWED;
+    /// libpq's spellings, and the MySQL client's (`VERIFY_IDENTITY` …), which a MySQL
+    /// target's option file uses and a MySQL user may write.
     fn from_word(word: &str) -> Option<Self> {
-        word.parse().ok()
+        word.parse().ok().or_else(|| SslMode::from_mysql(word))
     }
     fn word(self) -> &'static str {
         self.as_str()
