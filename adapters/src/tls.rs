@@ -24,7 +24,9 @@ use rustls::client::WebPkiServerVerifier;
 use rustls::client::danger::{HandshakeSignatureValid, ServerCertVerified, ServerCertVerifier};
 use rustls::crypto::{CryptoProvider, verify_tls12_signature, verify_tls13_signature};
 use rustls::pki_types::pem::PemObject as _;
-use rustls::pki_types::{CertificateDer, PrivateKeyDer, ServerName, UnixTime};
+use rustls::pki_types::{
+    CertificateDer, CertificateRevocationListDer, PrivateKeyDer, ServerName, UnixTime,
+};
 use rustls::{
     CertificateError, ClientConfig, DigitallySignedStruct, RootCertStore, SignatureScheme,
 };
@@ -53,6 +55,8 @@ pub enum TlsSetupError {
     Cert { path: PathBuf, reason: String },
     #[error("sslkey {}: {reason}", path.display())]
     Key { path: PathBuf, reason: String },
+    #[error("sslcrl {}: {reason}", path.display())]
+    Crl { path: PathBuf, reason: String },
     #[error("sslcert and sslkey go together: {0} is set without the other")]
     Half(&'static str),
     #[error("cannot set up TLS: {0}")]
@@ -176,8 +180,10 @@ pub fn client_config(mode: SslMode, files: &TlsFiles) -> Result<Arc<ClientConfig
         (SslMode::VerifyCa | SslMode::VerifyFull, None) => {
             return Err(TlsSetupError::NoRootCert(mode));
         }
-        (SslMode::VerifyFull, Some(root)) => webpki_verifier(root, provider)?,
-        (SslMode::VerifyCa, Some(root)) => Arc::new(ChainOnly(webpki_verifier(root, provider)?)),
+        (SslMode::VerifyFull, Some(root)) => webpki_verifier(root, files, provider)?,
+        (SslMode::VerifyCa, Some(root)) => {
+            Arc::new(ChainOnly(webpki_verifier(root, files, provider)?))
+        }
         _ => Arc::new(Unchecked(provider)),
     };
     let builder = builder
@@ -192,13 +198,41 @@ pub fn client_config(mode: SslMode, files: &TlsFiles) -> Result<Arc<ClientConfig
     Ok(Arc::new(config))
 }
 
+/// The chain check against `root`, with the revocation lists of `files.crl`: as libpq (which
+/// sets OpenSSL's `CRL_CHECK | CRL_CHECK_ALL` once a CRL is loaded), every certificate of the
+/// chain must be covered by a list from its issuer, and one that is listed is refused.
 fn webpki_verifier(
     root: &RootCert,
+    files: &TlsFiles,
     provider: Arc<CryptoProvider>,
 ) -> Result<Arc<WebPkiServerVerifier>, TlsSetupError> {
-    WebPkiServerVerifier::builder_with_provider(Arc::new(roots(root)?), provider)
-        .build()
-        .map_err(|e| TlsSetupError::Rustls(e.to_string()))
+    let mut builder = WebPkiServerVerifier::builder_with_provider(Arc::new(roots(root)?), provider);
+    if let Some(path) = &files.crl {
+        let crls = read_crls(path).map_err(|reason| TlsSetupError::Crl {
+            path: path.clone(),
+            reason,
+        })?;
+        builder = builder.with_crls(crls);
+    }
+    builder.build().map_err(|e| match &files.crl {
+        // A CRL that parses as PEM but not as a CRL is refused here.
+        Some(path) => TlsSetupError::Crl {
+            path: path.clone(),
+            reason: format!("is not a usable revocation list ({e})"),
+        },
+        None => TlsSetupError::Rustls(e.to_string()),
+    })
+}
+
+fn read_crls(path: &Path) -> Result<Vec<CertificateRevocationListDer<'static>>, String> {
+    let pem = read(path)?;
+    let crls: Vec<_> = CertificateRevocationListDer::pem_slice_iter(&pem)
+        .collect::<Result<_, _>>()
+        .map_err(|e| format!("is not PEM revocation lists ({e})"))?;
+    if crls.is_empty() {
+        return Err("holds no PEM revocation list (X509 CRL)".into());
+    }
+    Ok(crls)
 }
 
 /// `require`, `prefer`, `allow` without a CA: the certificate is not checked (libpq's modes),

@@ -1,13 +1,16 @@
 use std::path::PathBuf;
 
 /// Where a target's TLS trust and client certificate come from (libpq's `sslrootcert`,
-/// `sslcert`, `sslkey`; MySQL's `ssl-ca`, `ssl-cert`, `ssl-key`). Paths only: the
+/// `sslcert`, `sslkey`, `sslcrl`; MySQL's `ssl-ca`, `ssl-cert`, `ssl-key`). Paths only: the
 /// key file is read by the adapter that connects, never kept in memory here.
 #[derive(Debug, Clone, Default, PartialEq, Eq)]
 pub struct TlsFiles {
     pub root_cert: Option<RootCert>,
     pub cert: Option<PathBuf>,
     pub key: Option<PathBuf>,
+    /// Revoked certificates (PEM CRLs; libpq's `sslcrl`): a server certificate listed there
+    /// is refused by the `verify-*` modes.
+    pub crl: Option<PathBuf>,
 }
 
 /// The CAs a server certificate is checked against.

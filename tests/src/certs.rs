@@ -6,7 +6,13 @@
 
 use std::path::{Path, PathBuf};
 
-use rcgen::{BasicConstraints, CertificateParams, DnType, IsCa, Issuer, KeyPair};
+use rcgen::{
+    BasicConstraints, CertificateParams, CertificateRevocationListParams, DnType, IsCa, Issuer,
+    KeyIdMethod, KeyPair, RevocationReason, RevokedCertParams, SerialNumber, date_time_ymd,
+};
+
+/// The server certificate's serial number, which the revoking CRL lists.
+const SERVER_SERIAL: u64 = 0x5e_7e_01;
 
 /// The role the client certificate names (its common name), which the TLS cluster lets in
 /// with `cert` authentication only.
@@ -38,6 +44,7 @@ impl TestPki {
         let server_key = KeyPair::generate().map_err(|e| fail("server key", &e))?;
         let mut server_params =
             CertificateParams::new(vec!["localhost".to_owned()]).map_err(|e| fail("server", &e))?;
+        server_params.serial_number = Some(SerialNumber::from(SERVER_SERIAL));
         server_params
             .distinguished_name
             .push(DnType::CommonName, "localhost");
@@ -65,6 +72,30 @@ impl TestPki {
         write(pki.server_cert_file(), server_cert.pem())?;
         write(pki.server_key_file(), server_key.serialize_pem())?;
         write(pki.client_cert_file(), client_cert.pem())?;
+        // Revocation lists from the CA: one that lists the server's certificate, one empty.
+        for (path, revoked) in [
+            (pki.revoking_crl_file(), vec![SERVER_SERIAL]),
+            (pki.empty_crl_file(), Vec::new()),
+        ] {
+            let params = CertificateRevocationListParams {
+                this_update: date_time_ymd(2024, 1, 1),
+                next_update: date_time_ymd(2099, 1, 1),
+                crl_number: SerialNumber::from(1u64),
+                issuing_distribution_point: None,
+                revoked_certs: revoked
+                    .into_iter()
+                    .map(|serial| RevokedCertParams {
+                        serial_number: SerialNumber::from(serial),
+                        revocation_time: date_time_ymd(2024, 1, 1),
+                        reason_code: Some(RevocationReason::KeyCompromise),
+                        invalidity_date: None,
+                    })
+                    .collect(),
+                key_identifier_method: KeyIdMethod::Sha256,
+            };
+            let crl = params.signed_by(&issuer).map_err(|e| fail("CRL", &e))?;
+            write(path, crl.pem().map_err(|e| fail("CRL PEM", &e))?)?;
+        }
         write(pki.client_key_file(), client_key.serialize_pem())?;
         for key in [pki.server_key_file(), pki.client_key_file()] {
             std::fs::set_permissions(&key, std::os::unix::fs::PermissionsExt::from_mode(0o600))
@@ -88,6 +119,16 @@ impl TestPki {
 
     pub fn server_key_file(&self) -> PathBuf {
         self.dir.join("server.key")
+    }
+
+    /// The CA's revocation list that lists the server's certificate.
+    pub fn revoking_crl_file(&self) -> PathBuf {
+        self.dir.join("revoked.crl")
+    }
+
+    /// The CA's revocation list that lists nothing.
+    pub fn empty_crl_file(&self) -> PathBuf {
+        self.dir.join("empty.crl")
     }
 
     /// A client certificate for the role [`CERT_USER`], signed by the CA.

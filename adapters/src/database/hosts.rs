@@ -258,3 +258,80 @@ impl fmt::Display for HostsFailed {
 }
 
 impl std::error::Error for HostsFailed {}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn a_shuffle_is_a_permutation_and_moves_hosts() {
+        let mut seen_first = std::collections::BTreeSet::new();
+        for _ in 0..200 {
+            let mut order: Vec<usize> = (0..4).collect();
+            shuffle(&mut order);
+            let mut sorted = order.clone();
+            sorted.sort_unstable();
+            assert_eq!(sorted, [0, 1, 2, 3]);
+            seen_first.insert(order[0]);
+        }
+        assert_eq!(seen_first.len(), 4, "every host comes first sometimes");
+        let mut one = vec![0];
+        shuffle(&mut one);
+        assert_eq!(one, [0]);
+        shuffle(&mut []);
+    }
+
+    fn refused() -> sqlx::Error {
+        sqlx::Error::Io(std::io::Error::new(
+            std::io::ErrorKind::ConnectionRefused,
+            "refused",
+        ))
+    }
+
+    #[test]
+    fn every_host_is_named_and_the_kind_says_what_to_fix() {
+        let mut failed = HostsFailed::default();
+        failed.push("a:5432".into(), HostFailure::Error(refused()));
+        failed.push(
+            "b:5432".into(),
+            HostFailure::Unfit(
+                SessionFacts {
+                    in_recovery: true,
+                    read_only: true,
+                },
+                SessionAttrs::ReadWrite,
+            ),
+        );
+        let text = failed.to_string();
+        assert!(text.starts_with("no host was usable: a:5432: "), "{text}");
+        assert!(
+            text.contains("; b:5432: a standby, not read-write (target_session_attrs)"),
+            "{text}"
+        );
+        let error = failed.into_error();
+        assert_eq!(
+            super::super::classify(&error),
+            domain::ConnectErrorKind::NoSuitableHost
+        );
+        assert_eq!(super::super::describe(&error), text);
+        assert_eq!(
+            super::super::transience(&error),
+            super::super::Transience::ConnectionLost
+        );
+
+        let mut all_refused = HostsFailed::default();
+        all_refused.push("a:1".into(), HostFailure::Error(refused()));
+        all_refused.push("b:2".into(), HostFailure::TimedOut(Duration::from_secs(1)));
+        let error = all_refused.into_error();
+        // Not every host refused: the pool must not retry it as one refusal.
+        assert!(matches!(&error, sqlx::Error::Io(io) if io.kind() == std::io::ErrorKind::Other));
+        let mut refusals = HostsFailed::default();
+        refusals.push("a:1".into(), HostFailure::Error(refused()));
+        refusals.push("b:2".into(), HostFailure::Error(refused()));
+        let error = refusals.into_error();
+        assert_eq!(
+            super::super::classify(&error),
+            domain::ConnectErrorKind::ConnectionRefused
+        );
+    }
+}

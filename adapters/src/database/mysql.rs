@@ -68,6 +68,20 @@ pub fn connect_options(
     // target's sslrootcert, sslcert and sslkey, checked before anything connects.
     let files = &spec.options.tls;
     let mode = super::checked_tls(spec, address(spec), user)?;
+    if let Some(crl) = &files.crl {
+        // sqlx-mysql takes no revocation list; a CRL that is silently not checked would be
+        // worse than none.
+        return Err(ConnectError {
+            kind: ConnectErrorKind::Configuration,
+            address: address(spec),
+            user: user.to_owned(),
+            detail: format!(
+                "sslcrl {} is set, but revocation lists are checked for postgres targets only; remove it for this mysql target",
+                crl.display()
+            ),
+            hint: None,
+        });
+    }
     // Unset, sqlx's own default stays.
     if spec.options.sslmode.is_some() || files.root_cert.is_some() {
         options = options.ssl_mode(ssl_mode(mode));

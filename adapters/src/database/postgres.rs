@@ -3,8 +3,7 @@
 use std::time::Duration;
 
 use domain::{
-    ConnectError, ConnectErrorKind, Credential, ExposeSecret, RootCert, ServerInfo, SslMode,
-    TargetSpec,
+    ConnectError, ConnectErrorKind, Credential, ExposeSecret, ServerInfo, SslMode, TargetSpec,
 };
 use sqlx::postgres::{PgConnectOptions, PgPool, PgPoolOptions, PgSslMode};
 
@@ -120,14 +119,21 @@ fn tls_options(
     let files = &spec.options.tls;
     let user = effective_user(&spec.identity, credential);
     let mode = super::checked_tls(spec, address(spec), user)?;
-    let mut options = options.ssl_mode(ssl_mode(mode));
-    if let Some(RootCert::File(path)) = &files.root_cert {
-        options = options.ssl_root_cert(path);
+    let options = options.ssl_mode(ssl_mode(mode));
+    if mode == SslMode::Disable {
+        return Ok(options);
     }
-    if let (Some(cert), Some(key)) = (&files.cert, &files.key) {
-        options = options.ssl_client_cert(cert).ssl_client_key(key);
-    }
-    Ok(options)
+    // Our own rustls configuration (sqlx-postgres patch 6): exactly the CAs of sslrootcert
+    // (sqlx's would add the public roots to them), the CRLs of sslcrl, verify-ca without the
+    // name check, the client certificate.
+    let config = crate::tls::client_config(mode, files).map_err(|error| ConnectError {
+        kind: ConnectErrorKind::Configuration,
+        address: address(spec),
+        user: user.to_owned(),
+        detail: error.to_string(),
+        hint: None,
+    })?;
+    Ok(options.tls_client_config(config))
 }
 
 fn ssl_mode(mode: SslMode) -> PgSslMode {

@@ -65,6 +65,7 @@ pub const ENV_KEYS: &[EnvKey] = env_keys![
     "SSLROOTCERT" => sslrootcert,
     "SSLCERT" => sslcert,
     "SSLKEY" => sslkey,
+    "SSLCRL" => sslcrl,
     "APPLICATION_NAME" => application_name,
     "CONNECT_TIMEOUT" => connect_timeout,
     "STATEMENT_TIMEOUT" => statement_timeout,

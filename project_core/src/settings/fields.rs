@@ -42,6 +42,8 @@ pub struct TargetSettings {
     /// be readable by its owner only.
     pub sslcert: Option<FilePath>,
     pub sslkey: Option<FilePath>,
+    /// Revocation lists the server's certificate is checked against (libpq's `sslcrl`; PEM).
+    pub sslcrl: Option<FilePath>,
     pub application_name: Option<Text>,
     pub connect_timeout: Option<TimeSpan>,
     pub statement_timeout: Option<TimeSpan>,

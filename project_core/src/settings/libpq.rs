@@ -25,6 +25,7 @@ const LIBPQ_VARIABLES: &[EnvKey] = env_keys![
     "PGSSLROOTCERT" => sslrootcert,
     "PGSSLCERT" => sslcert,
     "PGSSLKEY" => sslkey,
+    "PGSSLCRL" => sslcrl,
 ];
 
 /// The `PGSSL*` variables that are set, for a PostgreSQL target; nothing for other kinds.
@@ -74,6 +75,12 @@ pub(super) fn home_files(
             .flatten()
             .map(|p| RootCertSetting(RootCert::File(p))),
         sslcert: cert_default.map(FilePath),
+        sslcrl: merged
+            .sslcrl
+            .is_none()
+            .then(|| existing("root.crl"))
+            .flatten()
+            .map(FilePath),
         sslkey: (merged.sslkey.is_none() && has_cert)
             .then(|| existing("postgresql.key"))
             .flatten()

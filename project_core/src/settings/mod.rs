@@ -309,6 +309,7 @@ impl Settings {
                     root_cert: v.sslrootcert.as_ref().map(|r| r.0.clone()),
                     cert: v.sslcert.as_ref().map(|p| p.0.clone()),
                     key: v.sslkey.as_ref().map(|p| p.0.clone()),
+                    crl: v.sslcrl.as_ref().map(|p| p.0.clone()),
                 },
                 application_name: v.application_name.as_ref().map(|a| a.0.clone()),
                 connect_timeout: v.connect_timeout.map(|t| t.0),

@@ -165,3 +165,90 @@ async fn a_panic_inside_a_nested_scope_rolls_back_to_its_savepoint_on_mariadb() 
         "a scope a panic unwound through left rows behind"
     );
 }
+
+#[tokio::test]
+async fn deadlocked_transactions_on_mariadb_are_retried_until_both_commit() {
+    use project_core::db::{RetryObserver, RetryPolicy, Transience};
+    use std::sync::atomic::{AtomicU64, Ordering};
+
+    #[derive(Default)]
+    struct Seen(AtomicU64);
+    impl RetryObserver for Seen {
+        fn retrying(&self, _: u32, why: Transience, _: &str) {
+            assert_eq!(why, Transience::Conflict, "a deadlock is a conflict");
+            self.0.fetch_add(1, Ordering::SeqCst);
+        }
+    }
+
+    let Some(server) = tests::mariadb::server() else {
+        return;
+    };
+    let db = Arc::new(open(server, "scope_deadlock").await);
+    let pool = db.pool::<MySql>().unwrap();
+    sqlx::query("create table accounts (id int primary key, n int not null) engine = InnoDB")
+        .execute(pool)
+        .await
+        .unwrap();
+    sqlx::query("insert into accounts values (1, 0), (2, 0)")
+        .execute(pool)
+        .await
+        .unwrap();
+    let seen = Arc::new(Seen::default());
+    let policy = RetryPolicy {
+        max_attempts: 20,
+        first_delay: std::time::Duration::from_millis(10),
+        max_delay: std::time::Duration::from_millis(200),
+        observer: Some(seen.clone()),
+    };
+    // Two transactions take the two rows in opposite orders, each waiting for the other to
+    // have taken its first: InnoDB breaks the cycle with error 1213 for one of them.
+    let barrier = Arc::new(tokio::sync::Barrier::new(2));
+    let tasks: Vec<_> = [(1, 2), (2, 1)]
+        .into_iter()
+        .map(|(first, second)| {
+            let (db, policy, barrier) = (db.clone(), policy.clone(), barrier.clone());
+            tokio::spawn(async move {
+                let mut attempt = 0;
+                db.session_scope_retry::<MySql, (), DbError, _>(&policy, |tx| {
+                    attempt += 1;
+                    let (barrier, wait) = (barrier.clone(), attempt == 1);
+                    Box::pin(async move {
+                        let bump = "update accounts set n = n + 1 where id = ?";
+                        sqlx::query(bump)
+                            .bind(first)
+                            .execute(&mut **tx)
+                            .await
+                            .map_err(|e| tx.query_error(e))?;
+                        if wait {
+                            barrier.wait().await;
+                        }
+                        sqlx::query(bump)
+                            .bind(second)
+                            .execute(&mut **tx)
+                            .await
+                            .map_err(|e| tx.query_error(e))?;
+                        Ok(())
+                    })
+                })
+                .await
+            })
+        })
+        .collect();
+    for task in tasks {
+        task.await.unwrap().expect("both end committed");
+    }
+    let rows: Vec<(i32, i32)> = sqlx::query_as("select id, n from accounts order by id")
+        .fetch_all(pool)
+        .await
+        .unwrap();
+    assert_eq!(
+        rows,
+        [(1, 2), (2, 2)],
+        "each transaction committed exactly once"
+    );
+    assert!(
+        seen.0.load(Ordering::SeqCst) >= 1,
+        "the deadlock happened and was retried"
+    );
+    db.close().await;
+}

@@ -1,7 +1,8 @@
 //! Verified TLS to a server with a private CA (the TLS-only cluster's, made per run): the
 //! right CA under `verify-full` connects; a wrong CA or a wrong host name is a classified TLS
 //! error that names the CA file; `verify-*` without a CA is refused before connecting; a
-//! client certificate logs in to a `cert` line with no password, its key only when private.
+//! client certificate logs in to a `cert` line with no password, its key only when private;
+//! a revoked server certificate (sslcrl) is refused.
 
 use tests::bin::{ConfigDir, Run, run};
 use tests::certs::CERT_USER;
@@ -174,4 +175,41 @@ async fn a_client_certificate_authenticates_without_a_password_and_its_key_must_
     );
     let unexplained = dbcore(&bare, &["explain", "c"]);
     assert_eq!(unexplained.code, Some(2), "{unexplained:?}");
+}
+
+#[tokio::test]
+async fn a_revoked_server_certificate_is_refused_and_trust_is_only_the_ca_file() {
+    let Some(pg) = tls_cluster() else { return };
+    let pki = pg.pki().unwrap();
+    pg.create_role_and_database("tls_crl", "pw-verified").await;
+    let ca = pki.ca_file().display().to_string();
+    let with = |crl: &std::path::Path| {
+        format!(
+            "sslmode = \"verify-full\"\nsslrootcert = \"{ca}\"\nsslcrl = \"{}\"\n",
+            crl.display()
+        )
+    };
+    let clean = ping(pg, "tls_crl", "localhost", &with(&pki.empty_crl_file()));
+    assert_eq!(clean.code, Some(0), "{clean:?}");
+
+    let revoked = ping(pg, "tls_crl", "localhost", &with(&pki.revoking_crl_file()));
+    assert_eq!(revoked.code, Some(1), "{revoked:?}");
+    assert_eq!(revoked.json()["error"]["kind"], "tls", "{revoked:?}");
+    assert!(revoked.all_output().contains("Revoked"), "{revoked:?}");
+
+    // Not a CRL at all: refused before connecting, naming the file.
+    let bogus = ping(pg, "tls_crl", "localhost", &with(&pki.ca_file()));
+    assert_eq!(bogus.code, Some(1), "{bogus:?}");
+    assert_eq!(bogus.json()["error"]["kind"], "configuration", "{bogus:?}");
+    assert!(bogus.all_output().contains("sslcrl"), "{bogus:?}");
+
+    // `system` is the public roots only: they never vouch for the private CA's certificate.
+    let public = ping(
+        pg,
+        "tls_crl",
+        "localhost",
+        "sslmode = \"verify-full\"\nsslrootcert = \"system\"\n",
+    );
+    assert_eq!(public.code, Some(1), "{public:?}");
+    assert_eq!(public.json()["error"]["kind"], "tls", "{public:?}");
 }

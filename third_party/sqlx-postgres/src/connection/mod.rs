@@ -30,6 +30,7 @@ mod executor;
 mod resolve;
 mod sasl;
 mod stream;
+mod own_tls;
 mod tls;
 
 /// A connection to a PostgreSQL database.

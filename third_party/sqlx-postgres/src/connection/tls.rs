@@ -45,6 +45,12 @@ async fn maybe_upgrade<S: Socket>(
         }
     }
 
+    // The application's own TLS configuration, when it gave one (its trust, its CRLs).
+    if let Some(config) = &options.tls_client_config {
+        let socket = super::own_tls::handshake(socket, config.0.clone(), &options.host).await?;
+        return Ok(Box::new(socket));
+    }
+
     let accept_invalid_certs = !matches!(
         options.ssl_mode,
         PgSslMode::VerifyCa | PgSslMode::VerifyFull

@@ -31,6 +31,17 @@ pub struct PgConnectOptions {
     pub(crate) extra_float_digits: Option<Cow<'static, str>>,
     pub(crate) options: Option<String>,
     pub(crate) connector: Option<PgConnectorRef>,
+    pub(crate) tls_client_config: Option<TlsClientConfig>,
+}
+
+/// A rustls configuration for the TLS handshake; its `Debug` says only that there is one.
+#[derive(Clone)]
+pub(crate) struct TlsClientConfig(pub(crate) std::sync::Arc<rustls::ClientConfig>);
+
+impl std::fmt::Debug for TlsClientConfig {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str("TlsClientConfig")
+    }
 }
 
 /// Makes a connection from options in a way of the application's choosing: which host of
@@ -122,6 +133,7 @@ impl PgConnectOptions {
             log_settings: Default::default(),
             options: var("PGOPTIONS").ok(),
             connector: None,
+            tls_client_config: None,
         }
     }
 
@@ -153,7 +165,17 @@ impl PgConnectOptions {
             log_settings: Default::default(),
             options: None,
             connector: None,
+            tls_client_config: None,
         }
+    }
+
+    /// Uses `config` for the TLS handshake instead of one built from `ssl_root_cert`,
+    /// `ssl_client_cert` and `ssl_client_key` (which are then not read): the caller decides
+    /// the trust exactly (only its CAs, its CRLs, its verifier for `verify-ca`). `ssl_mode`
+    /// still decides whether TLS is asked for and whether it is required.
+    pub fn tls_client_config(mut self, config: std::sync::Arc<rustls::ClientConfig>) -> Self {
+        self.tls_client_config = Some(TlsClientConfig(config));
+        self
     }
 
     /// Makes every connection through `connector` instead of directly (see [`PgConnector`]).
