@@ -1,18 +1,9 @@
 //! The libpq layer: `PGSSL*` between the code defaults and the target file, `~/.postgresql/`
 //! files only when they exist and nothing else names one, PostgreSQL targets only.
 
+use super::loader_tests::config_with;
 use super::*;
 use domain::{MapEnv, RootCert};
-
-fn config_with(files: &[(&str, &str)]) -> tempfile::TempDir {
-    let dir = tempfile::tempdir().unwrap();
-    let targets = dir.path().join("targets");
-    std::fs::create_dir_all(&targets).unwrap();
-    for (name, text) in files {
-        std::fs::write(targets.join(name), text).unwrap();
-    }
-    dir
-}
 
 fn origin(settings: &Settings, key: &str) -> String {
     settings

@@ -9,7 +9,7 @@ use super::*;
 use crate::chain::order;
 use domain::MapEnv;
 
-fn config_with(files: &[(&str, &str)]) -> tempfile::TempDir {
+pub(super) fn config_with(files: &[(&str, &str)]) -> tempfile::TempDir {
     let dir = tempfile::tempdir().unwrap();
     let targets = dir.path().join("targets");
     std::fs::create_dir_all(&targets).unwrap();

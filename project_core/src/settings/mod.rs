@@ -356,6 +356,17 @@ impl Settings {
             .collect()
     }
 
+    /// Whether connections choose among servers (several hosts, or a `target_session_attrs`
+    /// to check), which only the pool's connector does: tools that reach one server
+    /// themselves refuse such a target.
+    pub fn chooses_a_server(&self) -> bool {
+        !self.endpoints().is_empty()
+            || self
+                .values
+                .target_session_attrs
+                .is_some_and(|a| a.0.needs_check())
+    }
+
     /// `where` for `dbcore targets`: `host:port/database` or the SQLite path.
     pub fn location(&self) -> String {
         match self.kind() {

@@ -64,24 +64,8 @@ fn ping_watch_write_retry_rides_out_a_failover_with_no_acknowledged_write_lost()
     let output = watching.join().unwrap();
     let stdout = String::from_utf8_lossy(&output.stdout).into_owned();
     let stderr = String::from_utf8_lossy(&output.stderr).into_owned();
-    let total = stdout
-        .lines()
-        .find(|l| l.starts_with("total after"))
-        .unwrap_or_default();
-    // The only failure allowed is a COMMIT in flight when the primary stopped: reported as
-    // such, never retried (the exit status then says the run saw a failure).
-    let failed = total.split("failed ").nth(1).unwrap_or_default();
-    match failed.split_whitespace().next() {
-        Some("0") => assert_eq!(output.status.code(), Some(0), "{stdout}\n{stderr}"),
-        Some(n) => {
-            assert!(
-                failed.starts_with(&format!("{n} ({n} commit outcome unknown)")),
-                "every failure is an unknown commit outcome: {stdout}\n{stderr}"
-            );
-            assert_eq!(output.status.code(), Some(1), "{stdout}\n{stderr}");
-        }
-        None => panic!("no total line: {stdout}\n{stderr}"),
-    }
+    let total = line(&stdout, "total after");
+    only_unknown_commits_failed(&stdout, &stderr, output.status.code());
     let retries: u64 = total
         .split("retries ")
         .nth(1)
@@ -89,18 +73,12 @@ fn ping_watch_write_retry_rides_out_a_failover_with_no_acknowledged_write_lost()
         .and_then(|n| n.parse().ok())
         .unwrap_or_else(|| panic!("no retries in {total}"));
     assert!(retries > 0, "the failover was felt: {stdout}");
-    let outage = stdout
-        .lines()
-        .find(|l| l.starts_with("outages: "))
-        .unwrap_or_default();
+    let outage = line(&stdout, "outages: ");
     assert!(
         outage.contains("s from t=") && !outage.contains("still failing"),
         "the outage is reported and over: {stdout}"
     );
-    let writes = stdout
-        .lines()
-        .find(|l| l.starts_with("writes: "))
-        .unwrap_or_default();
+    let writes = line(&stdout, "writes: ");
     assert!(
         writes.contains("lost acknowledged writes: 0, rows nobody acknowledged: 0"),
         "{stdout}"
@@ -183,25 +161,36 @@ fn a_restart_under_ping_watch_retry_fails_no_read_and_loses_no_acknowledged_writ
     );
 
     let (stdout, stderr, code) = watch_through_a_restart(&pg, true);
-    let writes = stdout
-        .lines()
-        .find(|l| l.starts_with("writes: "))
-        .unwrap_or_default();
+    let writes = line(&stdout, "writes: ");
     assert!(
         writes.contains("lost acknowledged writes: 0, rows nobody acknowledged: 0"),
         "{stdout}\n{stderr}"
     );
-    let total = stdout
+    only_unknown_commits_failed(&stdout, &stderr, code);
+}
+
+/// The report line that starts with `prefix` (empty when there is none).
+fn line<'a>(stdout: &'a str, prefix: &str) -> &'a str {
+    stdout
         .lines()
-        .find(|l| l.starts_with("total after"))
-        .unwrap_or_default();
+        .find(|l| l.starts_with(prefix))
+        .unwrap_or_default()
+}
+
+/// The only failure a rehearsal may see is a COMMIT in flight when the server stopped:
+/// reported as such, never retried, and then the exit status says the run saw a failure.
+fn only_unknown_commits_failed(stdout: &str, stderr: &str, code: Option<i32>) {
+    let total = line(stdout, "total after");
     let failed = total.split("failed ").nth(1).unwrap_or_default();
     match failed.split_whitespace().next() {
         Some("0") => assert_eq!(code, Some(0), "{stdout}\n{stderr}"),
-        Some(n) => assert!(
-            failed.starts_with(&format!("{n} ({n} commit outcome unknown)")),
-            "a write either retried to success or was reported as commit-outcome-unknown: {stdout}\n{stderr}"
-        ),
+        Some(n) => {
+            assert!(
+                failed.starts_with(&format!("{n} ({n} commit outcome unknown)")),
+                "every failure is an unknown commit outcome: {stdout}\n{stderr}"
+            );
+            assert_eq!(code, Some(1), "{stdout}\n{stderr}");
+        }
         None => panic!("no total line: {stdout}\n{stderr}"),
     }
 }

@@ -84,12 +84,7 @@ pub async fn run(context: &Context, args: ExecArgs) -> Result<ExitCode> {
     // The files and variables written here name one server; a list would need libpq's own
     // host list and a pgpass line per host, which dbcore exec does not write yet. Refused
     // rather than silently handing over the first host only.
-    let checks_session = settings
-        .spec()
-        .options
-        .target_session_attrs
-        .is_some_and(|a| a.needs_check());
-    if !settings.endpoints().is_empty() || checks_session {
+    if settings.chooses_a_server() {
         bail!(
             "target `{}` has several hosts or a target_session_attrs ({}); dbcore exec hands over one-host targets without one only for now",
             args.target,

@@ -112,12 +112,7 @@ fn client_verifier(path: &std::path::Path) -> Result<client_auth::Verifier> {
 pub async fn run(context: &Context, args: ProxyArgs) -> Result<ExitCode> {
     // The proxy logs in to one server (its own protocol code, not the pool's connector).
     let settings = registry::settings(&args.target, context)?;
-    let checks_session = settings
-        .spec()
-        .options
-        .target_session_attrs
-        .is_some_and(|a| a.needs_check());
-    if !settings.endpoints().is_empty() || checks_session {
+    if settings.chooses_a_server() {
         bail!(
             "target `{}` has several hosts or a target_session_attrs ({}); dbcore proxy serves one-host targets without one only for now",
             args.target,
