@@ -212,7 +212,9 @@ fn webpki_verifier(
             path: path.clone(),
             reason,
         })?;
-        builder = builder.with_crls(crls);
+        // An expired list says nothing about today: the status is then unknown, and an
+        // unknown status is refused (as OpenSSL's CRL check does for libpq).
+        builder = builder.with_crls(crls).enforce_revocation_expiration();
     }
     builder.build().map_err(|e| match &files.crl {
         // A CRL that parses as PEM but not as a CRL is refused here.

@@ -73,20 +73,30 @@ impl TestPki {
         write(pki.server_key_file(), server_key.serialize_pem())?;
         write(pki.client_cert_file(), client_cert.pem())?;
         // Revocation lists from the CA: one that lists the server's certificate, one empty.
-        for (path, revoked) in [
-            (pki.revoking_crl_file(), vec![SERVER_SERIAL]),
-            (pki.empty_crl_file(), Vec::new()),
+        // And an empty one that expired in 2020: it says nothing about today.
+        for (path, revoked, next_update) in [
+            (
+                pki.revoking_crl_file(),
+                vec![SERVER_SERIAL],
+                date_time_ymd(2099, 1, 1),
+            ),
+            (pki.empty_crl_file(), Vec::new(), date_time_ymd(2099, 1, 1)),
+            (
+                pki.expired_crl_file(),
+                Vec::new(),
+                date_time_ymd(2020, 1, 2),
+            ),
         ] {
             let params = CertificateRevocationListParams {
-                this_update: date_time_ymd(2024, 1, 1),
-                next_update: date_time_ymd(2099, 1, 1),
+                this_update: date_time_ymd(2020, 1, 1),
+                next_update,
                 crl_number: SerialNumber::from(1u64),
                 issuing_distribution_point: None,
                 revoked_certs: revoked
                     .into_iter()
                     .map(|serial| RevokedCertParams {
                         serial_number: SerialNumber::from(serial),
-                        revocation_time: date_time_ymd(2024, 1, 1),
+                        revocation_time: date_time_ymd(2020, 1, 1),
                         reason_code: Some(RevocationReason::KeyCompromise),
                         invalidity_date: None,
                     })
@@ -124,6 +134,11 @@ impl TestPki {
     /// The CA's revocation list that lists the server's certificate.
     pub fn revoking_crl_file(&self) -> PathBuf {
         self.dir.join("revoked.crl")
+    }
+
+    /// A revocation list of the CA's that expired in 2020.
+    pub fn expired_crl_file(&self) -> PathBuf {
+        self.dir.join("expired.crl")
     }
 
     /// The CA's revocation list that lists nothing.

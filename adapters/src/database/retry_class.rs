@@ -26,15 +26,18 @@ pub enum Transience {
 /// connection exceptions; 57P01 admin_shutdown, 57P02 crash_shutdown, 57P03
 /// cannot_connect_now (a server that is stopping, crashed or starting); 25006
 /// read_only_sql_transaction (a write that reached a server that became a standby).
-/// MySQL/MariaDB error numbers: 1213 deadlock, 1205 lock wait timeout; 2006 server gone away,
-/// 2013 lost connection; 1053 server shutdown; 1290 / 1836 read-only server.
+/// MySQL/MariaDB error numbers: 1213 deadlock, 1205 lock wait timeout; 1053 server shutdown,
+/// 1836 read-only mode. (A lost connection, MySQL's client errors 2006 and 2013, reaches sqlx
+/// as an I/O error.)
 pub fn transience(error: &sqlx::Error) -> Transience {
     match error {
         sqlx::Error::Database(db) => {
             if let Some(my) = db.try_downcast_ref::<sqlx::mysql::MySqlDatabaseError>() {
                 return match my.number() {
                     1213 | 1205 => Transience::Conflict,
-                    2006 | 2013 | 1053 | 1290 | 1836 => Transience::ConnectionLost,
+                    // 1053 server shutdown in progress; 1836 read-only mode (a demoted
+                    // primary). Not 1290: it also covers --secure-file-priv and the like.
+                    1053 | 1836 => Transience::ConnectionLost,
                     _ => Transience::Permanent,
                 };
             }

@@ -200,7 +200,7 @@ async fn probe(run: &Run, task: i32) -> Result<(), DbError> {
             };
             match &outcome {
                 Ok(()) => table.acknowledged(id),
-                Err(DbError::CommitOutcomeUnknown { .. }) => table.in_doubt(),
+                Err(DbError::CommitOutcomeUnknown { .. }) => table.in_doubt(id),
                 Err(_) => {}
             }
             outcome
@@ -211,6 +211,9 @@ async fn probe(run: &Run, task: i32) -> Result<(), DbError> {
 /// What `--watch` runs, shared by its tasks.
 struct Run {
     db: Arc<DatabaseConnection>,
+    /// Set when the run ends early (the reader of stdout went away, a signal): the tasks
+    /// stop after their current transaction.
+    stop: std::sync::atomic::AtomicBool,
     writes: Option<WriteTable>,
     retry: Option<RetryPolicy>,
     outages: Arc<Outages>,
@@ -283,6 +286,9 @@ pub async fn run(context: &Context, target: &str, options: WatchOptions) -> Resu
         db.settings().location(),
         humantime::format_duration(duration)
     )) {
+        if let Some(table) = &writes {
+            table.drop_table(&db).await;
+        }
         db.close().await;
         return Err(e.into());
     }
@@ -291,6 +297,7 @@ pub async fn run(context: &Context, target: &str, options: WatchOptions) -> Resu
     };
     let run = Arc::new(Run {
         db: db.clone(),
+        stop: std::sync::atomic::AtomicBool::new(false),
         writes,
         retry,
         outages: outages.clone(),
@@ -302,7 +309,14 @@ pub async fn run(context: &Context, target: &str, options: WatchOptions) -> Resu
             tokio::spawn(work(run.clone(), task, window.clone(), deadline))
         })
         .collect();
-    let (mut total, mut closed) = report(&db, &window, started, deadline, interval).await;
+    let (mut total, ended) = report(&db, &window, started, deadline, interval).await;
+    // However the run ended, the tasks stop before the table is checked and dropped.
+    run.stop.store(true, std::sync::atomic::Ordering::SeqCst);
+    let (mut closed, signalled) = match ended {
+        Ended::Deadline => (None, None),
+        Ended::Closed(error) => (Some(error), None),
+        Ended::Signal(code) => (None, Some(code)),
+    };
     let mut lost = join(workers).await;
     total.absorb(&mut lock(&window));
     total.absorb(&mut lost);
@@ -350,18 +364,48 @@ pub async fn run(context: &Context, target: &str, options: WatchOptions) -> Resu
             Err(error) => {
                 writes_hold = false;
                 tracing::warn!(%error, "could not read the watch table back");
+                let _ = say(format_args!(
+                    "writes: could not read {} back ({error}); the table is kept for a look",
+                    table.name()
+                ));
             }
         }
     }
     db.close().await;
-    if let Some(error) = closed {
-        return Err(error.into());
+    let held = failed == 0 && writes_hold;
+    if let Some(code) = signalled {
+        return Ok(ExitCode::from(code));
     }
-    Ok(if failed == 0 && writes_hold {
-        ExitCode::SUCCESS
-    } else {
-        ExitCode::FAILURE
-    })
+    match closed {
+        // Nobody reads the report any more: quiet, unless the run saw a failure.
+        Some(error) if held => Err(error.into()),
+        _ if held => Ok(ExitCode::SUCCESS),
+        _ => Ok(ExitCode::FAILURE),
+    }
+}
+
+/// How the reporting loop ended.
+enum Ended {
+    Deadline,
+    /// Standard output could not be written (the reader went away).
+    Closed(std::io::Error),
+    /// SIGINT or SIGTERM: the exit status the shell gives that signal (130, 143).
+    Signal(u8),
+}
+
+/// The first SIGINT or SIGTERM, as the exit status for it; never, when neither can be watched.
+async fn signalled() -> u8 {
+    use tokio::signal::unix::{SignalKind, signal};
+    match (
+        signal(SignalKind::interrupt()),
+        signal(SignalKind::terminate()),
+    ) {
+        (Ok(mut interrupt), Ok(mut terminate)) => tokio::select! {
+            _ = interrupt.recv() => 130,
+            _ = terminate.recv() => 143,
+        },
+        _ => std::future::pending().await,
+    }
 }
 
 /// The shared window's tally; a worker that panicked while holding it left it whole.
@@ -371,7 +415,7 @@ fn lock(window: &Mutex<Tally>) -> std::sync::MutexGuard<'_, Tally> {
 
 /// One task: probes until the deadline, counting each outcome in the shared window.
 async fn work(run: Arc<Run>, task: i32, window: Arc<Mutex<Tally>>, deadline: Instant) {
-    while Instant::now() < deadline {
+    while Instant::now() < deadline && !run.stop.load(std::sync::atomic::Ordering::SeqCst) {
         let t = Instant::now();
         let outcome = probe(&run, task).await;
         let took = t.elapsed();
@@ -402,13 +446,18 @@ async fn report(
     started: Instant,
     deadline: Instant,
     interval: Duration,
-) -> (Tally, Option<std::io::Error>) {
+) -> (Tally, Ended) {
     let mut total = Tally::default();
     let mut rotations_seen = db.rotations();
     let mut next = started;
+    let signal = signalled();
+    tokio::pin!(signal);
     loop {
         next = next.checked_add(interval).unwrap_or(deadline).min(deadline);
-        tokio::time::sleep_until(next.into()).await;
+        tokio::select! {
+            () = tokio::time::sleep_until(next.into()) => {}
+            code = &mut signal => return (total, Ended::Signal(code)),
+        }
         let mut this = std::mem::take(&mut *lock(window));
         let elapsed = started.elapsed().as_secs_f64();
         let rotations = db.rotations();
@@ -416,7 +465,7 @@ async fn report(
             if let Err(e) = say(format_args!(
                 "t={elapsed:>6.1}s  rotation: new credentials in the pool ({rotations} so far)"
             )) {
-                return (total, Some(e));
+                return (total, Ended::Closed(e));
             }
             rotations_seen = rotations;
         }
@@ -424,10 +473,10 @@ async fn report(
         let line = this.line();
         total.absorb(&mut this);
         if let Err(e) = say(format_args!("t={elapsed:>6.1}s  {line}{lease}")) {
-            return (total, Some(e));
+            return (total, Ended::Closed(e));
         }
         if Instant::now() >= deadline {
-            return (total, None);
+            return (total, Ended::Deadline);
         }
     }
 }

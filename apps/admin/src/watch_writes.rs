@@ -21,7 +21,9 @@ pub struct WriteTable {
     name: String,
     next_id: AtomicI64,
     acknowledged: Mutex<Vec<i64>>,
-    unknown: AtomicU64,
+    /// The ids of transactions whose COMMIT outcome is unknown: in the table or not, both
+    /// are fine for them, and only for them.
+    in_doubt: Mutex<Vec<i64>>,
 }
 
 /// What the table holds against what was acknowledged.
@@ -55,7 +57,7 @@ impl WriteTable {
             name,
             next_id: AtomicI64::new(1),
             acknowledged: Mutex::new(Vec::new()),
-            unknown: AtomicU64::new(0),
+            in_doubt: Mutex::new(Vec::new()),
         })
     }
 
@@ -80,8 +82,19 @@ impl WriteTable {
         lock(&self.acknowledged).push(id);
     }
 
-    pub fn in_doubt(&self) {
-        self.unknown.fetch_add(1, Ordering::SeqCst);
+    pub fn in_doubt(&self, id: i64) {
+        lock(&self.in_doubt).push(id);
+    }
+
+    /// Drops the table without reading it (a run that ends before it wrote anything).
+    pub async fn drop_table(&self, db: &DatabaseConnection) {
+        let drop = format!("drop table {}", self.name);
+        let dropped: Result<(), sqlx::Error> = project_core::on_pool!(db.any_pool(), pool => {
+            sqlx::query(sqlx::AssertSqlSafe(drop.clone())).execute(pool).await.map(|_| ())
+        });
+        if let Err(error) = dropped {
+            tracing::warn!(table = %self.name, %error, "could not drop the watch table");
+        }
     }
 
     /// Reads the table back and compares; then drops it (retrying a few times, since this
@@ -106,29 +119,20 @@ impl WriteTable {
         let Some(ids) = ids else {
             return Err(query_error(db, last.unwrap_or(sqlx::Error::PoolTimedOut)));
         };
-        let drop = format!("drop table {}", self.name);
-        let dropped: Result<(), sqlx::Error> = project_core::on_pool!(db.any_pool(), pool => {
-            sqlx::query(sqlx::AssertSqlSafe(drop.clone())).execute(pool).await.map(|_| ())
-        });
-        if let Err(error) = dropped {
-            tracing::warn!(table = %self.name, %error, "could not drop the watch table");
-        }
+        self.drop_table(db).await;
         let in_table: BTreeSet<i64> = ids.into_iter().collect();
         let acknowledged: BTreeSet<i64> = lock(&self.acknowledged).iter().copied().collect();
-        let unknown = self.unknown.load(Ordering::SeqCst);
-        let lost = acknowledged.difference(&in_table).count();
-        let extra = in_table.difference(&acknowledged).count();
+        let in_doubt: BTreeSet<i64> = lock(&self.in_doubt).iter().copied().collect();
         Ok(WriteReport {
             acknowledged: acknowledged.len(),
             in_table: in_table.len(),
-            outcome_unknown: unknown,
-            lost,
-            unexplained: usize::try_from(
-                u64::try_from(extra)
-                    .unwrap_or(u64::MAX)
-                    .saturating_sub(unknown),
-            )
-            .unwrap_or(usize::MAX),
+            outcome_unknown: u64::try_from(in_doubt.len()).unwrap_or(u64::MAX),
+            lost: acknowledged.difference(&in_table).count(),
+            // Each row must be acknowledged, or be one of the transactions in doubt.
+            unexplained: in_table
+                .iter()
+                .filter(|id| !acknowledged.contains(id) && !in_doubt.contains(id))
+                .count(),
         })
     }
 }

@@ -41,8 +41,10 @@ impl std::fmt::Debug for RetryPolicy {
 }
 
 impl Default for RetryPolicy {
-    /// Ten attempts, 50 ms doubling to 2 s: about ten seconds in all, enough to ride out a
-    /// restart or a promoted standby, short enough that a real outage still shows.
+    /// Ten attempts, 50 ms doubling to 2 s: about ten seconds of waiting in all, enough to
+    /// ride out a restart or a promoted standby, short enough that a real outage still shows.
+    /// Each attempt can also take up to the target's `connect_timeout` (per host) to find a
+    /// server, so against servers that do not answer at all the whole can take longer.
     fn default() -> Self {
         Self {
             max_attempts: 10,

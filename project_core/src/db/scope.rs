@@ -145,7 +145,11 @@ where
         transaction,
         target,
     };
-    let outcome = AssertUnwindSafe(f(&mut tx)).catch_unwind().await;
+    // The call inside the caught future too: a closure that panics before it returns its
+    // boxed attempt is rolled back like one that panics inside it.
+    let outcome = AssertUnwindSafe(async { f(&mut tx).await })
+        .catch_unwind()
+        .await;
     finish(tx, outcome).await
 }
 
@@ -185,12 +189,18 @@ where
     }
 }
 
-/// A failed COMMIT: when the server answered it (a serialization failure found at commit, a
+/// A failed COMMIT: when the server refused it (a serialization failure found at commit, a
 /// deferred constraint), the transaction is known not to have committed; when the connection
-/// failed under it, nobody knows, and that is a distinct error that is never retried.
+/// failed under it or the server was going away, nobody knows, and that is a distinct error
+/// that is never retried.
 fn commit_failed(target: &str, cause: sqlx::Error) -> DbError {
     let target = target.to_owned();
-    if adapters::database::server_answered(&cause) {
+    // The server answered, but with an error that says the connection is going away (a
+    // shutdown, a terminated backend, a server that stops accepting: SQLSTATE class 08, 57P0x,
+    // MySQL 1053): whether the commit happened first is not known, so it is not "refused".
+    let going_away =
+        adapters::database::transience(&cause) == adapters::database::Transience::ConnectionLost;
+    if adapters::database::server_answered(&cause) && !going_away {
         DbError::Query { target, cause }
     } else {
         DbError::CommitOutcomeUnknown { target, cause }

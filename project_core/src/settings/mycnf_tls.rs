@@ -58,7 +58,15 @@ pub(super) fn options_layer(
             message: format!("option `{option}` (setting `{key}`): {message}"),
         };
         let kind = match *key {
-            "sslrootcert" => RootCertSetting::from_env(&found.value).map(|v| v.canonical()),
+            // The MySQL client has no magic word: `system` is a file of that name, which
+            // the settings write as `./system` (libpq's way of naming that file).
+            "sslrootcert" => {
+                let file = match found.value.as_str() {
+                    "system" => "./system".to_owned(),
+                    other => other.to_owned(),
+                };
+                Ok(RootCertSetting(domain::RootCert::File(file.into())).canonical())
+            }
             "sslmode" => Ssl::from_env(&found.value).map(|v| v.canonical()),
             _ => FilePath::from_env(&found.value).map(|v| v.canonical()),
         }

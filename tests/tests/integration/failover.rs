@@ -194,3 +194,91 @@ fn only_unknown_commits_failed(stdout: &str, stderr: &str, code: Option<i32>) {
         None => panic!("no total line: {stdout}\n{stderr}"),
     }
 }
+
+/// The `dbcore_watch_*` tables left in `database` of the shared cluster.
+async fn watch_tables(pg: &tests::pg::PgCluster, database: &str) -> Vec<String> {
+    let options = sqlx::postgres::PgConnectOptions::new_without_pgpass()
+        .host("127.0.0.1")
+        .port(pg.port())
+        .username("postgres")
+        .password(pg.superuser_password())
+        .database(database);
+    let mut connection = <sqlx::PgConnection as sqlx::Connection>::connect_with(&options)
+        .await
+        .unwrap();
+    sqlx::query_scalar(
+        "select tablename::text from pg_tables where tablename like 'dbcore_watch_%'",
+    )
+    .fetch_all(&mut connection)
+    .await
+    .unwrap()
+}
+
+#[tokio::test]
+async fn an_interrupted_or_unread_rehearsal_stops_its_tasks_and_drops_its_table() {
+    use std::io::Read as _;
+    let Some(pg) = tests::pg::cluster() else {
+        return;
+    };
+    pg.create_role_and_database("fo_signal", "pw-signal").await;
+    let config = ConfigDir::new();
+    config.target(
+        "t",
+        &format!(
+            "kind = \"postgres\"\nhost = \"127.0.0.1\"\nport = {}\ndatabase = \"fo_signal\"\nuser = \"fo_signal\"\nsources = [\"env\"]\nenv_prefix = \"FS\"\n",
+            pg.port()
+        ),
+    );
+    let watch = || {
+        let mut command = std::process::Command::new(path("dbcore"));
+        command
+            .args([
+                "--config-dir",
+                config.path_str(),
+                "ping",
+                "t",
+                "--watch",
+                "--write",
+                "--retry",
+            ])
+            .args([
+                "--duration",
+                "10m",
+                "--concurrency",
+                "2",
+                "--interval",
+                "100ms",
+            ])
+            .env("FS_PASSWORD", "pw-signal")
+            .stdout(std::process::Stdio::piped())
+            .stderr(std::process::Stdio::null());
+        command
+    };
+
+    // Ctrl-C: the report ends, the table is checked and dropped, the status is 130.
+    let mut child = watch().spawn().unwrap();
+    let mut stdout = child.stdout.take().unwrap();
+    let mut first = [0u8; 8];
+    stdout.read_exact(&mut first).unwrap();
+    std::thread::sleep(std::time::Duration::from_millis(500));
+    let sent = std::process::Command::new("kill")
+        .args(["-INT", &child.id().to_string()])
+        .status()
+        .unwrap();
+    assert!(sent.success());
+    let mut rest = String::new();
+    stdout.read_to_string(&mut rest).unwrap();
+    let status = child.wait().unwrap();
+    assert_eq!(status.code(), Some(130), "{rest}");
+    assert!(rest.contains("lost acknowledged writes: 0"), "{rest}");
+    assert!(watch_tables(pg, "fo_signal").await.is_empty());
+
+    // The reader goes away: the tasks stop (a 10-minute run ends now), the table is dropped.
+    let mut child = watch().spawn().unwrap();
+    let mut stdout = child.stdout.take().unwrap();
+    stdout.read_exact(&mut first).unwrap();
+    drop(stdout);
+    let status = child.wait().unwrap();
+    assert_eq!(status.code(), Some(0));
+    assert!(watch_tables(pg, "fo_signal").await.is_empty());
+}

@@ -197,6 +197,11 @@ async fn a_revoked_server_certificate_is_refused_and_trust_is_only_the_ca_file()
     assert_eq!(revoked.json()["error"]["kind"], "tls", "{revoked:?}");
     assert!(revoked.all_output().contains("Revoked"), "{revoked:?}");
 
+    // An expired list says nothing about today: refused, as libpq (OpenSSL) refuses it.
+    let expired = ping(pg, "tls_crl", "localhost", &with(&pki.expired_crl_file()));
+    assert_eq!(expired.code, Some(1), "{expired:?}");
+    assert_eq!(expired.json()["error"]["kind"], "tls", "{expired:?}");
+
     // Not a CRL at all: refused before connecting, naming the file.
     let bogus = ping(pg, "tls_crl", "localhost", &with(&pki.ca_file()));
     assert_eq!(bogus.code, Some(1), "{bogus:?}");
@@ -212,4 +217,17 @@ async fn a_revoked_server_certificate_is_refused_and_trust_is_only_the_ca_file()
     );
     assert_eq!(public.code, Some(1), "{public:?}");
     assert_eq!(public.json()["error"]["kind"], "tls", "{public:?}");
+}
+
+#[tokio::test]
+async fn sslmode_is_ignored_over_a_unix_socket_as_in_libpq() {
+    let Some(pg) = tls_cluster() else { return };
+    pg.create_role_and_database("tls_socket", "pw-verified")
+        .await;
+    // `require` (as a PGSSLMODE in the shell would say) against the socket, where the server
+    // offers no TLS: libpq connects in the clear, and so does dbcore.
+    let socket = pg.socket_dir().display().to_string();
+    let pinged = ping(pg, "tls_socket", &socket, "sslmode = \"require\"\n");
+    assert_eq!(pinged.code, Some(0), "{pinged:?}");
+    assert_eq!(pinged.json()["current_user"], "tls_socket");
 }

@@ -19,6 +19,13 @@ async fn maybe_upgrade<S: Socket>(
     mut socket: S,
     options: &PgConnectOptions,
 ) -> Result<Box<dyn Socket>, Error> {
+    // dbcore patch 6: libpq never asks for TLS over a Unix-domain socket ("sslmode is ignored
+    // for Unix domain socket communication"); asking would make `require` fail against a
+    // server that, rightly, offers none there, and name a TLS peer after a directory.
+    if options.socket.is_some() {
+        return Ok(Box::new(socket));
+    }
+
     // https://www.postgresql.org/docs/12/libpq-ssl.html#LIBPQ-SSL-SSLMODE-STATEMENTS
     match options.ssl_mode {
         // FIXME: Implement ALLOW
