@@ -267,7 +267,9 @@ pub async fn run(context: &Context, target: &str, options: WatchOptions) -> Resu
     };
     let started = Instant::now();
     let outages = Arc::new(Outages::new(started));
+    // `select 1` may always run again; an insert only when nothing can have committed.
     let retry = options.retry.then(|| RetryPolicy {
+        idempotent: !options.write,
         observer: Some(outages.clone()),
         ..RetryPolicy::default()
     });

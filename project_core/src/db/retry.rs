@@ -26,6 +26,10 @@ pub struct RetryPolicy {
     /// together do not retry together.
     pub first_delay: Duration,
     pub max_delay: Duration,
+    /// The transaction may be run again even when its COMMIT outcome is unknown: it only
+    /// reads, or its writes are idempotent (an upsert of fixed values). Off by default: an
+    /// unknown outcome is then the caller's to resolve.
+    pub idempotent: bool,
     /// Told about each retry (for reports such as `ping --watch --retry`).
     pub observer: Option<Arc<dyn RetryObserver>>,
 }
@@ -36,6 +40,7 @@ impl std::fmt::Debug for RetryPolicy {
             .field("max_attempts", &self.max_attempts)
             .field("first_delay", &self.first_delay)
             .field("max_delay", &self.max_delay)
+            .field("idempotent", &self.idempotent)
             .finish_non_exhaustive()
     }
 }
@@ -50,6 +55,7 @@ impl Default for RetryPolicy {
             max_attempts: 10,
             first_delay: Duration::from_millis(50),
             max_delay: Duration::from_secs(2),
+            idempotent: false,
             observer: None,
         }
     }
@@ -81,6 +87,11 @@ pub trait RetryObserver: Send + Sync {
 /// an app's own error type implements it by asking the `DbError` (or sqlx error) inside.
 pub trait Retryable {
     fn transience(&self) -> Transience;
+
+    /// Whether this is an unknown COMMIT outcome (retried only for an idempotent policy).
+    fn commit_outcome_unknown(&self) -> bool {
+        false
+    }
 }
 
 impl Retryable for DbError {
@@ -96,8 +107,17 @@ impl Retryable for DbError {
                 _ => Transience::Permanent,
             },
             DbError::Shared(shared) => shared.transience(),
-            // Above all CommitOutcomeUnknown: never run again.
+            // Above all CommitOutcomeUnknown: never run again (unless the policy says the
+            // transaction is idempotent).
             _ => Transience::Permanent,
+        }
+    }
+
+    fn commit_outcome_unknown(&self) -> bool {
+        match self {
+            DbError::CommitOutcomeUnknown { .. } => true,
+            DbError::Shared(shared) => shared.commit_outcome_unknown(),
+            _ => false,
         }
     }
 }
@@ -116,7 +136,13 @@ pub(crate) fn after_failure<E>(policy: &RetryPolicy, number: u32, error: &E) -> 
 where
     E: Retryable + std::fmt::Display,
 {
-    let why = error.transience();
+    let why = match error.transience() {
+        // Nothing is lost by running an idempotent transaction again.
+        Transience::Permanent if policy.idempotent && error.commit_outcome_unknown() => {
+            Transience::ConnectionLost
+        }
+        why => why,
+    };
     if why == Transience::Permanent || number >= policy.max_attempts.max(1) {
         return None;
     }
@@ -166,6 +192,7 @@ mod tests {
             max_attempts,
             first_delay: Duration::from_millis(1),
             max_delay: Duration::from_millis(2),
+            idempotent: false,
             observer: None,
         }
     }
@@ -213,6 +240,39 @@ mod tests {
             assert!(outcome.is_err());
             assert_eq!(calls, 1);
         }
+    }
+
+    #[tokio::test]
+    async fn an_idempotent_transaction_is_run_again_after_an_unknown_commit() {
+        let unknown = || DbError::CommitOutcomeUnknown {
+            target: "t".into(),
+            cause: sqlx::Error::Io(std::io::Error::new(
+                std::io::ErrorKind::UnexpectedEof,
+                "eof",
+            )),
+        };
+        let mut calls = 0;
+        let policy = RetryPolicy {
+            idempotent: true,
+            ..quick(5)
+        };
+        let outcome: Result<u32, DbError> = with_retries(&policy, || {
+            calls += 1;
+            if calls < 2 { Err(unknown()) } else { Ok(calls) }
+        })
+        .await;
+        assert_eq!(outcome.unwrap(), 2);
+        // A permanent error stays permanent, idempotent or not.
+        let mut calls = 0;
+        let _: Result<(), DbError> = with_retries(&policy, || {
+            calls += 1;
+            Err(DbError::Query {
+                target: "t".into(),
+                cause: sqlx::Error::RowNotFound,
+            })
+        })
+        .await;
+        assert_eq!(calls, 1);
     }
 
     #[tokio::test]

@@ -198,6 +198,7 @@ async fn deadlocked_transactions_on_mariadb_are_retried_until_both_commit() {
         max_attempts: 20,
         first_delay: std::time::Duration::from_millis(10),
         max_delay: std::time::Duration::from_millis(200),
+        idempotent: false,
         observer: Some(seen.clone()),
     };
     // Two transactions take the two rows in opposite orders, each waiting for the other to
