@@ -221,4 +221,41 @@ mod tests {
             "item 2: got a string of 1 character"
         );
     }
+
+    proptest::proptest! {
+        /// Any list of host names or socket directories reads back as itself from libpq's
+        /// comma form, from a TOML array, and through the canonical form the layers keep.
+        #[test]
+        fn host_lists_round_trip(hosts in proptest::collection::vec(
+            "([a-z0-9][a-z0-9.-]{0,20}|/[a-z0-9/ ._-]{0,20}[a-z0-9])", 1..5)) {
+            let joined = hosts.join(",");
+            let from_env = Hosts::from_env(&joined).unwrap();
+            let items: Vec<String> = from_env.0.iter().map(|h| h.0.clone()).collect();
+            proptest::prop_assert_eq!(&items, &hosts);
+            let listed = Hosts::from_file(Raw::List(hosts.iter().cloned().map(Raw::Text).collect())).unwrap();
+            proptest::prop_assert_eq!(&listed, &from_env);
+            let back = match listed.canonical() {
+                ValueKind::String(one) => Hosts::from_file(Raw::Text(one)).unwrap(),
+                ValueKind::Array(items) => Hosts::from_file(Raw::List(items.into_iter().map(|v| match v.kind {
+                    ValueKind::String(s) => Raw::Text(s),
+                    _ => Raw::Other("not text"),
+                }).collect())).unwrap(),
+                _ => Hosts(Vec::new()),
+            };
+            proptest::prop_assert_eq!(back, listed);
+        }
+
+        /// Ports: every list of valid numbers reads back; anything else is refused, never a panic.
+        #[test]
+        fn port_lists_round_trip_and_junk_never_panics(
+            ports in proptest::collection::vec(1u16..=65535, 1..5),
+            junk in "\\PC{0,30}",
+        ) {
+            let joined: Vec<String> = ports.iter().map(u16::to_string).collect();
+            proptest::prop_assert_eq!(Ports::from_env(&joined.join(",")).unwrap().numbers(), ports.clone());
+            let _ = Ports::from_env(&junk);
+            let _ = Hosts::from_env(&junk);
+            let _ = Hosts::from_file(Raw::Text(junk));
+        }
+    }
 }
