@@ -10,6 +10,7 @@ pub mod credentials;
 pub mod database;
 mod env;
 pub mod fs;
+pub mod service_file;
 pub mod tls;
 
 pub use env::ProcessEnv;

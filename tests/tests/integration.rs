@@ -28,6 +28,7 @@ mod integration {
     mod proxy;
     mod proxy_tls;
     mod retry;
+    mod service_libpq;
     mod standard_api;
     mod tls_verified;
     mod vault;

@@ -56,6 +56,7 @@ pub const ENV_KEYS: &[EnvKey] = env_keys![
     "PORT" => port,
     "DATABASE" => database,
     "USER" => user,
+    "SERVICE" => service,
     "PATH" => path,
     "SOURCES" => sources,
     "CACHE_NAME" => cache_name,

@@ -25,6 +25,8 @@ pub struct TargetSettings {
     pub load_balance_hosts: Option<Balance>,
     pub database: Option<Text>,
     pub user: Option<Text>,
+    /// A libpq connection service (`pg_service.conf`) whose values lie below this file's.
+    pub service: Option<Text>,
     /// The SQLite database file (or `:memory:`).
     pub path: Option<FilePath>,
     /// The credential sources tried, in order; unset, the kind's usual ones (`chain` decides).

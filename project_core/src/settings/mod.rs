@@ -19,6 +19,7 @@ mod layer;
 mod libpq;
 mod mycnf_tls;
 mod origin;
+mod service;
 mod values;
 
 use std::collections::BTreeMap;
@@ -106,6 +107,13 @@ impl Settings {
         }
         if let Some(option_file) = mycnf_tls::options_layer(kind, name.as_str(), &prefix, env)? {
             layers.insert(below_file, option_file);
+        }
+        let (merged, _) = layer::merge(&layers)?;
+        if let Some(service) = service::service_layer(name.as_str(), &merged, env)? {
+            // Right below the target file (and its variables): above libpq's environment,
+            // which libpq consults only after the service.
+            let above_libpq_env = layers.len() - 1 - usize::from(file.is_some());
+            layers.insert(above_libpq_env, service);
         }
         let (merged, _) = layer::merge(&layers)?;
         if let Some(home_files) = libpq::home_files(&merged, env)? {

@@ -35,6 +35,11 @@ impl Origin {
         Origin("libpq default (the file exists)".to_owned())
     }
 
+    /// A line of a libpq service file's section.
+    pub fn service(name: &str, file: &Path, line: usize) -> Self {
+        Origin(format!("service:{name} in {} line {line}", file.display()))
+    }
+
     pub fn env(var: &str) -> Self {
         Origin(format!("env:{var}"))
     }

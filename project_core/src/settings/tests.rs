@@ -123,7 +123,7 @@ fn file_error(text: &str) -> String {
 fn bad_files_name_file_line_key_and_what_is_allowed() {
     assert_eq!(
         file_error("host = \"h\"\nprot = 5432\n"),
-        "t.toml line 2: unknown key `prot`; allowed here: application_name, cache_name, connect_timeout, database, env_prefix, host, kind, load_balance_hosts, password_file, path, port, schemas, search_path, sources, sslcert, sslcrl, sslkey, sslmode, sslrootcert, statement_timeout, target_session_attrs, user, [keyring], [pool], [vault]"
+        "t.toml line 2: unknown key `prot`; allowed here: application_name, cache_name, connect_timeout, database, env_prefix, host, kind, load_balance_hosts, password_file, path, port, schemas, search_path, service, sources, sslcert, sslcrl, sslkey, sslmode, sslrootcert, statement_timeout, target_session_attrs, user, [keyring], [pool], [vault]"
     );
     assert_eq!(
         file_error("port = \"abc\"\n"),
@@ -284,7 +284,7 @@ fn a_layer_shows_its_keys_and_never_its_values() {
 #[test]
 fn every_key_of_a_file_comes_back_through_the_merge() {
     let text = "kind = \"mysql\"\nhost = \"/run/my sockets\"\nport = 3307\ndatabase = \"d\"\n\
-        user = \"u\"\npath = \"/p\"\nsources = []\nenv_prefix = \"T_DB\"\ncache_name = \"c\"\n\
+        user = \"u\"\nservice = \"svc\"\npath = \"/p\"\nsources = []\nenv_prefix = \"T_DB\"\ncache_name = \"c\"\n\
         password_file = \"/pw\"\nsslmode = \"verify-full\"\nsslrootcert = \"/ca.crt\"\nsslcert = \"/c.crt\"\nsslkey = \"/c.key\"\nsslcrl = \"/r.crl\"\napplication_name = \"a\"\n\
         connect_timeout = 3\nstatement_timeout = \"1m 30s\"\nsearch_path = [\"s\"]\nschemas = []\n\
         target_session_attrs = \"standby\"\nload_balance_hosts = \"random\"\n\

@@ -12,6 +12,7 @@ pub use choice::{
 };
 pub use hosts::{Hosts, Ports};
 pub use scalar::{Flag, Integer, PoolSize, Port, TimeSpan};
+pub(crate) use setting::describe_text;
 pub use setting::{MAX_DURATION, MAX_POOL_SIZE};
 pub(super) use setting::{SettingValue, refusal};
 pub use text::{FilePath, Host, Names, RootCertSetting, SourceKind, Sources, Text};
