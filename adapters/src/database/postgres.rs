@@ -233,6 +233,7 @@ pub async fn connect(
         .map(MultiHost::attrs)
         .filter(|a| a.needs_check())
     {
+        // Replaces the retirement's `before_acquire` (a pool has one) and keeps its check.
         pool_options = with_session_check(pool_options, retirement, attrs);
     }
     if multi.is_some() {

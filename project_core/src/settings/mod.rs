@@ -108,7 +108,8 @@ impl Settings {
         if let Some(option_file) = mycnf_tls::options_layer(kind, name.as_str(), &prefix, env)? {
             layers.insert(below_file, option_file);
         }
-        let (merged, _) = layer::merge(&layers)?;
+        // The service's name comes from the target file or its variables, which `merged`
+        // already holds (the layers just added set no `service`): no merge again for it.
         if let Some(service) = service::service_layer(name.as_str(), &merged, env)? {
             // Right below the target file (and its variables): above libpq's environment,
             // which libpq consults only after the service.
