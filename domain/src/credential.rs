@@ -1,7 +1,7 @@
 use std::fmt;
 use std::time::Duration;
 
-use secrecy::SecretString;
+use secrecy::{ExposeSecret, SecretString};
 
 /// A user name and password, and where they came from.
 ///
@@ -86,6 +86,22 @@ impl Credential {
             } => Some((password, source, origin)),
             HostSecret::NoPassword => None,
         }
+    }
+
+    /// Whether `other` logs every host in exactly as this one does (same users, same
+    /// passwords, none leased): a changed file that resolves to this is no rotation.
+    pub fn same_login(&self, other: &Credential) -> bool {
+        let hosts = self.hosts.len().max(other.hosts.len()).max(1);
+        self.lease.is_none()
+            && other.lease.is_none()
+            && (0..hosts).all(|i| {
+                self.username_for_host(i) == other.username_for_host(i)
+                    && match (self.for_host(i), other.for_host(i)) {
+                        (Some((a, ..)), Some((b, ..))) => a.expose_secret() == b.expose_secret(),
+                        (None, None) => true,
+                        _ => false,
+                    }
+            })
     }
 
     /// The user name host number `index` logs in as, when its source gave one.
@@ -201,7 +217,6 @@ mod tests {
             shown.contains("Own { username: None, password: [redacted], source: \"pgpass\""),
             "{shown}"
         );
-        use secrecy::ExposeSecret;
         let password = |i| {
             credential
                 .for_host(i)
@@ -214,5 +229,28 @@ mod tests {
         assert_eq!(password(3), None);
         let single = Credential::new(None, SecretString::from("one"), "env", "X");
         assert!(single.for_host(5).is_some());
+    }
+
+    #[test]
+    fn the_same_login_is_the_same_users_and_passwords_for_every_host_and_never_a_lease() {
+        let one = |user: Option<&str>, pw: &str| {
+            Credential::new(user.map(Into::into), SecretString::from(pw), "file", "/f")
+        };
+        assert!(one(None, "a").same_login(&one(None, "a")));
+        assert!(!one(None, "a").same_login(&one(None, "b")));
+        assert!(!one(Some("u"), "a").same_login(&one(None, "a")));
+        let mut leased = one(None, "a");
+        leased.lease = Some(Lease {
+            id: SecretString::from("l"),
+            duration: Duration::from_secs(5),
+            renewable: true,
+        });
+        assert!(!leased.same_login(&one(None, "a")), "a lease is always new");
+        let mut table = one(None, "a");
+        table.hosts = vec![HostSecret::Shared, HostSecret::NoPassword];
+        assert!(!table.same_login(&one(None, "a")), "host 1 sends none");
+        let mut other = one(None, "a");
+        other.hosts = vec![HostSecret::Shared, HostSecret::NoPassword];
+        assert!(table.same_login(&other));
     }
 }

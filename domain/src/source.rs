@@ -57,6 +57,14 @@ pub trait CredentialSource: Send + Sync {
         false
     }
 
+    /// The files this source's answer for `target` is read from, for a long-running process
+    /// to notice when one changes (a Kubernetes secret volume swapping its `..data` link, a
+    /// Vault Agent template rewriting a file) and resolve again. Sources that read no file
+    /// answer none.
+    fn watched_files(&self, _target: &TargetIdentity) -> Vec<std::path::PathBuf> {
+        Vec::new()
+    }
+
     /// Renews a lease this source handed out. Sources without leases never get asked.
     async fn renew(&self, _lease: &Lease) -> Result<Renewal, SourceError> {
         Err(SourceError::Other(format!(
@@ -96,6 +104,17 @@ mod tests {
         }
     }
 
+    fn target_identity() -> TargetIdentity {
+        TargetIdentity {
+            name: "t".into(),
+            kind: DbKind::Sqlite,
+            host: None,
+            port: None,
+            database: None,
+            user: None,
+        }
+    }
+
     #[tokio::test]
     async fn a_source_without_leases_refuses_renewal_by_name_and_has_no_details() {
         let lease = Lease {
@@ -107,14 +126,8 @@ mod tests {
         assert_eq!(refused.to_string(), "source `plain` has no leases to renew");
         assert!(Plain.revoke(&lease).await.is_ok());
         assert!(Plain.details().is_empty());
-        let target = TargetIdentity {
-            name: "t".into(),
-            kind: DbKind::Sqlite,
-            host: None,
-            port: None,
-            database: None,
-            user: None,
-        };
+        assert!(Plain.watched_files(&target_identity()).is_empty());
+        let target = target_identity();
         assert!(matches!(
             Plain.lookup(&target).await,
             Ok(Lookup::NotFound { reason }) if reason == "nothing"

@@ -31,6 +31,7 @@ pub mod config_dir;
 pub mod context;
 pub mod db;
 mod error;
+pub mod health;
 pub mod metadata;
 pub mod registry;
 pub mod secrets;

@@ -68,6 +68,13 @@ impl CredentialSource for FileSource {
         "file"
     }
 
+    fn watched_files(&self, target: &TargetIdentity) -> Vec<PathBuf> {
+        self.path(target)
+            .map(|(path, ..)| path)
+            .into_iter()
+            .collect()
+    }
+
     async fn lookup(&self, target: &TargetIdentity) -> Result<Lookup, SourceError> {
         let Some((path, explicit, chosen_by)) = self.path(target) else {
             return Ok(Lookup::not_found(format!(

@@ -240,6 +240,10 @@ impl CredentialSource for MyCnfSource {
         true
     }
 
+    fn watched_files(&self, _target: &TargetIdentity) -> Vec<PathBuf> {
+        self.file().into_iter().collect()
+    }
+
     async fn lookup(&self, target: &TargetIdentity) -> Result<Lookup, SourceError> {
         let Some(path) = self.file() else {
             return Ok(Lookup::not_found("no option file: HOME is not set"));

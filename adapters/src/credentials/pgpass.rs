@@ -257,6 +257,10 @@ impl CredentialSource for PgpassSource {
         true
     }
 
+    fn watched_files(&self, _target: &TargetIdentity) -> Vec<PathBuf> {
+        self.file().map(|(path, _)| path).into_iter().collect()
+    }
+
     async fn lookup(&self, target: &TargetIdentity) -> Result<Lookup, SourceError> {
         let Some(user) = target.user.as_deref().filter(|u| !u.is_empty()) else {
             return Ok(Lookup::not_found(

@@ -18,6 +18,7 @@ use crate::db::prefix::PrefixClaim;
 use crate::db::retry::{RetryPolicy, Retryable, ScopeAttempt};
 use crate::db::scope::{Tx, run_scope, run_scope_with};
 use crate::error::DbError;
+use crate::health::{self, PoolStats};
 use crate::metadata;
 use crate::settings::{Settings, TargetDefaults, setting_key};
 
@@ -33,10 +34,13 @@ pub struct DatabaseConnection {
     pub(crate) metadata: tokio::sync::Mutex<Option<(String, Arc<Metadata>)>>,
     /// Leased credentials, rotation and re-resolution.
     leases: Arc<Leases>,
-    /// The lease manager task, when the credential is leased.
-    manager: std::sync::Mutex<Option<tokio::task::JoinHandle<()>>>,
+    /// The lease manager task (when the credential is leased) and the watch on the sources'
+    /// files (when one reads a file).
+    tasks: std::sync::Mutex<Vec<tokio::task::JoinHandle<()>>>,
     /// This connection's hold on its environment prefix; `None` once closed.
     prefix: std::sync::Mutex<Option<PrefixClaim>>,
+    /// What health metrics sample of this connection; listed while it lives.
+    probe: Arc<health::Probe>,
 }
 
 impl std::fmt::Debug for DatabaseConnection {
@@ -84,7 +88,15 @@ impl DatabaseConnection {
         let cache_path = context
             .cache_dir()
             .map(|dir| metadata::path_for(dir, &settings.cache_name()));
+        let probe = Arc::new(health::Probe {
+            target: settings.name().to_owned(),
+            pool: opened.pool.clone(),
+            waiting: Arc::default(),
+            leases: opened.leases.clone(),
+        });
+        health::register(&probe);
         Ok(Self {
+            probe,
             settings,
             target,
             pool: opened.pool,
@@ -93,7 +105,13 @@ impl DatabaseConnection {
             cache_path,
             metadata: tokio::sync::Mutex::new(None),
             leases: opened.leases,
-            manager: std::sync::Mutex::new(opened.manager),
+            tasks: std::sync::Mutex::new(
+                opened
+                    .manager
+                    .into_iter()
+                    .chain(opened.file_watch)
+                    .collect(),
+            ),
             prefix: std::sync::Mutex::new(Some(claim)),
         })
     }
@@ -142,9 +160,33 @@ impl DatabaseConnection {
     /// A connection refused for a bad password re-resolves credentials once before failing.
     pub async fn session<DB: Backend>(&self) -> Result<PoolConnection<DB>, DbError> {
         let pool = self.pool::<DB>()?;
-        retry_after_refusal(&*self.target, &self.leases, || pool.acquire())
-            .await
-            .map_err(|cause| self.query_error(cause))
+        self.checkout(retry_after_refusal(&*self.target, &self.leases, || {
+            pool.acquire()
+        }))
+        .await
+        .map_err(|cause| self.query_error(cause))
+    }
+
+    /// Waits for `checkout` as one waiting acquirer, recording how long it took and how it
+    /// failed.
+    async fn checkout<R>(
+        &self,
+        checkout: impl Future<Output = Result<R, sqlx::Error>>,
+    ) -> Result<R, sqlx::Error> {
+        let waiting = health::Waiting::enter(&self.probe.waiting);
+        let started = std::time::Instant::now();
+        let outcome = checkout.await;
+        drop(waiting);
+        health::record_acquire(self.name(), started.elapsed());
+        if let Err(error) = &outcome {
+            health::record_connection_error(self.name(), adapters::database::classify(error));
+        }
+        outcome
+    }
+
+    /// The pool's state now: size, idle, maximum, waiting acquirers.
+    pub fn pool_stats(&self) -> PoolStats {
+        health::pool_stats(&self.pool, &self.probe.waiting)
     }
 
     /// How many times credentials were swapped into the pool.
@@ -171,7 +213,10 @@ impl DatabaseConnection {
         F: for<'t> AsyncFnOnce(&'t mut Tx<DB>) -> Result<T, E>,
     {
         let pool = self.pool::<DB>()?;
-        let transaction = retry_after_refusal(&*self.target, &self.leases, || pool.begin())
+        let transaction = self
+            .checkout(retry_after_refusal(&*self.target, &self.leases, || {
+                pool.begin()
+            }))
             .await
             .map_err(|cause| E::from(self.query_error(cause)))?;
         run_scope(self.name(), transaction, f).await
@@ -201,7 +246,11 @@ impl DatabaseConnection {
             let outcome = match self.pool::<DB>() {
                 Err(error) => Err(E::from(error)),
                 Ok(pool) => {
-                    match retry_after_refusal(&*self.target, &self.leases, || pool.begin()).await {
+                    let begun =
+                        self.checkout(retry_after_refusal(&*self.target, &self.leases, || {
+                            pool.begin()
+                        }));
+                    match begun.await {
                         Err(cause) => Err(E::from(self.query_error(cause))),
                         Ok(transaction) => run_scope_with(self.name(), transaction, &mut f).await,
                     }
@@ -240,11 +289,11 @@ impl DatabaseConnection {
     }
 
     fn stop_manager(&self) {
-        if let Some(task) = self
-            .manager
+        for task in self
+            .tasks
             .lock()
             .unwrap_or_else(|p| p.into_inner())
-            .take()
+            .drain(..)
         {
             task.abort();
         }

@@ -12,7 +12,7 @@ use domain::{
 use tokio::task::JoinHandle;
 
 use crate::chain::InvalidSource;
-use crate::db::lease::{Leases, Sink, give_back};
+use crate::db::lease::{FILE_CHECK_INTERVAL, Leases, Sink, baseline, give_back, watch_files};
 use crate::error::DbError;
 use crate::settings::Settings;
 
@@ -47,6 +47,8 @@ pub(crate) struct Opened<T: ConnectionTarget> {
     pub leases: Arc<Leases>,
     /// The lease manager, when the credential is leased.
     pub manager: Option<JoinHandle<()>>,
+    /// The watch on the files the chain's sources read, when some source reads one.
+    pub file_watch: Option<JoinHandle<()>>,
 }
 
 /// Resolves a credential through `chain`, connects and starts the lease manager.
@@ -62,7 +64,13 @@ where
     // A lease is timed from before its request went out, and opening (resolve, then prove
     // with a first connection) is the first measure of what a rotation costs.
     let started = tokio::time::Instant::now();
+    let uses_credentials = settings.kind().is_some_and(DbKind::uses_credentials);
+    let files = match uses_credentials {
+        true => Some(baseline(&chain, &settings.identity()).await),
+        false => None,
+    };
     let mut resolution = resolve_on(&chain, settings).await;
+    crate::health::record_resolution(settings.name(), &resolution.attempts);
     stop_on_hard_error(settings, &mut resolution)?;
     let credential = resolution.credential.as_ref();
     let pool = match target.connect(credential).await {
@@ -71,6 +79,7 @@ where
             if let (Some(credential), Some(issuer)) = (credential, &resolution.issuer) {
                 give_back(credential, issuer).await;
             }
+            crate::health::record_connection_error(settings.name(), error.kind);
             if error.kind == ConnectErrorKind::AuthenticationFailed && credential.is_none() {
                 let tried = resolution.summary();
                 error.hint = Some(format!("no source supplied a password ({tried})"));
@@ -82,6 +91,9 @@ where
         }
     };
     let provenance = credential.map(|c| Provenance::of(c, settings.identity().user));
+    if let Some(credential) = credential {
+        crate::health::record_refresh(settings.name(), &credential.source);
+    }
     tracing::debug!(
         source = provenance.as_ref().map(|p| p.source.as_str()),
         "target opened"
@@ -103,12 +115,15 @@ where
         leases.record_rotation_cost(started.elapsed());
         manager = Some(tokio::spawn(leases.clone().run()));
     }
+    let file_watch =
+        files.map(|files| tokio::spawn(watch_files(leases.clone(), files, FILE_CHECK_INTERVAL)));
     Ok(Opened {
         pool,
         resolution,
         provenance,
         leases,
         manager,
+        file_watch,
     })
 }
 

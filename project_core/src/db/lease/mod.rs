@@ -43,8 +43,11 @@ use domain::{Credential, CredentialChain, CredentialSource, Lease, TargetIdentit
 use tokio::sync::{Mutex, Notify};
 use tokio::time::Instant;
 
+mod files;
 mod held;
 mod plan;
+
+pub use files::{Baseline, FILE_CHECK_INTERVAL, baseline, watch_files};
 
 use held::Expose;
 pub use held::{Held, LeaseStatus, Sink, give_back};
@@ -53,6 +56,24 @@ pub use plan::{
     ASSUMED_ROTATION, MARGIN_ROTATIONS, MIN_ROTATION, MIN_SPACING, RECENT_ROTATIONS, ROUNDING,
     RotationCost, Standing, Step, Term, plan,
 };
+
+/// Why credentials are resolved again under a live pool.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+enum Trigger {
+    /// A lease nears its end, or the server refused the password.
+    Lease,
+    /// A file a source reads changed on disk.
+    FileChanged,
+}
+
+impl Trigger {
+    fn as_str(self) -> &'static str {
+        match self {
+            Trigger::Lease => "lease_or_refusal",
+            Trigger::FileChanged => "file_changed",
+        }
+    }
+}
 
 /// Shared between the manager task, the connection (re-resolve on a refused password) and
 /// `close()` (revoke).
@@ -220,14 +241,37 @@ impl Leases {
             // An attempt ended while we waited for the lock: it is the one we asked for.
             return last.clone();
         }
-        let outcome = self.rotate_now().await;
+        let outcome = self.rotate_now(Trigger::Lease).await.map(|_| ());
         *last = outcome.clone();
         self.attempts.fetch_add(1, Ordering::SeqCst);
         outcome
     }
 
-    /// One rotation attempt; the caller holds the rotation lock.
-    async fn rotate_now(&self) -> Result<(), String> {
+    /// Resolves again because a file a source reads changed on disk, and installs what it
+    /// gives when that differs from the credential in the pool. `Ok(false)`: the same login
+    /// (a file touched, or rewritten with the same password). An `Err` leaves the pool on the
+    /// credential it has.
+    pub async fn refresh_after_file_change(&self) -> Result<bool, String> {
+        let mut last = self.rotation_lock.lock().await;
+        let outcome = self.rotate_now(Trigger::FileChanged).await;
+        *last = outcome.clone().map(|_| ());
+        self.attempts.fetch_add(1, Ordering::SeqCst);
+        outcome
+    }
+
+    /// The chain's sources with the files each reads, in chain order (for the file watch).
+    pub fn watched_files(&self) -> Vec<(String, Vec<std::path::PathBuf>)> {
+        files::files_of(&self.chain, &self.identity)
+    }
+
+    /// The name of the source the pool's credential came from, if it has one.
+    pub fn current_source(&self) -> Option<String> {
+        self.current.borrow().as_ref().map(|c| c.source.clone())
+    }
+
+    /// One rotation attempt; the caller holds the rotation lock. `Ok(true)` when a new
+    /// credential went into the pool.
+    async fn rotate_now(&self, trigger: Trigger) -> Result<bool, String> {
         let sent = Instant::now();
         let hosts = self.hosts.get().map_or(&[][..], Vec::as_slice);
         let resolution = self.chain.resolve_hosts(&self.identity, hosts).await;
@@ -238,6 +282,16 @@ impl Leases {
         let (Some(credential), Some(issuer)) = (resolution.credential, resolution.issuer) else {
             return Err(format!("no source has a credential now ({summary})"));
         };
+        crate::health::record_resolution(&self.identity.name, &resolution.attempts);
+        if trigger == Trigger::FileChanged
+            && self
+                .current
+                .borrow()
+                .as_ref()
+                .is_some_and(|current| current.same_login(&credential))
+        {
+            return Ok(false);
+        }
         // Where a slow rotation spends its time: the source, or proving and installing.
         let resolved = sent.elapsed();
         if let Err(reason) = self.sink.install(&credential).await {
@@ -247,9 +301,11 @@ impl Leases {
             return Err(reason);
         }
         self.rotations.fetch_add(1, Ordering::SeqCst);
+        crate::health::record_rotation(&self.identity.name, &credential.source, trigger.as_str());
         self.publish(&credential);
         tracing::info!(
             source = %credential.source,
+            trigger = trigger.as_str(),
             ms = sent.elapsed().as_millis() as u64,
             resolve_ms = resolved.as_millis() as u64,
             "new credentials are in the pool"
@@ -262,7 +318,7 @@ impl Leases {
             // replaced lease's term must not be planned on again, or every step would rotate.
             *self.held.lock().await = None;
         }
-        Ok(())
+        Ok(true)
     }
 
     /// The manager loop: runs until the task is aborted.
@@ -326,6 +382,7 @@ impl Leases {
                     };
                 }
                 self.renewals.fetch_add(1, Ordering::SeqCst);
+                crate::health::record_renewal(&self.identity.name, held.source.name(), true);
                 tracing::debug!(
                     seconds = renewal.duration.as_secs(),
                     capped,
@@ -333,6 +390,7 @@ impl Leases {
                 );
             }
             Err(error) => {
+                crate::health::record_renewal(&self.identity.name, held.source.name(), false);
                 tracing::warn!(%error, "lease renewal failed; fetching new credentials");
                 let mut current = self.held.lock().await;
                 if let Some(h) = current.as_mut() {

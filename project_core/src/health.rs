@@ -1,0 +1,284 @@
+//! Health metrics for credentials and pools, through the `metrics` facade.
+//!
+//! Design decision: the library only records, through the `metrics` crate's macros, and an app
+//! chooses whether anything listens (a Prometheus endpoint in the dbcore apps, `--metrics`);
+//! without a recorder installed every call here is a no-op. Counters and histograms are
+//! recorded where things happen (a resolution, a rotation, a checkout); the gauges that
+//! describe a state — pool size, idle connections, waiting acquirers, seconds left on a lease —
+//! are sampled from every open connection when the endpoint is scraped ([`sample`]), so a
+//! scrape sees the state at that moment and an idle process does no work for them.
+//!
+//! Labels are the target's name, a source's name (`vault`, `pgpass`, `file` …), an outcome, an
+//! error class, a trigger or a direction: fixed words and configured names, never a secret, a
+//! user, a path or a lease id. The names and labels are listed in [`METRICS`] (and the README).
+
+use std::sync::{Arc, Mutex, Weak};
+use std::time::{Duration, SystemTime, UNIX_EPOCH};
+
+use adapters::database::DbPool;
+use domain::{Attempt, ConnectErrorKind};
+
+use crate::db::lease::Leases;
+
+/// Every metric dbcore records: name, type, labels, meaning (the README's table).
+pub const METRICS: &[(&str, &str, &str, &str)] = &[
+    (
+        POOL_CONNECTIONS,
+        "gauge",
+        "target",
+        "connections the pool holds, idle or in use",
+    ),
+    (POOL_IDLE, "gauge", "target", "idle connections in the pool"),
+    (POOL_MAX, "gauge", "target", "the pool's maximum size"),
+    (
+        POOL_WAITING,
+        "gauge",
+        "target",
+        "callers waiting for a connection (session, session_scope)",
+    ),
+    (
+        ACQUIRE_SECONDS,
+        "histogram",
+        "target",
+        "time to get a connection from the pool",
+    ),
+    (
+        CONNECTION_ERRORS,
+        "counter",
+        "target, class",
+        "failed connections or checkouts, by class (authentication_failed, timeout, tls …)",
+    ),
+    (
+        RESOLUTIONS,
+        "counter",
+        "target, source, outcome",
+        "answers of a credential source: found, not_found, unavailable, error",
+    ),
+    (
+        RENEWALS,
+        "counter",
+        "target, source, outcome",
+        "lease renewals: ok, failed",
+    ),
+    (
+        ROTATIONS,
+        "counter",
+        "target, source, trigger",
+        "credentials swapped into a live pool: lease_or_refusal, file_changed",
+    ),
+    (
+        LEASE_SECONDS_LEFT,
+        "gauge",
+        "target, source",
+        "seconds until the lease in use is assumed to end",
+    ),
+    (
+        LAST_REFRESH,
+        "gauge",
+        "target, source",
+        "Unix time of the last credential put into the pool or lease renewed",
+    ),
+    (
+        PROXY_CLIENTS,
+        "counter",
+        "target",
+        "client connections accepted by dbcore proxy",
+    ),
+    (
+        PROXY_ACTIVE_CLIENTS,
+        "gauge",
+        "target",
+        "client connections dbcore proxy is serving",
+    ),
+    (
+        PROXY_UPSTREAM_SECONDS,
+        "histogram",
+        "target",
+        "time for dbcore proxy to connect and log in to the server",
+    ),
+    (
+        PROXY_BYTES,
+        "counter",
+        "target, direction",
+        "bytes relayed by dbcore proxy: to_server, to_client",
+    ),
+];
+
+pub const POOL_CONNECTIONS: &str = "dbcore_pool_connections";
+pub const POOL_IDLE: &str = "dbcore_pool_idle_connections";
+pub const POOL_MAX: &str = "dbcore_pool_max_connections";
+pub const POOL_WAITING: &str = "dbcore_pool_waiting_acquirers";
+pub const ACQUIRE_SECONDS: &str = "dbcore_pool_acquire_duration_seconds";
+pub const CONNECTION_ERRORS: &str = "dbcore_connection_errors_total";
+pub const RESOLUTIONS: &str = "dbcore_credential_resolutions_total";
+pub const RENEWALS: &str = "dbcore_lease_renewals_total";
+pub const ROTATIONS: &str = "dbcore_credential_rotations_total";
+pub const LEASE_SECONDS_LEFT: &str = "dbcore_lease_expiry_seconds";
+pub const LAST_REFRESH: &str = "dbcore_credential_last_refresh_timestamp_seconds";
+pub const PROXY_CLIENTS: &str = "dbcore_proxy_client_connections_total";
+pub const PROXY_ACTIVE_CLIENTS: &str = "dbcore_proxy_active_client_connections";
+pub const PROXY_UPSTREAM_SECONDS: &str = "dbcore_proxy_upstream_connect_duration_seconds";
+pub const PROXY_BYTES: &str = "dbcore_proxy_relayed_bytes_total";
+
+/// Registers each metric's description with the installed recorder (the `# HELP` lines).
+pub fn describe() {
+    for (name, kind, _, help) in METRICS {
+        match *kind {
+            "counter" => metrics::describe_counter!(*name, *help),
+            "histogram" => metrics::describe_histogram!(*name, metrics::Unit::Seconds, *help),
+            _ => metrics::describe_gauge!(*name, *help),
+        }
+    }
+}
+
+/// What a chain's sources answered for `target`, one count per source asked.
+pub(crate) fn record_resolution(target: &str, attempts: &[Attempt]) {
+    for attempt in attempts {
+        metrics::counter!(
+            RESOLUTIONS,
+            "target" => target.to_owned(),
+            "source" => attempt.source.clone(),
+            "outcome" => attempt.outcome.as_str(),
+        )
+        .increment(1);
+    }
+}
+
+/// A credential from `source` went into `target`'s live pool.
+pub(crate) fn record_rotation(target: &str, source: &str, trigger: &'static str) {
+    metrics::counter!(
+        ROTATIONS,
+        "target" => target.to_owned(),
+        "source" => source.to_owned(),
+        "trigger" => trigger,
+    )
+    .increment(1);
+    record_refresh(target, source);
+}
+
+/// A lease renewal of `source` for `target`, and whether it went through.
+pub(crate) fn record_renewal(target: &str, source: &str, ok: bool) {
+    metrics::counter!(
+        RENEWALS,
+        "target" => target.to_owned(),
+        "source" => source.to_owned(),
+        "outcome" => if ok { "ok" } else { "failed" },
+    )
+    .increment(1);
+    if ok {
+        record_refresh(target, source);
+    }
+}
+
+/// The credential of `target` from `source` was refreshed now (opened, rotated, renewed).
+pub(crate) fn record_refresh(target: &str, source: &str) {
+    let now = SystemTime::now()
+        .duration_since(UNIX_EPOCH)
+        .unwrap_or_default();
+    metrics::gauge!(
+        LAST_REFRESH,
+        "target" => target.to_owned(),
+        "source" => source.to_owned(),
+    )
+    .set(now.as_secs_f64());
+}
+
+/// A connection or checkout of `target` failed with `class`.
+pub(crate) fn record_connection_error(target: &str, class: ConnectErrorKind) {
+    metrics::counter!(
+        CONNECTION_ERRORS,
+        "target" => target.to_owned(),
+        "class" => class.as_str(),
+    )
+    .increment(1);
+}
+
+/// How long a checkout from `target`'s pool took.
+pub(crate) fn record_acquire(target: &str, took: Duration) {
+    metrics::histogram!(ACQUIRE_SECONDS, "target" => target.to_owned()).record(took);
+}
+
+/// What [`sample`] reads of one open connection.
+pub(crate) struct Probe {
+    pub target: String,
+    pub pool: DbPool,
+    pub waiting: Arc<std::sync::atomic::AtomicUsize>,
+    pub leases: Arc<Leases>,
+}
+
+/// The open connections, for [`sample`]; a connection that is dropped leaves by itself.
+static PROBES: Mutex<Vec<Weak<Probe>>> = Mutex::new(Vec::new());
+
+/// Lists `probe` for sampling for as long as it lives.
+pub(crate) fn register(probe: &Arc<Probe>) {
+    let mut probes = PROBES.lock().unwrap_or_else(|p| p.into_inner());
+    probes.retain(|p| p.strong_count() > 0);
+    probes.push(Arc::downgrade(probe));
+}
+
+/// Sets the gauges of every open connection (pool sizes, waiting acquirers, seconds left on
+/// leases) from their state now; an endpoint calls it before rendering a scrape.
+pub async fn sample() {
+    let live: Vec<Arc<Probe>> = {
+        let mut probes = PROBES.lock().unwrap_or_else(|p| p.into_inner());
+        probes.retain(|p| p.strong_count() > 0);
+        probes.iter().filter_map(Weak::upgrade).collect()
+    };
+    for probe in live {
+        let stats = pool_stats(&probe.pool, &probe.waiting);
+        let target = probe.target.clone();
+        metrics::gauge!(POOL_CONNECTIONS, "target" => target.clone()).set(stats.size);
+        metrics::gauge!(POOL_IDLE, "target" => target.clone()).set(stats.idle as f64);
+        metrics::gauge!(POOL_MAX, "target" => target.clone()).set(stats.max);
+        metrics::gauge!(POOL_WAITING, "target" => target.clone()).set(stats.waiting as f64);
+        if let Some(lease) = probe.leases.status().await
+            && let Some(left) = lease.expires_in
+        {
+            metrics::gauge!(LEASE_SECONDS_LEFT, "target" => target, "source" => lease.source)
+                .set(left.as_secs_f64());
+        }
+    }
+}
+
+/// Counts a caller as waiting for a connection while it lives.
+pub(crate) struct Waiting<'a>(&'a std::sync::atomic::AtomicUsize);
+
+impl<'a> Waiting<'a> {
+    pub(crate) fn enter(count: &'a std::sync::atomic::AtomicUsize) -> Self {
+        count.fetch_add(1, std::sync::atomic::Ordering::SeqCst);
+        Waiting(count)
+    }
+}
+
+impl Drop for Waiting<'_> {
+    fn drop(&mut self) {
+        self.0.fetch_sub(1, std::sync::atomic::Ordering::SeqCst);
+    }
+}
+
+/// A pool's state now (for operators: `dbcore-viewer`, metrics).
+#[derive(Debug, Clone, Copy, PartialEq, Eq, serde::Serialize)]
+pub struct PoolStats {
+    /// Connections the pool holds, idle or in use.
+    pub size: u32,
+    pub idle: usize,
+    /// The most it may hold.
+    pub max: u32,
+    /// Callers of `session()` and the scopes waiting for a connection now (a direct
+    /// `pool().acquire()` is sqlx's own and is not counted).
+    pub waiting: usize,
+}
+
+pub(crate) fn pool_stats(pool: &DbPool, waiting: &std::sync::atomic::AtomicUsize) -> PoolStats {
+    let (size, idle, max) = match pool {
+        DbPool::Postgres(p) => (p.size(), p.num_idle(), p.options().get_max_connections()),
+        DbPool::MySql(p) => (p.size(), p.num_idle(), p.options().get_max_connections()),
+        DbPool::Sqlite(p) => (p.size(), p.num_idle(), p.options().get_max_connections()),
+    };
+    PoolStats {
+        size,
+        idle,
+        max,
+        waiting: waiting.load(std::sync::atomic::Ordering::SeqCst),
+    }
+}
