@@ -109,26 +109,50 @@ async fn dbcore_reflect(
 /// Times per step of the cache hit, by step name.
 type Steps = BTreeMap<&'static str, Vec<Duration>>;
 
-/// dbcore's full cache hit of `metadata()` on a fresh connection each run: fingerprint query +
-/// cache file read.
+/// dbcore's full cache hit of `metadata()` on a fresh connection each run: the commit
+/// horizon, then (when something committed since the cache was written: `after_a_commit`
+/// commits a transaction before each run) the fingerprint query, and the cache file read.
 async fn dbcore_hits(
     context: &Context,
     tables: usize,
     runs: usize,
+    after_a_commit: bool,
 ) -> Result<(Vec<Duration>, Steps)> {
     let mut hits = Vec::new();
     let mut steps = Steps::default();
-    for _ in 0..runs {
+    let mut skipped = 0;
+    while hits.len() < runs {
         let fresh = registry::open("bench", context).await?;
         fresh.ping().await?; // a warm pool connection, as in the Python side
+        if after_a_commit {
+            // A transaction with an id that commits: the server's snapshot moves on, as it
+            // does on any database something writes to.
+            sqlx::query("select txid_current()")
+                .execute(fresh.pool::<sqlx::Postgres>()?)
+                .await?;
+        }
         let started = Instant::now();
         let (model, report) = fresh.metadata_with_report(false).await?;
-        hits.push(started.elapsed());
-        for (step, took) in &report.steps {
-            steps.entry(step).or_default().push(*took);
-        }
+        let took = started.elapsed();
         if report.status != CacheStatus::Used || model.table_count() != tables {
             bail!("expected a cache hit, got {:?}", report.status);
+        }
+        let fingerprinted = report.steps.iter().any(|(step, _)| *step == "fingerprint");
+        if after_a_commit && !fingerprinted {
+            bail!("expected the fingerprint computed: {:?}", report.steps);
+        }
+        if !after_a_commit && fingerprinted {
+            // Something committed meanwhile (autovacuum analyzing the catalogs the 1,000
+            // tables grew): that run measured the other case.
+            skipped += 1;
+            if skipped > runs * 4 {
+                bail!("the database never stayed quiet for a run");
+            }
+            continue;
+        }
+        hits.push(took);
+        for (step, took) in &report.steps {
+            steps.entry(step).or_default().push(*took);
         }
     }
     Ok((hits, steps))
@@ -191,12 +215,22 @@ fn python_side(
 /// The two sides' medians, as `run` prints them.
 struct Medians {
     ours_reflect: Duration,
+    /// Nothing committed since the cache was written: the commit horizon proves it.
     ours_hit: Duration,
+    /// Something committed: the fingerprint decides.
+    ours_busy_hit: Duration,
     py_reflect: Duration,
     py_hit: Duration,
 }
 
-fn report(tables: usize, reflect_runs: usize, hit_runs: usize, m: &Medians, steps: &mut Steps) {
+fn report(
+    tables: usize,
+    reflect_runs: usize,
+    hit_runs: usize,
+    m: &Medians,
+    steps: &mut Steps,
+    busy_steps: &mut Steps,
+) {
     println!();
     println!(
         "metadata, {tables} tables, PostgreSQL on 127.0.0.1; medians of {} reflections and {hit_runs} cache hits",
@@ -205,24 +239,37 @@ fn report(tables: usize, reflect_runs: usize, hit_runs: usize, m: &Medians, step
     header("dm-dbcore");
     row("reflect the schema", m.ours_reflect, m.py_reflect, "≥ 10x");
     row(
-        "cache hit (fingerprint + load)",
+        "cache hit, nothing committed since (horizon + load)",
         m.ours_hit,
         m.py_hit,
-        "dbcore < 15 ms",
+        "dbcore ≤ 5 ms",
     );
-    let profile: Vec<String> = steps
-        .iter_mut()
-        .map(|(step, times)| format!("{step} {:.2} ms", ms(median(times))))
-        .collect();
-    println!("dbcore cache hit, median per step: {}", profile.join(", "));
+    row(
+        "cache hit after a commit (horizon + fingerprint + load)",
+        m.ours_busy_hit,
+        m.py_hit,
+        "dbcore ≤ 5 ms",
+    );
+    for (what, steps) in [("quiet", steps), ("after a commit", busy_steps)] {
+        let profile: Vec<String> = steps
+            .iter_mut()
+            .map(|(step, times)| format!("{step} {:.2} ms", ms(median(times))))
+            .collect();
+        println!(
+            "dbcore cache hit ({what}), median time at the end of each step: {}",
+            profile.join(", ")
+        );
+    }
     println!();
     let reflect_ok = m.py_reflect.as_secs_f64() / m.ours_reflect.as_secs_f64() >= 10.0;
-    let hit_ok = ms(m.ours_hit) < 15.0;
+    let verdict = |hit: Duration| if ms(hit) <= 5.0 { "met" } else { "MISSED" };
     println!(
-        "targets: reflection ≥ 10x faster: {}; cache hit under 15 ms: {} ({:.2} ms)",
+        "targets: reflection ≥ 10x faster: {}; cache hit ≤ 5 ms: quiet {} ({:.2} ms), after a commit {} ({:.2} ms)",
         if reflect_ok { "met" } else { "MISSED" },
-        if hit_ok { "met" } else { "MISSED" },
-        ms(m.ours_hit)
+        verdict(m.ours_hit),
+        ms(m.ours_hit),
+        verdict(m.ours_busy_hit),
+        ms(m.ours_busy_hit)
     );
 }
 
@@ -241,15 +288,24 @@ pub async fn run(tables: usize, reflect_runs: usize, hit_runs: usize) -> Result<
     let mut reflect = dbcore_reflect(&db, tables, reflect_runs).await?;
     db.refresh_metadata().await?;
     drop(db);
-    let (mut hits, mut steps) = dbcore_hits(&context, tables, hit_runs).await?;
+    let (mut hits, mut steps) = dbcore_hits(&context, tables, hit_runs, false).await?;
+    let (mut busy_hits, mut busy_steps) = dbcore_hits(&context, tables, hit_runs, true).await?;
 
     let (py_reflect, py_hit) = python_side(pg, &config, tables, reflect_runs, hit_runs)?;
     let medians = Medians {
         ours_reflect: median(&mut reflect),
         ours_hit: median(&mut hits),
+        ours_busy_hit: median(&mut busy_hits),
         py_reflect,
         py_hit,
     };
-    report(tables, reflect_runs, hit_runs, &medians, &mut steps);
+    report(
+        tables,
+        reflect_runs,
+        hit_runs,
+        &medians,
+        &mut steps,
+        &mut busy_steps,
+    );
     Ok(())
 }

@@ -50,6 +50,13 @@ pub trait ConnectionTarget: Send + Sync {
         schemas: &[String],
     ) -> Result<String, Self::QueryError>;
 
+    /// A value the server reports that stays the same exactly while no transaction commits
+    /// anywhere on it (PostgreSQL: its current snapshot), so that a cache written at one can
+    /// be trusted without computing the fingerprint; `None` for kinds without one.
+    async fn commit_horizon(&self, _pool: &Self::Pool) -> Option<String> {
+        None
+    }
+
     /// The schemas' tables, columns, keys and indexes.
     async fn reflect(
         &self,

@@ -15,7 +15,7 @@ use std::time::Duration;
 use domain::Metadata;
 use serde::{Deserialize, Serialize};
 
-pub const FORMAT_VERSION: u32 = 1;
+pub const FORMAT_VERSION: u32 = 2;
 const MAGIC: &[u8; 8] = b"DBCOREMD";
 
 /// What identifies the reflected schemas, and the fingerprint they had.
@@ -28,6 +28,10 @@ pub struct CacheHeader {
     pub database: Option<String>,
     pub schemas: Vec<String>,
     pub fingerprint: String,
+    /// The server's commit horizon taken before `fingerprint` (PostgreSQL: its snapshot),
+    /// when the kind has one: while the server still reports the same, nothing has committed
+    /// since, so the schema is what the cache holds and the fingerprint need not be computed.
+    pub commit_horizon: Option<String>,
 }
 
 impl CacheHeader {
@@ -92,6 +96,22 @@ pub enum Read {
 /// A cache file read and decoded, not yet checked against the target.
 #[derive(Debug)]
 pub struct Loaded(Result<(CacheHeader, Metadata), Read>);
+
+impl Loaded {
+    /// Whether the file belongs to `expected`'s target and was written at the commit horizon
+    /// the server reports now (`horizon`): nothing has committed since, so the schema cannot
+    /// have changed and the fingerprint need not be asked.
+    pub fn unchanged_since(&self, expected: &CacheHeader, horizon: &str) -> bool {
+        self.0.as_ref().is_ok_and(|(header, _)| {
+            header.same_target(expected) && header.commit_horizon.as_deref() == Some(horizon)
+        })
+    }
+
+    /// The decoded model, whatever its header says (after [`Loaded::unchanged_since`]).
+    pub fn into_model(self) -> Option<Metadata> {
+        self.0.ok().map(|(_, model)| model)
+    }
+}
 
 /// Reads and decodes the file without deciding whether it is current (see [`check`]).
 pub fn read_unchecked(path: &Path) -> Loaded {
@@ -224,7 +244,36 @@ mod tests {
             database: Some("d".into()),
             schemas: vec!["public".into()],
             fingerprint: fingerprint.into(),
+            commit_horizon: Some("100:100:".into()),
         }
+    }
+
+    #[test]
+    fn an_unchanged_commit_horizon_of_the_same_target_is_a_hit_without_a_fingerprint() {
+        let dir = tempfile::tempdir().unwrap();
+        let path = path_for(dir.path(), "prod_metadata");
+        write(&path, &header("fp1"), &model()).unwrap();
+        let loaded = read_unchecked(&path);
+        assert!(loaded.unchanged_since(&header("other"), "100:100:"));
+        assert!(!loaded.unchanged_since(&header("fp1"), "100:101:"));
+        assert_eq!(loaded.into_model(), Some(model()));
+        let mut elsewhere = header("fp1");
+        elsewhere.port = Some(5433);
+        assert!(
+            !read_unchecked(&path).unchanged_since(&elsewhere, "100:100:"),
+            "another target's file is never a hit"
+        );
+        let mut none = header("fp1");
+        none.commit_horizon = None;
+        write(&path, &none, &model()).unwrap();
+        assert!(
+            !read_unchecked(&path).unchanged_since(&header("fp1"), ""),
+            "a file written without a horizon matches none"
+        );
+        assert!(
+            !read_unchecked(&dir.path().join("missing"))
+                .unchanged_since(&header("fp1"), "100:100:")
+        );
     }
 
     fn model() -> Metadata {
@@ -292,7 +341,7 @@ mod tests {
         std::fs::write(&path, &old).unwrap();
         assert_eq!(
             reason(read(&path, &header("fp"))),
-            "cache format 0, this build reads format 1"
+            "cache format 0, this build reads format 2"
         );
         assert_eq!(
             reason(read(&dir.path().join("none"), &header("fp"))),

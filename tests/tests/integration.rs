@@ -14,6 +14,7 @@ mod integration {
     mod exec;
     mod explain_sources;
     mod failover;
+    mod file_rotation;
     mod harness;
     mod hostile;
     mod ingest;

@@ -107,6 +107,13 @@ impl ConnectionTarget for SqlxTarget {
         reflect::fingerprint(pool, schemas).await
     }
 
+    async fn commit_horizon(&self, pool: &DbPool) -> Option<String> {
+        match pool {
+            DbPool::Postgres(pool) => reflect::postgres::commit_horizon(pool).await,
+            DbPool::MySql(_) | DbPool::Sqlite(_) => None,
+        }
+    }
+
     async fn reflect(&self, pool: &DbPool, schemas: &[String]) -> Result<Metadata, sqlx::Error> {
         reflect::reflect(pool, schemas).await
     }

@@ -65,7 +65,7 @@ pub enum Command {
     },
     /// Resolve, connect and run a query; print server version, user, database and timings.
     #[command(
-        after_help = "Examples:\n  dbcore ping local\n  dbcore ping laptop --format json\n  dbcore ping prod --watch --duration 60s --concurrency 4\n  dbcore ping prod --watch --write --retry --duration 2m"
+        after_help = "Examples:\n  dbcore ping local\n  dbcore ping laptop --format json\n  dbcore ping prod --watch --duration 60s --concurrency 4\n  dbcore ping prod --watch --write --retry --duration 2m\n  dbcore ping prod --watch --duration 1h --metrics 127.0.0.1:9187"
     )]
     Ping {
         /// Target name, e.g. `local`.
@@ -95,6 +95,10 @@ pub enum Command {
         /// retries and each outage, from the first failure to the next success.
         #[arg(long, requires = "watch")]
         retry: bool,
+        /// With --watch: serve health metrics (pools, credential sources, leases) in
+        /// Prometheus' text format at http://ADDR:PORT/metrics while it runs.
+        #[arg(long, requires = "watch", value_name = "ADDR:PORT", value_parser = app_main::parse_metrics_addr)]
+        metrics: Option<std::net::SocketAddr>,
     },
     /// Run a command with the target's connection in its environment, the way its own client
     /// library reads it: for PostgreSQL PGHOST, PGPORT, PGDATABASE, PGUSER, PGSSLMODE,
@@ -160,6 +164,11 @@ pub enum Command {
         /// How long open sessions may go on after SIGTERM (up to 1h).
         #[arg(long, default_value = "30s", value_parser = crate::proxy::parse_shutdown_timeout)]
         shutdown_timeout: std::time::Duration,
+        /// Serve health metrics (client connections, upstream logins, bytes relayed, the
+        /// target's credential and lease) in Prometheus' text format at
+        /// http://ADDR:PORT/metrics.
+        #[arg(long, value_name = "ADDR:PORT", value_parser = app_main::parse_metrics_addr)]
+        metrics: Option<std::net::SocketAddr>,
     },
     /// Print a shell completion script: `dbcore completions bash > /etc/bash_completion.d/dbcore`.
     #[command(

@@ -73,7 +73,9 @@ async fn run(cli: Cli) -> Result<ExitCode> {
             concurrency,
             write,
             retry,
+            metrics,
         } => {
+            start_metrics(metrics).await?;
             let options = watch::WatchOptions {
                 interval,
                 duration,
@@ -106,7 +108,9 @@ async fn run(cli: Cli) -> Result<ExitCode> {
             shutdown_timeout,
             listen,
             client_password_file,
+            metrics,
         } => {
+            start_metrics(metrics).await?;
             let args = proxy::ProxyArgs {
                 target,
                 socket_dir,
@@ -123,4 +127,17 @@ async fn run(cli: Cli) -> Result<ExitCode> {
             table,
         } => metadata_cmd::run(&context, &target, refresh, table.as_deref(), cli.format).await,
     }
+}
+
+/// Serves `--metrics` when it was given, and says where on stderr (port 0 picks one).
+#[allow(
+    clippy::print_stderr,
+    reason = "where the metrics are, beside the command's output"
+)]
+async fn start_metrics(addr: Option<std::net::SocketAddr>) -> anyhow::Result<()> {
+    if let Some(addr) = addr {
+        let bound = app_main::serve_metrics(addr).await?;
+        eprintln!("dbcore: metrics at http://{bound}/metrics");
+    }
+    Ok(())
 }

@@ -15,6 +15,7 @@ use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
 
 use anyhow::{Result, bail};
+use project_core::db::lease::RotationTrigger;
 use project_core::db::{DatabaseConnection, RetryPolicy};
 
 use crate::watch_writes::{Outages, WriteTable};
@@ -464,8 +465,15 @@ async fn report(
         let elapsed = started.elapsed().as_secs_f64();
         let rotations = db.rotations();
         if rotations != rotations_seen {
+            let from = db.last_rotation().map_or_else(String::new, |note| {
+                let why = match note.trigger {
+                    RotationTrigger::FileChanged => "the file changed",
+                    RotationTrigger::Lease => "lease or refusal",
+                };
+                format!(" from {} {} ({why})", note.source, note.origin)
+            });
             if let Err(e) = say(format_args!(
-                "t={elapsed:>6.1}s  rotation: new credentials in the pool ({rotations} so far)"
+                "t={elapsed:>6.1}s  rotation: new credentials in the pool{from} ({rotations} so far)"
             )) {
                 return (total, Ended::Closed(e));
             }

@@ -6,6 +6,10 @@
 //! Design decision: apps keep their own `Cli` and `run`; only the frame around them is shared,
 //! so that a new binary cannot get the error format or the closed-pipe rule wrong.
 
+mod metrics_endpoint;
+
+pub use metrics_endpoint::{parse_metrics_addr, serve_metrics};
+
 use std::future::Future;
 use std::io::IsTerminal;
 use std::process::ExitCode;

@@ -4,7 +4,7 @@ use std::path::PathBuf;
 use std::sync::Arc;
 
 use adapters::database::{DbPool, SqlxTarget};
-use domain::{Attempt, ConnectionTarget, DbKind, Metadata, ServerInfo};
+use domain::{Attempt, ConnectionTarget, DbKind, ServerInfo};
 use sqlx::Pool;
 use sqlx::pool::PoolConnection;
 use tracing::instrument;
@@ -30,8 +30,9 @@ pub struct DatabaseConnection {
     attempts: Vec<Attempt>,
     provenance: Option<Provenance>,
     pub(crate) cache_path: Option<PathBuf>,
-    /// The fingerprint and model last seen; shared by every caller in this process.
-    pub(crate) metadata: tokio::sync::Mutex<Option<(String, Arc<Metadata>)>>,
+    /// The fingerprint, model and commit horizon last seen; shared by every caller in this
+    /// process.
+    pub(crate) metadata: tokio::sync::Mutex<Option<crate::db::schema::Known>>,
     /// Leased credentials, rotation and re-resolution.
     leases: Arc<Leases>,
     /// The lease manager task (when the credential is leased) and the watch on the sources'
@@ -192,6 +193,11 @@ impl DatabaseConnection {
     /// How many times credentials were swapped into the pool.
     pub fn rotations(&self) -> u64 {
         self.leases.rotations()
+    }
+
+    /// The last credential swapped into the pool (source, origin, why), if one was.
+    pub fn last_rotation(&self) -> Option<crate::db::lease::RotationNote> {
+        self.leases.last_rotation()
     }
 
     /// Follows the credential this connection's pool is on, for handing it to another program

@@ -14,6 +14,16 @@ use crate::db::DatabaseConnection;
 use crate::error::DbError;
 use crate::metadata::{self, CacheHeader, CacheStatus, MetadataReport, Read};
 
+/// The schema this process last saw: the model, and what proves it current.
+#[derive(Debug)]
+pub(crate) struct Known {
+    /// The fingerprint it had (`None` when it was trusted by its commit horizon alone).
+    pub fingerprint: Option<String>,
+    pub model: Arc<Metadata>,
+    /// The server's commit horizon taken before it was proven.
+    pub horizon: Option<String>,
+}
+
 /// The steps a load took, by name, for the report.
 type Steps = Vec<(&'static str, Duration)>;
 
@@ -40,10 +50,41 @@ impl DatabaseConnection {
         let started = Instant::now();
         // The cache file is read and decoded while the server computes the fingerprint; it is
         // trusted only if its header then matches.
-        let prefetch = match (&self.cache_path, refresh || shared.is_some()) {
+        let mut prefetch = match (&self.cache_path, refresh || shared.is_some()) {
             (Some(path), false) => Some(prefetch(path.clone())),
             _ => None,
         };
+        // Taken before the fingerprint: a cache written with it is trusted while the server
+        // still reports it (nothing has committed since), without computing the fingerprint.
+        let horizon = self.target.commit_horizon(&self.pool).await;
+        if horizon.is_some() {
+            steps.push(("commit_horizon", started.elapsed()));
+        }
+        if !refresh && let Some(horizon) = &horizon {
+            if let Some(known) = shared.as_ref()
+                && known.horizon.as_ref() == Some(horizon)
+            {
+                return Ok((known.model.clone(), self.report(CacheStatus::Memory, steps)));
+            }
+            if let Some(task) = prefetch.take()
+                && let Ok(loaded) = task.await
+            {
+                let expected = self.cache_header(&schemas, String::new(), None);
+                if !loaded.unchanged_since(&expected, horizon) {
+                    // Kept for the fingerprint check below, as if still being read.
+                    prefetch = Some(tokio::spawn(async move { loaded }));
+                } else if let Some(model) = loaded.into_model() {
+                    steps.push(("read_cache", started.elapsed()));
+                    let model = Arc::new(model);
+                    *shared = Some(Known {
+                        fingerprint: None,
+                        model: model.clone(),
+                        horizon: Some(horizon.clone()),
+                    });
+                    return Ok((model, self.report(CacheStatus::Used, steps)));
+                }
+            }
+        }
         let fingerprint = self
             .target
             .fingerprint(&self.pool, &schemas)
@@ -51,18 +92,23 @@ impl DatabaseConnection {
             .map_err(|cause| self.query_error(cause))?;
         steps.push(("fingerprint", started.elapsed()));
         if !refresh
-            && let Some((known, model)) = shared.as_ref()
-            && *known == fingerprint
+            && let Some(known) = shared.as_mut()
+            && known.fingerprint.as_ref() == Some(&fingerprint)
         {
-            return Ok((model.clone(), self.report(CacheStatus::Memory, steps)));
+            known.horizon = horizon;
+            return Ok((known.model.clone(), self.report(CacheStatus::Memory, steps)));
         }
-        let header = self.cache_header(&schemas, fingerprint.clone());
+        let header = self.cache_header(&schemas, fingerprint.clone(), horizon.clone());
         let reason = match (&self.cache_path, refresh) {
             (_, true) => "refresh requested".to_owned(),
             (None, false) => "no cache directory".to_owned(),
             (Some(path), false) => match read_cache(path, &header, prefetch, &mut steps).await {
                 Ok(model) => {
-                    *shared = Some((fingerprint, model.clone()));
+                    *shared = Some(Known {
+                        fingerprint: Some(fingerprint),
+                        model: model.clone(),
+                        horizon,
+                    });
                     return Ok((model, self.report(CacheStatus::Used, steps)));
                 }
                 Err(reason) => reason,
@@ -71,7 +117,11 @@ impl DatabaseConnection {
         let model = self
             .reflect_and_cache(&schemas, &header, &mut steps)
             .await?;
-        *shared = Some((fingerprint, model.clone()));
+        *shared = Some(Known {
+            fingerprint: Some(fingerprint),
+            model: model.clone(),
+            horizon,
+        });
         Ok((model, self.report(CacheStatus::Rebuilt(reason), steps)))
     }
 
@@ -108,7 +158,12 @@ impl DatabaseConnection {
         }
     }
 
-    fn cache_header(&self, schemas: &[String], fingerprint: String) -> CacheHeader {
+    fn cache_header(
+        &self,
+        schemas: &[String],
+        fingerprint: String,
+        commit_horizon: Option<String>,
+    ) -> CacheHeader {
         let identity = self.settings.identity();
         CacheHeader {
             kind: self.kind().as_str().to_owned(),
@@ -120,6 +175,7 @@ impl DatabaseConnection {
             },
             schemas: schemas.to_vec(),
             fingerprint,
+            commit_horizon,
         }
     }
 }

@@ -12,6 +12,7 @@
 
 mod cancel_keys;
 mod client_auth;
+mod counted;
 mod session;
 mod socket_dir;
 mod tls;

@@ -7,12 +7,14 @@ use std::time::Duration;
 
 use domain::{Credential, ExposeSecret as _, TargetSpec};
 use project_core::db::CredentialFeed;
+use project_core::health::PROXY_UPSTREAM_SECONDS;
 use tokio::io::{AsyncRead, AsyncWrite, AsyncWriteExt};
 use tokio::time::Instant;
 use tracing::Instrument as _;
 
 use super::cancel_keys::CancelKeys;
 use super::client_auth::{self, AuthError, Verifier};
+use super::counted::Counted;
 use super::tls::TlsPolicy;
 use super::upstream::{self, LoginError};
 use super::wire::{self, Hello};
@@ -73,10 +75,11 @@ impl Shared {
 
 /// Serves one client until it or the server ends the session; `verifier` when the client
 /// must prove the proxy's client password (the TCP listener).
-pub async fn serve<S>(mut client: S, shared: Arc<Shared>, id: u64, verifier: Option<Arc<Verifier>>)
+pub async fn serve<S>(client: S, shared: Arc<Shared>, id: u64, verifier: Option<Arc<Verifier>>)
 where
     S: AsyncRead + AsyncWrite + Unpin + Send,
 {
+    let mut client = Counted::new(client, &shared.spec.identity.name);
     let span = tracing::info_span!("session", id);
     async move {
         match run(&mut client, &shared, verifier.as_deref()).await {
@@ -272,7 +275,11 @@ async fn log_in(
             .or_else(|| identity.user.clone())
             .unwrap_or_default();
         let password = credential.as_ref().map(|c| &c.password);
-        match upstream::open(identity, &shared.tls, &user, password, parameters).await {
+        let started = Instant::now();
+        let opened = upstream::open(identity, &shared.tls, &user, password, parameters).await;
+        metrics::histogram!(PROXY_UPSTREAM_SECONDS, "target" => identity.name.clone())
+            .record(started.elapsed());
+        match opened {
             Ok((server, login)) => return Ok((server, login, user)),
             Err(LoginError::Refused(frame)) if !retried && refuses_credential(&frame.body) => {
                 retried = true;

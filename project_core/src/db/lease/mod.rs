@@ -57,20 +57,32 @@ pub use plan::{
     RotationCost, Standing, Step, Term, plan,
 };
 
+/// The last credential swapped into a live pool (for operators; no secret in it).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct RotationNote {
+    /// The source that supplied it (`file`, `vault` …).
+    pub source: String,
+    /// Where in that source (`/var/run/secrets/db/password`, a Vault path).
+    pub origin: String,
+    /// Why: `lease_or_refusal` (a lease near its end, a refused password) or `file_changed`.
+    pub trigger: RotationTrigger,
+}
+
 /// Why credentials are resolved again under a live pool.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
-enum Trigger {
+pub enum RotationTrigger {
     /// A lease nears its end, or the server refused the password.
     Lease,
     /// A file a source reads changed on disk.
     FileChanged,
 }
 
-impl Trigger {
-    fn as_str(self) -> &'static str {
+impl RotationTrigger {
+    /// The spelling in metrics labels.
+    pub fn as_str(self) -> &'static str {
         match self {
-            Trigger::Lease => "lease_or_refusal",
-            Trigger::FileChanged => "file_changed",
+            RotationTrigger::Lease => "lease_or_refusal",
+            RotationTrigger::FileChanged => "file_changed",
         }
     }
 }
@@ -100,6 +112,8 @@ pub struct Leases {
     /// The credential the pool is on, for programs that are handed it (`dbcore exec`,
     /// `dbcore proxy`); `None` before the first one and for kinds without credentials.
     current: tokio::sync::watch::Sender<Option<Credential>>,
+    /// The last credential swapped into the pool: where it came from and why.
+    last_rotation: std::sync::Mutex<Option<RotationNote>>,
     /// Set once the credential is handed to other programs: the old user's sessions are then
     /// theirs too, and a rotation does not wait for them (they can last the whole lease).
     handed_out: std::sync::atomic::AtomicBool,
@@ -132,6 +146,7 @@ impl Leases {
             lifetime: std::sync::Mutex::new(None),
             current: tokio::sync::watch::Sender::new(None),
             handed_out: std::sync::atomic::AtomicBool::new(false),
+            last_rotation: std::sync::Mutex::new(None),
         })
     }
 
@@ -224,6 +239,14 @@ impl Leases {
         self.rotations.load(Ordering::SeqCst)
     }
 
+    /// The last credential swapped into the pool, if one was.
+    pub fn last_rotation(&self) -> Option<RotationNote> {
+        self.last_rotation
+            .lock()
+            .unwrap_or_else(|p| p.into_inner())
+            .clone()
+    }
+
     /// The servers of a multi-host target, for the resolutions of rotations (set once, at
     /// open; a later call changes nothing).
     pub fn set_hosts(&self, hosts: Vec<domain::Endpoint>) {
@@ -241,7 +264,7 @@ impl Leases {
             // An attempt ended while we waited for the lock: it is the one we asked for.
             return last.clone();
         }
-        let outcome = self.rotate_now(Trigger::Lease).await.map(|_| ());
+        let outcome = self.rotate_now(RotationTrigger::Lease).await.map(|_| ());
         *last = outcome.clone();
         self.attempts.fetch_add(1, Ordering::SeqCst);
         outcome
@@ -253,7 +276,7 @@ impl Leases {
     /// credential it has.
     pub async fn refresh_after_file_change(&self) -> Result<bool, String> {
         let mut last = self.rotation_lock.lock().await;
-        let outcome = self.rotate_now(Trigger::FileChanged).await;
+        let outcome = self.rotate_now(RotationTrigger::FileChanged).await;
         *last = outcome.clone().map(|_| ());
         self.attempts.fetch_add(1, Ordering::SeqCst);
         outcome
@@ -271,7 +294,7 @@ impl Leases {
 
     /// One rotation attempt; the caller holds the rotation lock. `Ok(true)` when a new
     /// credential went into the pool.
-    async fn rotate_now(&self, trigger: Trigger) -> Result<bool, String> {
+    async fn rotate_now(&self, trigger: RotationTrigger) -> Result<bool, String> {
         let sent = Instant::now();
         let hosts = self.hosts.get().map_or(&[][..], Vec::as_slice);
         let resolution = self.chain.resolve_hosts(&self.identity, hosts).await;
@@ -283,7 +306,7 @@ impl Leases {
             return Err(format!("no source has a credential now ({summary})"));
         };
         crate::health::record_resolution(&self.identity.name, &resolution.attempts);
-        if trigger == Trigger::FileChanged
+        if trigger == RotationTrigger::FileChanged
             && self
                 .current
                 .borrow()
@@ -302,6 +325,11 @@ impl Leases {
         }
         self.rotations.fetch_add(1, Ordering::SeqCst);
         crate::health::record_rotation(&self.identity.name, &credential.source, trigger.as_str());
+        *self.last_rotation.lock().unwrap_or_else(|p| p.into_inner()) = Some(RotationNote {
+            source: credential.source.clone(),
+            origin: credential.origin.clone(),
+            trigger,
+        });
         self.publish(&credential);
         tracing::info!(
             source = %credential.source,

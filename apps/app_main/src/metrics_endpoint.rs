@@ -1,0 +1,150 @@
+//! `--metrics ADDR`: the health metrics of `project_core::health` in Prometheus' text format
+//! at `http://ADDR/metrics`.
+//!
+//! Design decision: our own small endpoint (axum, which the viewer already uses) over the
+//! exporter's built-in HTTP listener, so that a scrape first samples the pools and leases of
+//! this moment (`health::sample`) and then renders, and so that the endpoint checks the `Host`
+//! header as the viewer does: bound to a loopback address, it answers only requests addressed
+//! to a loopback name, so a web page cannot read it through DNS rebinding.
+
+use std::net::SocketAddr;
+
+use anyhow::Context as _;
+use axum::Router;
+use axum::extract::State;
+use axum::http::{HeaderMap, StatusCode, header};
+use axum::response::{IntoResponse, Response};
+use axum::routing::get;
+use metrics_exporter_prometheus::{PrometheusBuilder, PrometheusHandle};
+
+/// `--metrics`'s value: an IP address and a port (`127.0.0.1:9187`, `[::1]:9187`; port 0
+/// picks a free one).
+pub fn parse_metrics_addr(text: &str) -> Result<SocketAddr, String> {
+    text.parse().map_err(|_| {
+        format!("`{text}` is not an IP address and port, e.g. 127.0.0.1:9187 or [::1]:9187")
+    })
+}
+
+#[derive(Clone)]
+struct Endpoint {
+    handle: PrometheusHandle,
+    loopback: bool,
+}
+
+/// Installs the Prometheus recorder for this process and serves it on `addr` until the
+/// process ends; returns the address it listens on.
+pub async fn serve_metrics(addr: SocketAddr) -> anyhow::Result<SocketAddr> {
+    let listener = tokio::net::TcpListener::bind(addr)
+        .await
+        .with_context(|| format!("cannot listen for --metrics on {addr}"))?;
+    let bound = listener.local_addr()?;
+    let recorder = PrometheusBuilder::new()
+        // Seconds: from a fast checkout to a slow login across a network.
+        .set_buckets(&[
+            0.0005, 0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1.0, 2.5, 5.0, 10.0,
+        ])
+        .context("histogram buckets")?
+        .build_recorder();
+    let handle = recorder.handle();
+    metrics::set_global_recorder(recorder)
+        .map_err(|_| anyhow::anyhow!("a metrics recorder is already installed"))?;
+    project_core::health::describe();
+    let endpoint = Endpoint {
+        handle,
+        loopback: bound.ip().is_loopback(),
+    };
+    let app = Router::new()
+        .route("/metrics", get(scrape))
+        .fallback(|| async { (StatusCode::NOT_FOUND, "metrics are at /metrics\n") })
+        .with_state(endpoint);
+    tokio::spawn(async move {
+        if let Err(error) = axum::serve(listener, app).await {
+            tracing::warn!(%error, "the metrics endpoint stopped");
+        }
+    });
+    Ok(bound)
+}
+
+async fn scrape(State(endpoint): State<Endpoint>, headers: HeaderMap) -> Response {
+    if endpoint.loopback && !addressed_to_loopback(&headers) {
+        return (
+            StatusCode::MISDIRECTED_REQUEST,
+            "this endpoint answers requests addressed to localhost, 127.0.0.1 or [::1] only\n",
+        )
+            .into_response();
+    }
+    project_core::health::sample().await;
+    (
+        [(
+            header::CONTENT_TYPE,
+            "text/plain; version=0.0.4; charset=utf-8",
+        )],
+        endpoint.handle.render(),
+    )
+        .into_response()
+}
+
+/// Whether the `Host` header names a loopback host (any port).
+fn addressed_to_loopback(headers: &HeaderMap) -> bool {
+    let Some(host) = headers.get(header::HOST).and_then(|h| h.to_str().ok()) else {
+        return false;
+    };
+    let name = match host.strip_prefix('[') {
+        Some(rest) => rest.split(']').next().unwrap_or(""),
+        None => host.rsplit_once(':').map_or(host, |(name, _)| name),
+    };
+    name.eq_ignore_ascii_case("localhost")
+        || name
+            .parse::<std::net::IpAddr>()
+            .is_ok_and(|ip| ip.is_loopback())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn host(value: &str) -> HeaderMap {
+        let mut headers = HeaderMap::new();
+        headers.insert(header::HOST, value.parse().unwrap());
+        headers
+    }
+
+    #[test]
+    fn only_loopback_hosts_are_answered_on_a_loopback_address() {
+        for ok in [
+            "127.0.0.1:9187",
+            "localhost:1",
+            "LOCALHOST",
+            "[::1]:9187",
+            "127.9.9.9",
+        ] {
+            assert!(addressed_to_loopback(&host(ok)), "{ok}");
+        }
+        for refused in [
+            "evil.example:9187",
+            "127.0.0.1.evil.example",
+            "[::2]:1",
+            "",
+            "10.0.0.1",
+        ] {
+            assert!(!addressed_to_loopback(&host(refused)), "{refused}");
+        }
+        assert!(!addressed_to_loopback(&HeaderMap::new()));
+    }
+
+    #[test]
+    fn the_address_must_be_an_ip_and_a_port() {
+        assert!(parse_metrics_addr("127.0.0.1:9187").is_ok());
+        assert!(parse_metrics_addr("[::1]:0").is_ok());
+        for bad in [
+            "localhost:9187",
+            "127.0.0.1",
+            ":9187",
+            "127.0.0.1:99999",
+            "",
+        ] {
+            let error = parse_metrics_addr(bad).unwrap_err();
+            assert!(error.contains("is not an IP address and port"), "{error}");
+        }
+    }
+}
