@@ -32,7 +32,7 @@ fn plain_rows_are_shown(get: &impl Fn(&str) -> Reply, schema: &str) {
     let plain = get(&format!("/t/t/{schema}/plain/rows?sort=id&dir=desc"));
     assert_eq!(plain.status, 200, "{}", plain.body);
     assert!(
-        plain.body.contains("<td>2</td><td>two</td>"),
+        plain.body.contains("<td class=\"num\">2</td><td>two</td>"),
         "{}",
         plain.body
     );
