@@ -305,7 +305,7 @@ async fn the_target_list_shows_each_target_in_its_own_row_whatever_its_server_do
         "{lite}"
     );
     assert!(
-        lite.contains("size 1 · idle 1 · max") && lite.contains("<td class=\"ok\">open</td>"),
+        lite.contains("size 1 · idle 1<br>max") && lite.contains("<td class=\"ok\">open</td>"),
         "{lite}"
     );
     let down = row("down");

@@ -38,7 +38,8 @@ details summary{cursor:pointer}details[open] summary{color:var(--muted)}
 .pager{margin:.5em 0}.pager a{margin-right:1em}
 .kind{display:inline-block;font:.8em ui-monospace,monospace;padding:0 .4em;border-radius:3px;
 background:var(--badbg);color:var(--bad);margin-right:.4em}
-td.error{color:var(--bad)}td.ok{color:var(--ok)}
+td.error{color:var(--bad);overflow-wrap:anywhere}td.ok{color:var(--ok)}
+td.where{overflow-wrap:anywhere;min-width:11em;max-width:24em}td.pool{white-space:nowrap}
 .muted,.origin{color:var(--muted);font-size:.9em}
 #error{color:var(--bad)}
 input,select,button{font:inherit;color:inherit;background:var(--bg);border:1px solid var(--line);

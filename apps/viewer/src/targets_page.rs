@@ -61,7 +61,7 @@ async fn open_row(body: &mut String, db: &DatabaseConnection) {
         .or_else(|| settings.identity().user);
     let _ = write!(
         body,
-        "<td>{}</td><td>{}</td><td>{}</td>",
+        "<td>{}</td><td class=\"where\">{}</td><td class=\"where\">{}</td>",
         db.kind().as_str(),
         esc(&settings.location()),
         esc(user.as_deref().unwrap_or(""))
@@ -89,7 +89,7 @@ async fn open_row(body: &mut String, db: &DatabaseConnection) {
     let pool = db.pool_stats();
     let _ = write!(
         body,
-        "<td class=\"num\">{}</td><td class=\"pool\">size {} · idle {} · max {} · waiting {}</td>\
+        "<td class=\"num\">{}</td><td class=\"pool\">size {} · idle {}<br>max {} · waiting {}</td>\
          <td class=\"ok\">open</td>",
         db.rotations(),
         pool.size,
@@ -136,7 +136,7 @@ fn closed_row(body: &mut String, targets: &Targets, name: &str, failure: Option<
         Ok(settings) => {
             let _ = write!(
                 body,
-                "<td>{}</td><td>{}</td><td>{}</td>",
+                "<td>{}</td><td class=\"where\">{}</td><td class=\"where\">{}</td>",
                 settings.kind().map_or("?", |k| k.as_str()),
                 esc(&settings.location()),
                 esc(settings.identity().user.as_deref().unwrap_or(""))
@@ -144,12 +144,12 @@ fn closed_row(body: &mut String, targets: &Targets, name: &str, failure: Option<
         }
         Err(_) => body.push_str("<td></td><td></td><td></td>"),
     }
-    body.push_str("<td></td><td></td><td></td><td></td>");
+    // The error takes the cells an open target fills (credential to status).
     match failure {
         Some(f) => {
             let _ = write!(
                 body,
-                "<td class=\"error\"><span class=\"kind\">{}</span>{}</td>",
+                "<td colspan=\"5\" class=\"error\"><span class=\"kind\">{}</span>{}</td>",
                 esc(f.kind),
                 esc(&f.message)
             );
@@ -157,7 +157,8 @@ fn closed_row(body: &mut String, targets: &Targets, name: &str, failure: Option<
         None => {
             let _ = write!(
                 body,
-                "<td class=\"unknown\">still opening after {} s (reload to see it)</td>",
+                "<td colspan=\"5\" class=\"unknown\">still opening after {} s (reload to see \
+                 it)</td>",
                 OPEN_WAIT.as_secs()
             );
         }

@@ -128,14 +128,14 @@ impl Viewer {
 }
 
 /// `/login?token=…&next=…`: the URL a browser with no cookie yet opens to reach `path`.
-fn login_url(base: &str, token: &str, path: &str) -> String {
+pub(crate) fn login_url(base: &str, token: &str, path: &str) -> String {
     let next: String = path.bytes().map(|b| format!("%{b:02X}")).collect();
     format!("{base}/login?token={token}&next={next}")
 }
 
 /// Starts the viewer (told to listen on port 0) and returns it with its origin,
 /// `http://127.0.0.1:PORT`, read from the line it prints once it listens.
-fn start_viewer(args: &[&str], env: &[(&str, &str)]) -> (Background, String) {
+pub(crate) fn start_viewer(args: &[&str], env: &[(&str, &str)]) -> (Background, String) {
     let (process, rest) =
         Background::start_announced("dbcore-viewer", args, env, "dbcore-viewer: listening on ");
     let origin = rest.split(';').next().unwrap_or_default().trim().to_owned();
