@@ -40,7 +40,7 @@ async fn server() -> Server {
         .filename(&db)
         .create_if_missing(true);
     let pool = sqlx::SqlitePool::connect_with(options).await.unwrap();
-    sqlx::raw_sql("create table items (id integer primary key, name text); insert into items values (1, 'a');")
+    sqlx::raw_sql("create table items (id integer primary key, name text); insert into items values (1, 'a'); analyze;")
         .execute(&pool)
         .await
         .unwrap();
@@ -316,6 +316,15 @@ async fn the_target_list_shows_each_target_in_its_own_row_whatever_its_server_do
     );
     let silent_row = row("silent");
     assert!(silent_row.contains("still opening"), "{silent_row}");
+    let (status, tables) =
+        tokio::task::spawn_blocking(move || get(addr, b"/t/lite", &session(addr)))
+            .await
+            .unwrap();
+    assert_eq!(status, 200, "{tables}");
+    assert!(
+        tables.contains("items</a></td><td>table</td><td class=\"num\">1</td>"),
+        "SQLite's estimate after ANALYZE: {tables}"
+    );
     let (status, css) = css;
     assert_eq!(status, 200, "{css}");
     let head = css.split("\r\n\r\n").next().unwrap().to_ascii_lowercase();
