@@ -295,6 +295,35 @@ impl Drop for Background {
 /// The DOM of a page as headless Chromium renders it; `None` when Chromium is not installed
 /// (after a visible skip, or a failure under `scripts/test`).
 pub fn chromium_dom(url: &str) -> Option<String> {
+    let output = chromium(&["--dump-dom", url])?;
+    Some(String::from_utf8_lossy(&output.stdout).into_owned())
+}
+
+/// Writes a 1280×900 PNG of a page as headless Chromium renders it, in the light or the dark
+/// color scheme (`prefers-color-scheme`); `None` when Chromium is not installed (after a
+/// visible skip, or a failure under `scripts/test`).
+pub fn chromium_screenshot(url: &str, path: &std::path::Path, dark: bool) -> Option<()> {
+    let shot = format!("--screenshot={}", path.display());
+    // Blink's preferred color scheme: 0 is dark, 1 light.
+    let scheme = format!("--blink-settings=preferredColorScheme={}", u8::from(!dark));
+    let mut args = vec![shot.as_str(), "--window-size=1280,900", "--hide-scrollbars"];
+    args.push(&scheme);
+    if dark {
+        args.push("--force-dark-mode");
+    }
+    args.push(url);
+    let output = chromium(&args)?;
+    assert!(
+        path.exists(),
+        "chromium wrote no screenshot to {}: {}",
+        path.display(),
+        String::from_utf8_lossy(&output.stderr)
+    );
+    Some(())
+}
+
+/// Runs headless Chromium with a fresh profile and `args`.
+fn chromium(args: &[&str]) -> Option<std::process::Output> {
     let Some(browser) = ["chromium", "chromium-browser"]
         .into_iter()
         .find(|b| have(b))
@@ -314,8 +343,23 @@ pub fn chromium_dom(url: &str) -> Option<String> {
             "--disable-sync",
         ])
         .arg(format!("--user-data-dir={}", profile.path().display()))
-        .args(["--dump-dom", url])
+        .args(args)
         .output()
         .expect("chromium runs");
-    Some(String::from_utf8_lossy(&output.stdout).into_owned())
+    Some(output)
+}
+
+/// `<target dir>/viewer-screenshots/`, made if missing: where tests leave pictures of the
+/// viewer's pages for a person to look at (the target directory is the running test binary's,
+/// so `CARGO_TARGET_DIR` is followed).
+pub fn screenshot_dir() -> std::path::PathBuf {
+    let exe = std::env::current_exe().expect("the test binary has a path");
+    let mut dir = exe.parent().expect("the binary has a directory");
+    if dir.file_name().is_some_and(|n| n == "deps") {
+        dir = dir.parent().expect("deps has a parent");
+    }
+    let target = dir.parent().expect("target/<profile> has a parent");
+    let out = target.join("viewer-screenshots");
+    std::fs::create_dir_all(&out).expect("mkdir viewer-screenshots");
+    out
 }

@@ -35,4 +35,5 @@ mod integration {
     mod vault;
     mod viewer;
     mod viewer_limits;
+    mod viewer_pages;
 }

@@ -200,19 +200,21 @@ pub(crate) async fn require_session(
     login_page(StatusCode::UNAUTHORIZED, "log in to use this viewer")
 }
 
-/// Headers on every answer: nothing cached, no `Referer` sent, no framing, no sniffing, no
-/// script.
+/// Headers on every answer: nothing cached (but the stylesheet, which says how long it may be
+/// kept), no `Referer` sent, no framing, no sniffing, no script, styles only from the viewer.
 pub(crate) async fn protective_headers(request: Request, next: Next) -> Response {
     let mut response = next.run(request).await;
     let headers = response.headers_mut();
+    if !headers.contains_key(header::CACHE_CONTROL) {
+        headers.insert(header::CACHE_CONTROL, HeaderValue::from_static("no-store"));
+    }
     for (name, value) in [
-        (header::CACHE_CONTROL, "no-store"),
         (header::REFERRER_POLICY, "no-referrer"),
         (header::X_CONTENT_TYPE_OPTIONS, "nosniff"),
         (header::X_FRAME_OPTIONS, "DENY"),
         (
             header::CONTENT_SECURITY_POLICY,
-            "default-src 'none'; style-src 'unsafe-inline'; form-action 'self'; frame-ancestors 'none'",
+            "default-src 'none'; style-src 'self'; form-action 'self'; frame-ancestors 'none'; base-uri 'none'",
         ),
     ] {
         headers.insert(name, HeaderValue::from_static(value));

@@ -6,6 +6,8 @@ use std::fmt::Write as _;
 use axum::http::StatusCode;
 use axum::response::{Html, IntoResponse, Response};
 
+use crate::style::STYLESHEET;
+
 /// How much of a visitor's input an error message quotes: enough to recognise it, never a
 /// whole hostile string.
 const SHOWN_CHARS: usize = 32;
@@ -54,12 +56,32 @@ pub(crate) fn shown(input: &str) -> String {
 
 pub(crate) fn page(title: &str, body: &str) -> Html<String> {
     Html(format!(
-        "<!doctype html><html><head><meta charset=\"utf-8\"><title>{t}</title>\
-         <style>body{{font-family:sans-serif;margin:2em}}table{{border-collapse:collapse}}\
-         td,th{{border:1px solid #ccc;padding:2px 6px;text-align:left}}</style></head>\
+        "<!doctype html><html><head><meta charset=\"utf-8\">\
+         <meta name=\"viewport\" content=\"width=device-width, initial-scale=1\">\
+         <meta name=\"color-scheme\" content=\"light dark\"><title>{t}</title>\
+         <link rel=\"stylesheet\" href=\"{STYLESHEET}\"></head>\
          <body><h1>{t}</h1>{body}</body></html>",
         t = esc(title)
     ))
+}
+
+/// The longest value a cell shows whole; a longer one shows its first [`SHORT_CHARS`]
+/// characters, and the whole value when opened.
+pub(crate) const LONG_CHARS: usize = 80;
+pub(crate) const SHORT_CHARS: usize = 60;
+
+/// A value as a table cell shows it, escaped: whole when short, else its first
+/// [`SHORT_CHARS`] characters (never part of one) in a `<details>` that holds the whole value.
+pub(crate) fn long_text(value: &str) -> String {
+    if value.chars().nth(LONG_CHARS).is_none() {
+        return esc(value);
+    }
+    let short: String = value.chars().take(SHORT_CHARS).collect();
+    format!(
+        "<details><summary>{}…</summary><div class=\"whole\">{}</div></details>",
+        esc(&short),
+        esc(value)
+    )
 }
 
 /// An error page: `message` is escaped; it must never hold a secret or a whole visitor input.
@@ -92,6 +114,18 @@ mod tests {
         let long = "é".repeat(1000);
         assert_eq!(shown(&long).chars().count(), SHOWN_CHARS + 1);
         assert!(shown(&long).ends_with('…'));
+    }
+
+    #[test]
+    fn long_values_are_cut_by_characters_and_kept_whole() {
+        assert_eq!(long_text("<b>"), "&lt;b&gt;");
+        let exact = "é".repeat(LONG_CHARS);
+        assert_eq!(long_text(&exact), exact);
+        let long = format!("{}<&>", "€".repeat(LONG_CHARS));
+        let shown = long_text(&long);
+        let summary = format!("<summary>{}…</summary>", "€".repeat(SHORT_CHARS));
+        assert!(shown.contains(&summary), "{shown}");
+        assert!(shown.contains(&format!("{}&lt;&amp;&gt;</div>", "€".repeat(LONG_CHARS))));
     }
 
     #[test]

@@ -40,7 +40,7 @@ async fn server() -> Server {
         .filename(&db)
         .create_if_missing(true);
     let pool = sqlx::SqlitePool::connect_with(options).await.unwrap();
-    sqlx::raw_sql("create table items (id integer primary key, name text); insert into items values (1, 'a');")
+    sqlx::raw_sql("create table items (id integer primary key, name text); insert into items values (1, 'a'); analyze;")
         .execute(&pool)
         .await
         .unwrap();
@@ -55,7 +55,7 @@ async fn server() -> Server {
     let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
     let addr = listener.local_addr().unwrap();
     let app = Arc::new(App {
-        targets: Targets::new(context),
+        targets: Arc::new(Targets::new(context)),
         guard: Guard::new(addr, &[], Token::parse(TOKEN, "test").unwrap()).unwrap(),
     });
     let router = crate::routes::router(app.clone());
@@ -258,4 +258,88 @@ async fn requests_that_arrive_during_a_failing_open_share_its_failure() {
     assert!(targets.db(&name).await.is_err());
     assert_eq!(targets.attempts(), attempts + 1);
     drop(silent);
+}
+
+/// The target list opens every target and gives each its own row: an open SQLite target, a
+/// refused server's classified error and a silent server's "still opening" side by side, in
+/// about the page's wait and no longer; the stylesheet needs no session.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn the_target_list_shows_each_target_in_its_own_row_whatever_its_server_does() {
+    let server = server().await;
+    let refusing = tokio::net::TcpSocket::new_v4().unwrap();
+    refusing.bind("127.0.0.1:0".parse().unwrap()).unwrap();
+    let refused_port = refusing.local_addr().unwrap().port();
+    let silent = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
+    let silent_port = silent.local_addr().unwrap().port();
+    let dir = server._dir.path();
+    for (name, port) in [("down", refused_port), ("silent", silent_port)] {
+        std::fs::write(
+            dir.join(format!("targets/{name}.toml")),
+            format!(
+                "kind = \"postgres\"\nhost = \"127.0.0.1\"\nport = {port}\ndatabase = \"d\"\nuser = \"app\"\nsources = []\nconnect_timeout = \"20s\"\n[pool]\nacquire_timeout = \"20s\"\n"
+            ),
+        )
+        .unwrap();
+    }
+    let addr = server.addr;
+    let (elapsed, page, css) = tokio::task::spawn_blocking(move || {
+        let cookie = session(addr);
+        let started = std::time::Instant::now();
+        let (status, page) = get(addr, b"/", &cookie);
+        assert_eq!(status, 200, "{page}");
+        (started.elapsed(), page, get(addr, b"/style.css", ""))
+    })
+    .await
+    .unwrap();
+    assert!(elapsed < std::time::Duration::from_secs(10), "{elapsed:?}");
+    let row = |name: &str| {
+        let start = page
+            .find(&format!("<tr id=\"target-{name}\">"))
+            .unwrap_or_else(|| panic!("no row for {name}: {page}"));
+        let end = page[start..].find("</tr>").unwrap() + start;
+        page[start..end].to_owned()
+    };
+    let lite = row("lite");
+    assert!(
+        lite.contains("<td>sqlite</td>") && lite.contains("none needed"),
+        "{lite}"
+    );
+    assert!(
+        lite.contains("size 1 · idle 1<br>max") && lite.contains("<td class=\"ok\">open</td>"),
+        "{lite}"
+    );
+    let down = row("down");
+    assert!(
+        down.contains("<span class=\"kind\">connection_refused</span>")
+            && down.contains(&format!("127.0.0.1:{refused_port}/d")),
+        "{down}"
+    );
+    let silent_row = row("silent");
+    assert!(silent_row.contains("still opening"), "{silent_row}");
+    let (status, tables) =
+        tokio::task::spawn_blocking(move || get(addr, b"/t/lite", &session(addr)))
+            .await
+            .unwrap();
+    assert_eq!(status, 200, "{tables}");
+    assert!(
+        tables.contains("items</a></td><td>table</td><td class=\"num\">1</td>"),
+        "SQLite's estimate after ANALYZE: {tables}"
+    );
+    let (status, css) = css;
+    assert_eq!(status, 200, "{css}");
+    let head = css.split("\r\n\r\n").next().unwrap().to_ascii_lowercase();
+    assert!(head.contains("content-type: text/css"), "{head}");
+    assert!(
+        head.contains("cache-control: private, max-age=3600"),
+        "{head}"
+    );
+    assert!(
+        head.contains("style-src 'self'") && head.contains("default-src 'none'"),
+        "{head}"
+    );
+    assert!(
+        !head.contains("script-src") && !head.contains("unsafe-inline"),
+        "{head}"
+    );
+    drop((refusing, silent));
 }

@@ -19,8 +19,9 @@
 //! `HttpOnly; SameSite=Strict` cookie, protective headers), `token` (where the token comes
 //! from: `DBCORE_VIEWER_TOKEN` or `--token-file`, never the command line), `targets` (only
 //! configured targets, one pool each), `queries` (checked paging, the SELECT, the read-only
-//! fetch), `routes` (the router: which checks stand in front of which pages), `schema_pages`
-//! (targets, tables, columns), `rows_page` (a table's rows) and `html` (escaping).
+//! fetch), `routes` (the router: which checks stand in front of which pages), `targets_page`
+//! (the target list with each target's credential, lease and pool), `schema_pages` (tables,
+//! columns), `rows_page` (a table's rows), `html` (escaping) and `style` (the stylesheet).
 #![allow(
     clippy::print_stdout,
     clippy::print_stderr,
@@ -35,7 +36,9 @@ mod queries;
 mod routes;
 mod rows_page;
 mod schema_pages;
+mod style;
 mod targets;
+mod targets_page;
 mod token;
 
 use std::net::SocketAddr;
@@ -83,7 +86,7 @@ struct Cli {
 /// What every handler shares.
 #[derive(Debug)]
 pub(crate) struct App {
-    pub(crate) targets: Targets,
+    pub(crate) targets: Arc<Targets>,
     pub(crate) guard: Guard,
 }
 
@@ -117,7 +120,7 @@ async fn serve(cli: Cli) -> Result<()> {
         println!("dbcore-viewer: listening on {origin}; log in at {origin}/login with the token");
     }
     let app = Arc::new(App {
-        targets: Targets::new(context),
+        targets: Arc::new(Targets::new(context)),
         guard,
     });
     axum::serve(listener, routes::router(app)).await?;

@@ -56,11 +56,7 @@ pub(crate) fn select_sql(
     if table.columns.is_empty() {
         return Err(NoVisibleColumns);
     }
-    let cast = |c: &str| match kind {
-        DbKind::Postgres => format!("src.{}::text", kind.quote_identifier(c)),
-        DbKind::MySql => format!("cast(src.{} as char)", kind.quote_identifier(c)),
-        DbKind::Sqlite => format!("cast(src.{} as text)", kind.quote_identifier(c)),
-    };
+    let cast = |c: &str| text_of(kind, c);
     let list: Vec<String> = table.columns.iter().map(|c| cast(&c.name)).collect();
     // The server-side statement timeout on MySQL and MariaDB, which have no transaction-local
     // one: MariaDB's `max_statement_time` for this statement only, in a comment that only
@@ -86,16 +82,126 @@ pub(crate) fn select_sql(
         let placeholder = if kind == DbKind::Postgres { "$1" } else { "?" };
         let _ = write!(sql, " where {} = {placeholder}", cast(column));
     }
-    if let Some((column, descending)) = sort {
-        let _ = write!(
-            sql,
-            " order by src.{} {}",
-            kind.quote_identifier(column),
-            if descending { "desc" } else { "asc" }
-        );
-    }
+    let _ = write!(sql, " order by {}", order_by(kind, table, sort).join(", "));
     let _ = write!(sql, " limit {} offset {offset}", PAGE_ROWS + 1);
     Ok(sql)
+}
+
+/// A total order for paging: the sort asked for, then the primary key (or, without one that
+/// is visible, every column as text, which every type has). Without it a server may return
+/// rows in any order, and a different one for each page: `OFFSET` would then show a row
+/// twice, on two pages, or on none, and previous/next would lose rows.
+fn order_by(kind: DbKind, table: &Table, sort: Option<(&str, bool)>) -> Vec<String> {
+    let (sorted, descending) = sort.map_or((None, false), |(c, d)| (Some(c), d));
+    let dir = if descending { "desc" } else { "asc" };
+    let mut keys: Vec<String> = sorted
+        .map(|c| format!("src.{} {dir}", kind.quote_identifier(c)))
+        .into_iter()
+        .collect();
+    let visible = |c: &String| table.columns.iter().any(|col| &col.name == c);
+    let rest: Vec<String> =
+        if !table.primary_key.is_empty() && table.primary_key.iter().all(visible) {
+            table
+                .primary_key
+                .iter()
+                .filter(|c| Some(c.as_str()) != sorted)
+                .map(|c| format!("src.{} {dir}", kind.quote_identifier(c)))
+                .collect()
+        } else {
+            table
+                .columns
+                .iter()
+                .map(|c| format!("{} {dir}", text_of(kind, &c.name)))
+                .collect()
+        };
+    keys.extend(rest);
+    keys
+}
+
+/// A column of the aliased table as text, in every kind's spelling.
+fn text_of(kind: DbKind, column: &str) -> String {
+    match kind {
+        DbKind::Postgres => format!("src.{}::text", kind.quote_identifier(column)),
+        DbKind::MySql => format!("cast(src.{} as char)", kind.quote_identifier(column)),
+        DbKind::Sqlite => format!("cast(src.{} as text)", kind.quote_identifier(column)),
+    }
+}
+
+/// A table's estimated row count, where the server keeps one.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub(crate) enum Estimate {
+    Rows(u64),
+    /// PostgreSQL: never analyzed (`reltuples` is -1).
+    NeverAnalyzed,
+}
+
+/// The catalog query for the estimates of a target's tables: (schema, table, estimate) as
+/// text (SQLite: table and estimate of `schema`). PostgreSQL's `pg_class.reltuples` (as of the last ANALYZE or VACUUM), MySQL's and
+/// MariaDB's `information_schema.tables.table_rows` (InnoDB's estimate; none for a view),
+/// SQLite's `sqlite_stat1` (written only by ANALYZE: its first number is the table's rows).
+fn estimate_sql(kind: DbKind, schema: &str) -> String {
+    match kind {
+        DbKind::Postgres => "select n.nspname::text, c.relname::text, c.reltuples::bigint::text \
+             from pg_class c join pg_namespace n on n.oid = c.relnamespace \
+             where c.relkind in ('r', 'p', 'm', 'f')"
+            .to_owned(),
+        DbKind::MySql => "select cast(table_schema as char), cast(table_name as char), \
+             cast(table_rows as char) from information_schema.tables"
+            .to_owned(),
+        DbKind::Sqlite => format!(
+            "select cast(tbl as text), cast(stat as text) from {}.sqlite_stat1",
+            kind.quote_identifier(schema)
+        ),
+    }
+}
+
+/// One estimate as the catalog says it: PostgreSQL `-1` is "never analyzed"; a SQLite stat is
+/// `"rows rows-per-key…"`.
+fn parse_estimate(kind: DbKind, text: &str) -> Option<Estimate> {
+    let first = text.split_whitespace().next()?;
+    match first.parse::<i64>().ok()? {
+        -1 if kind == DbKind::Postgres => Some(Estimate::NeverAnalyzed),
+        n => u64::try_from(n).ok().map(Estimate::Rows),
+    }
+}
+
+/// The estimated row counts of `schemas`' tables, by (schema, table). A kind or schema with
+/// none (SQLite without ANALYZE) or a catalog the user may not read gives an empty map: the
+/// tables page then shows no numbers rather than failing.
+pub(crate) async fn estimates(
+    db: &DatabaseConnection,
+    schemas: &[String],
+) -> std::collections::HashMap<(String, String), Estimate> {
+    let kind = db.kind();
+    let queries: Vec<(Option<&String>, String)> = match kind {
+        DbKind::Sqlite => schemas
+            .iter()
+            .map(|s| (Some(s), estimate_sql(kind, s)))
+            .collect(),
+        _ => vec![(None, estimate_sql(kind, ""))],
+    };
+    let mut out = std::collections::HashMap::new();
+    for (schema, sql) in queries {
+        let Ok(rows) = fetch(db, sql, None).await else {
+            continue;
+        };
+        for mut row in rows {
+            if let Some(schema) = schema {
+                row.insert(0, Some(schema.clone()));
+            }
+            let [Some(schema), Some(table), stat] = row.as_slice() else {
+                continue;
+            };
+            if !schemas.contains(schema) {
+                continue;
+            }
+            if let Some(e) = stat.as_deref().and_then(|t| parse_estimate(kind, t)) {
+                // SQLite has a row per index: they all count the table's rows.
+                out.entry((schema.clone(), table.clone())).or_insert(e);
+            }
+        }
+    }
+    out
 }
 
 /// The statements that make a page's read read-only and bounded: run on the connection before
@@ -191,8 +297,57 @@ mod tests {
         let sql = select_sql(DbKind::MySql, "s", &table(&["a`b"]), None, None, 50).unwrap();
         assert_eq!(
             sql,
-            "/*M!100102 set statement max_statement_time = 5 for */ select /*+ MAX_EXECUTION_TIME(5000) */ cast(src.`a``b` as char) from `s`.`v` as src limit 51 offset 50"
+            "/*M!100102 set statement max_statement_time = 5 for */ select /*+ MAX_EXECUTION_TIME(5000) */ cast(src.`a``b` as char) from `s`.`v` as src order by cast(src.`a``b` as char) asc limit 51 offset 50"
         );
+    }
+
+    #[test]
+    fn pages_are_in_a_total_order_whatever_the_sort() {
+        let mut t = table(&["id", "grp", "v"]);
+        let sql = select_sql(DbKind::Postgres, "s", &t, Some(("grp", true)), None, 0).unwrap();
+        assert!(
+            sql.ends_with(
+                "order by src.\"grp\" desc, src.\"id\"::text desc, src.\"grp\"::text desc, src.\"v\"::text desc limit 51 offset 0"
+            ),
+            "{sql}"
+        );
+        t.primary_key = vec!["id".into()];
+        let sql = select_sql(DbKind::Sqlite, "main", &t, Some(("grp", false)), None, 0).unwrap();
+        assert!(
+            sql.ends_with("order by src.\"grp\" asc, src.\"id\" asc limit 51 offset 0"),
+            "{sql}"
+        );
+        let sql = select_sql(DbKind::MySql, "s", &t, Some(("id", false)), None, 0).unwrap();
+        assert!(
+            sql.ends_with("order by src.`id` asc limit 51 offset 0"),
+            "{sql}"
+        );
+        // A primary key the user cannot see: every visible column instead.
+        t.primary_key = vec!["hidden".into()];
+        let sql = select_sql(DbKind::Sqlite, "main", &t, None, None, 0).unwrap();
+        assert!(
+            sql.contains("order by cast(src.\"id\" as text) asc, cast("),
+            "{sql}"
+        );
+    }
+
+    #[test]
+    fn estimates_read_as_the_catalogs_write_them() {
+        assert_eq!(
+            parse_estimate(DbKind::Postgres, "-1"),
+            Some(Estimate::NeverAnalyzed)
+        );
+        assert_eq!(
+            parse_estimate(DbKind::Postgres, "120"),
+            Some(Estimate::Rows(120))
+        );
+        assert_eq!(
+            parse_estimate(DbKind::Sqlite, "1000 2 1"),
+            Some(Estimate::Rows(1000))
+        );
+        assert_eq!(parse_estimate(DbKind::MySql, "-1"), None);
+        assert_eq!(parse_estimate(DbKind::MySql, ""), None);
+        assert_eq!(parse_estimate(DbKind::Sqlite, "x"), None);
     }
 
     #[test]

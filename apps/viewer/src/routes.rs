@@ -1,5 +1,5 @@
 //! The router: the `Host` check in front of everything, the session check in front of every
-//! page but the login, and what the pages share in reading a request.
+//! page but the login and the stylesheet, and what the pages share in reading a request.
 
 use std::collections::HashMap;
 use std::sync::Arc;
@@ -16,7 +16,9 @@ use crate::App;
 use crate::auth::{check_host, login_get, login_post, protective_headers, require_session};
 use crate::html::{Refusal, error};
 use crate::rows_page::rows;
-use crate::schema_pages::{columns, tables, targets};
+use crate::schema_pages::{columns, tables};
+use crate::style::{self, STYLESHEET};
+use crate::targets_page::targets;
 
 pub(crate) type Shared = Arc<App>;
 pub(crate) type Params = Result<Query<HashMap<String, String>>, QueryRejection>;
@@ -30,6 +32,7 @@ pub(crate) fn router(app: Shared) -> Router {
         .route_layer(from_fn_with_state(app.clone(), require_session));
     Router::new()
         .route("/login", get(login_get).post(login_post))
+        .route(STYLESHEET, get(style::css))
         .merge(pages)
         .fallback(not_found)
         .layer(from_fn_with_state(app.clone(), check_host))

@@ -10,7 +10,7 @@ use axum::response::{IntoResponse, Response};
 use project_core::metadata_model::Table;
 
 use crate::App;
-use crate::html::{Refusal, enc, esc, page, shown};
+use crate::html::{Refusal, enc, esc, long_text, page, shown};
 use crate::queries::{MAX_PAGE, PAGE_ROWS, fetch, offset, parse_page, select_sql};
 use crate::routes::{Params, Shared, bad_path, params};
 use crate::schema_pages::{find_table, no_visible_columns};
@@ -68,7 +68,15 @@ async fn rows_page(app: &App, path: RowsPath, query: Params) -> Result<Response,
     );
     let mut body = back;
     filter_form(&mut body, &links.base, &t, &choice);
+    pager(&mut body, &links, page_no, &fetched);
     data_table(&mut body, &links, &t, &choice, &fetched);
+    if fetched.is_empty() {
+        let _ = write!(
+            body,
+            "<p id=\"empty\">no rows on this page</p><p><a href=\"{}\">first page</a></p>",
+            esc(&links.to(&[("page", "1".into())]))
+        );
+    }
     pager(&mut body, &links, page_no, &fetched);
     Ok(page(&title, &body).into_response())
 }
@@ -167,7 +175,9 @@ fn filter_form(body: &mut String, base: &str, t: &Table, choice: &Choice<'_>) {
     }
 }
 
-/// The rows shown, under headings that sort by their column (again: the other way).
+/// The rows shown, under headings that sort by their column (again: the other way) and name
+/// its type. NULL is a marked cell, unlike an empty value; numbers are aligned right; a long
+/// value is cut by characters, its whole value a click away (`<details>`, no script).
 fn data_table(
     body: &mut String,
     links: &Links<'_>,
@@ -176,28 +186,34 @@ fn data_table(
     fetched: &[Vec<Option<String>>],
 ) {
     body.push_str("<table id=\"data\"><tr>");
-    for c in &t.columns {
+    let numeric: Vec<bool> = t.columns.iter().map(|c| is_numeric(&c.data_type)).collect();
+    for (c, num) in t.columns.iter().zip(&numeric) {
         let desc = choice.sort == Some((c.name.as_str(), false));
         let _ = write!(
             body,
-            "<th><a class=\"sort\" href=\"{}\">{}</a></th>",
+            "<th{}><a class=\"sort\" href=\"{}\">{}</a><span class=\"type\">{}</span></th>",
+            if *num { " class=\"num\"" } else { "" },
             esc(&links.to(&[
                 ("sort", c.name.clone()),
                 ("dir", if desc { "desc".into() } else { "asc".into() }),
                 ("page", "1".into())
             ])),
-            esc(&c.name)
+            esc(&c.name),
+            esc(&c.data_type)
         );
     }
     body.push_str("</tr>");
     for row in fetched.iter().take(shown_rows()) {
         body.push_str("<tr>");
-        for cell in row {
+        for (i, cell) in row.iter().enumerate() {
             match cell {
-                Some(v) => {
-                    let _ = write!(body, "<td>{}</td>", esc(v));
+                None => body.push_str("<td class=\"null\">NULL</td>"),
+                Some(v) if numeric.get(i).copied().unwrap_or(false) => {
+                    let _ = write!(body, "<td class=\"num\">{}</td>", long_text(v));
                 }
-                None => body.push_str("<td><i>null</i></td>"),
+                Some(v) => {
+                    let _ = write!(body, "<td>{}</td>", long_text(v));
+                }
             }
         }
         body.push_str("</tr>");
@@ -205,25 +221,61 @@ fn data_table(
     body.push_str("</table>");
 }
 
+/// Whether a column's type (as the catalog names it: `integer`, `numeric(10,2)`, `bigint
+/// unsigned`, SQLite's declared `INTEGER`) holds numbers, whose cells are aligned right.
+fn is_numeric(data_type: &str) -> bool {
+    let lower = data_type.to_ascii_lowercase();
+    let base = lower.split('(').next().unwrap_or("").trim();
+    let base = base
+        .strip_suffix(" unsigned")
+        .or_else(|| base.strip_suffix(" zerofill"))
+        .unwrap_or(base)
+        .trim();
+    matches!(
+        base,
+        "smallint"
+            | "integer"
+            | "int"
+            | "bigint"
+            | "tinyint"
+            | "mediumint"
+            | "int2"
+            | "int4"
+            | "int8"
+            | "smallserial"
+            | "serial"
+            | "bigserial"
+            | "numeric"
+            | "decimal"
+            | "real"
+            | "float"
+            | "float4"
+            | "float8"
+            | "double"
+            | "double precision"
+    )
+}
+
 /// Rows per page as a count: the query fetches one more, to know whether a next page exists.
 fn shown_rows() -> usize {
     usize::try_from(PAGE_ROWS).unwrap_or(usize::MAX)
 }
 
-/// The way back to the first page from an empty one, and the previous and next links.
+/// The first, previous and next links, above the rows and again below them: the first page
+/// has no previous, the last (the one without a row past it) no next.
 fn pager(body: &mut String, links: &Links<'_>, page_no: i64, fetched: &[Vec<Option<String>>]) {
-    if fetched.is_empty() {
-        let _ = write!(
-            body,
-            "<p id=\"empty\">no rows on this page</p><p><a href=\"{}\">first page</a></p>",
-            esc(&links.to(&[("page", "1".into())]))
-        );
-    }
-    body.push_str("<p>");
+    body.push_str("<p class=\"pager\">");
     if let Some(prev) = page_no.checked_sub(1).filter(|p| *p >= 1) {
+        if prev > 1 {
+            let _ = write!(
+                body,
+                "<a rel=\"first\" href=\"{}\">« first</a>",
+                esc(&links.to(&[("page", "1".into())]))
+            );
+        }
         let _ = write!(
             body,
-            "<a id=\"prev\" href=\"{}\">previous</a> ",
+            "<a rel=\"prev\" href=\"{}\">‹ previous</a>",
             esc(&links.to(&[("page", prev.to_string())]))
         );
     }
@@ -231,9 +283,32 @@ fn pager(body: &mut String, links: &Links<'_>, page_no: i64, fetched: &[Vec<Opti
     if let Some(next) = page_no.checked_add(1).filter(|_| more) {
         let _ = write!(
             body,
-            "<a id=\"next\" href=\"{}\">next</a>",
+            "<a rel=\"next\" href=\"{}\">next ›</a>",
             esc(&links.to(&[("page", next.to_string())]))
         );
     }
     body.push_str("</p>");
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn numeric_types_are_told_from_their_look_alikes() {
+        for yes in [
+            "integer",
+            "INTEGER",
+            "bigint unsigned",
+            "int(11)",
+            "numeric(10,2)",
+            "double precision",
+            "REAL",
+        ] {
+            assert!(is_numeric(yes), "{yes}");
+        }
+        for no in ["point", "interval", "text", "varchar(10)", "", "integer[]"] {
+            assert!(!is_numeric(no), "{no}");
+        }
+    }
 }

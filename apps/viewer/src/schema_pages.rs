@@ -1,4 +1,4 @@
-//! The pages that show metadata: the target list, a target's tables, a table's columns.
+//! The pages that show metadata: a target's tables, a table's columns.
 
 use std::fmt::Write as _;
 use std::sync::Arc;
@@ -8,26 +8,14 @@ use axum::extract::{Path, State};
 use axum::http::StatusCode;
 use axum::response::{IntoResponse, Response};
 use domain::TargetName;
+use project_core::DbKind;
 use project_core::db::DatabaseConnection;
 use project_core::metadata_model::Table;
 
 use crate::App;
 use crate::html::{Refusal, enc, esc, page, shown};
+use crate::queries::{Estimate, estimates};
 use crate::routes::{Shared, bad_path};
-
-pub(crate) async fn targets(State(app): State<Shared>) -> Response {
-    let mut body = String::from("<ul id=\"targets\">");
-    for name in app.targets.names() {
-        let _ = write!(
-            body,
-            "<li><a href=\"/t/{}\">{}</a></li>",
-            enc(&name),
-            esc(&name)
-        );
-    }
-    body.push_str("</ul>");
-    page("targets", &body).into_response()
-}
 
 /// The configured target and its open pool.
 async fn open(app: &App, raw: &str) -> Result<(TargetName, Arc<DatabaseConnection>), Refusal> {
@@ -54,29 +42,75 @@ async fn tables_page(
     let metadata = db
         .metadata()
         .await
-        .map_err(|e| Refusal(StatusCode::BAD_GATEWAY, e.to_string()))?;
+        .map_err(|e| Refusal(StatusCode::BAD_GATEWAY, project_core::one_line(&e)))?;
+    let schemas: Vec<String> = metadata.schemas.iter().map(|s| s.name.clone()).collect();
+    let estimates = estimates(&db, &schemas).await;
     let mut body = String::from("<p><a href=\"/\">targets</a></p>");
     for schema in &metadata.schemas {
         let _ = write!(
             body,
-            "<h2>{} ({} tables)</h2><ul class=\"tables\">",
+            "<h2>{} ({} tables)</h2><table class=\"tables\"><tr><th>table</th><th>kind</th>\
+             <th class=\"num\">rows (estimate)</th><th></th></tr>",
             esc(&schema.name),
             schema.tables.len()
         );
         for table in &schema.tables {
-            let _ = write!(
-                body,
-                "<li><a href=\"/t/{}/{}/{}\">{}</a> {}</li>",
+            let href = format!(
+                "/t/{}/{}/{}",
                 enc(target.as_str()),
                 enc(&schema.name),
-                enc(&table.name),
+                enc(&table.name)
+            );
+            let estimate = match estimates.get(&(schema.name.clone(), table.name.clone())) {
+                Some(Estimate::Rows(n)) => format!("<td class=\"num\">{}</td>", grouped(*n)),
+                Some(Estimate::NeverAnalyzed) => {
+                    "<td class=\"num unknown\" title=\"never analyzed\">—</td>".to_owned()
+                }
+                None => "<td class=\"num unknown\"></td>".to_owned(),
+            };
+            let _ = write!(
+                body,
+                "<tr><td><a href=\"{href}\">{}</a></td><td>{}</td>{estimate}\
+                 <td><a href=\"{href}/rows\">rows</a></td></tr>",
                 esc(&table.name),
                 table.kind.as_str()
             );
         }
-        body.push_str("</ul>");
+        body.push_str("</table>");
     }
+    body.push_str(estimates_note(db.kind()));
     Ok(page(&format!("target {target}"), &body).into_response())
+}
+
+/// What the estimates are, per kind.
+fn estimates_note(kind: DbKind) -> &'static str {
+    match kind {
+        DbKind::Postgres => {
+            "<p class=\"muted\">Row counts are PostgreSQL's estimates (pg_class.reltuples, as of \
+             the last ANALYZE or VACUUM); — means never analyzed.</p>"
+        }
+        DbKind::MySql => {
+            "<p class=\"muted\">Row counts are the server's estimates \
+             (information_schema.tables.table_rows); views have none.</p>"
+        }
+        DbKind::Sqlite => {
+            "<p class=\"muted\">SQLite keeps no row count; one is shown only for tables that \
+             ANALYZE has measured (sqlite_stat1).</p>"
+        }
+    }
+}
+
+/// `1234567` as `1,234,567`.
+fn grouped(n: u64) -> String {
+    let digits = n.to_string();
+    let mut out = String::with_capacity(digits.len() + digits.len() / 3);
+    for (i, c) in digits.chars().enumerate() {
+        if i > 0 && (digits.len() - i).is_multiple_of(3) {
+            out.push(',');
+        }
+        out.push(c);
+    }
+    out
 }
 
 /// A table of a configured target, by the schema and table names in the URL (matched against
@@ -91,7 +125,7 @@ pub(crate) async fn find_table(
     let metadata = db
         .metadata()
         .await
-        .map_err(|e| Refusal(StatusCode::BAD_GATEWAY, e.to_string()))?;
+        .map_err(|e| Refusal(StatusCode::BAD_GATEWAY, project_core::one_line(&e)))?;
     let found = metadata
         .schemas
         .iter()
@@ -196,4 +230,15 @@ fn keys_and_indexes(body: &mut String, t: &Table) {
         );
     }
     body.push_str("</ul>");
+}
+
+#[cfg(test)]
+mod tests {
+    #[test]
+    fn counts_are_grouped_by_thousands() {
+        assert_eq!(super::grouped(0), "0");
+        assert_eq!(super::grouped(999), "999");
+        assert_eq!(super::grouped(1000), "1,000");
+        assert_eq!(super::grouped(1_234_567), "1,234,567");
+    }
 }

@@ -128,14 +128,14 @@ impl Viewer {
 }
 
 /// `/login?token=…&next=…`: the URL a browser with no cookie yet opens to reach `path`.
-fn login_url(base: &str, token: &str, path: &str) -> String {
+pub(crate) fn login_url(base: &str, token: &str, path: &str) -> String {
     let next: String = path.bytes().map(|b| format!("%{b:02X}")).collect();
     format!("{base}/login?token={token}&next={next}")
 }
 
 /// Starts the viewer (told to listen on port 0) and returns it with its origin,
 /// `http://127.0.0.1:PORT`, read from the line it prints once it listens.
-fn start_viewer(args: &[&str], env: &[(&str, &str)]) -> (Background, String) {
+pub(crate) fn start_viewer(args: &[&str], env: &[(&str, &str)]) -> (Background, String) {
     let (process, rest) =
         Background::start_announced("dbcore-viewer", args, env, "dbcore-viewer: listening on ");
     let origin = rest.split(';').next().unwrap_or_default().trim().to_owned();
@@ -203,25 +203,35 @@ async fn a_big_target_in_a_real_browser() {
         "{}",
         &tables[..tables.len().min(500)]
     );
-    assert_eq!(tables.matches("<li><a href=\"/t/t/public/").count(), 1001);
+    assert_eq!(
+        tables.matches("<tr><td><a href=\"/t/t/public/").count(),
+        1001
+    );
 
     let first = open("/t/t/public/big/rows?sort=id&dir=asc").unwrap();
-    assert!(first.contains("<td>1</td><td>row 1</td>"), "{first}");
-    assert!(first.contains("<td>50</td><td>row 50</td>"), "{first}");
-    assert!(!first.contains("<td>51</td>"), "{first}");
-    assert!(first.contains("id=\"next\""));
+    assert!(
+        first.contains("<td class=\"num\">1</td><td>row 1</td>"),
+        "{first}"
+    );
+    assert!(
+        first.contains("<td class=\"num\">50</td><td>row 50</td>"),
+        "{first}"
+    );
+    assert!(!first.contains("<td class=\"num\">51</td>"), "{first}");
+    assert!(first.contains("rel=\"next\""));
     let last = open("/t/t/public/big/rows?sort=id&dir=asc&page=2000").unwrap();
     assert!(
-        last.contains("<td>99951</td>") && last.contains("<td>100000</td><td>row 100000</td>"),
+        last.contains("<td class=\"num\">99951</td>")
+            && last.contains("<td class=\"num\">100000</td><td>row 100000</td>"),
         "{last}"
     );
     assert!(
-        !last.contains("id=\"next\""),
+        !last.contains("rel=\"next\""),
         "the last page has no next link"
     );
     let sorted = open("/t/t/public/big/rows?sort=id&dir=desc").unwrap();
-    let first_cell = sorted.find("<td>").map(|i| &sorted[i..i + 16]).unwrap();
-    assert_eq!(first_cell, "<td>100000</td><");
+    let first_cell = sorted.find("<td").map(|i| &sorted[i..i + 28]).unwrap();
+    assert_eq!(first_cell, "<td class=\"num\">100000</td><");
 
     let hostile = "<script>alert(1)</script>' or 1=1 --";
     let url = format!(
@@ -241,11 +251,14 @@ async fn a_big_target_in_a_real_browser() {
         "the value reached the page as markup"
     );
     assert!(
-        !filtered.contains("<td>1</td>"),
+        !filtered.contains("<td class=\"num\">1</td>"),
         "the value reached SQL as text: {filtered}"
     );
     let exact = open("/t/t/public/big/rows?col=label&eq=row%2042").unwrap();
-    assert!(exact.contains("<td>42</td><td>row 42</td>"), "{exact}");
+    assert!(
+        exact.contains("<td class=\"num\">42</td><td>row 42</td>"),
+        "{exact}"
+    );
 
     // The columns page (read-only and the timeout: `pages_are_read_only_time_limited_…`).
     let columns = open("/t/t/public/big").unwrap();
@@ -291,7 +304,7 @@ fn beyond_loopback_a_token_is_required() {
     assert!(wrong.contains("the token is wrong"), "{wrong}");
     let allowed = chromium_dom(&login_url(&base, &token, "/")).unwrap();
     assert!(
-        allowed.contains("<ul id=\"targets\">") && allowed.contains(">local<"),
+        allowed.contains("<table id=\"targets\">") && allowed.contains(">local<"),
         "{allowed}"
     );
     assert!(

@@ -32,7 +32,7 @@ fn plain_rows_are_shown(get: &impl Fn(&str) -> Reply, schema: &str) {
     let plain = get(&format!("/t/t/{schema}/plain/rows?sort=id&dir=desc"));
     assert_eq!(plain.status, 200, "{}", plain.body);
     assert!(
-        plain.body.contains("<td>2</td><td>two</td>"),
+        plain.body.contains("<td class=\"num\">2</td><td>two</td>"),
         "{}",
         plain.body
     );
@@ -183,6 +183,7 @@ async fn mariadb_pages_are_read_only_time_limited_and_name_only_real_columns() {
         "create table written (n int) engine = myisam;
          create table plain (id int primary key, label text);
          insert into plain values (1, 'one'), (2, 'two');
+         analyze table plain;
          create function writes() returns int modifies sql data
              begin insert into written values (1); return 1; end;
          create view writer as select writes() as w;
@@ -202,6 +203,22 @@ async fn mariadb_pages_are_read_only_time_limited_and_name_only_real_columns() {
     let viewer = std::sync::Arc::new(viewer);
     let get = |path: &str| viewer.browse(path, Some(&cookie));
     plain_rows_are_shown(&get, "viewer_ro_my");
+    // The server's estimate of a table's rows (InnoDB's table_rows; a view has none).
+    let tables = get("/t/t");
+    assert!(
+        tables.body.contains(
+            "<a href=\"/t/t/viewer_ro_my/plain\">plain</a></td><td>table</td><td class=\"num\">2</td>"
+        ),
+        "{}",
+        tables.body
+    );
+    assert!(
+        tables.body.contains(
+            "<a href=\"/t/t/viewer_ro_my/writer\">writer</a></td><td>view</td><td class=\"num unknown\"></td>"
+        ),
+        "{}",
+        tables.body
+    );
 
     // Read-only: the server refuses the write and nothing was written.
     let writer = get("/t/t/viewer_ro_my/writer/rows");
