@@ -81,6 +81,11 @@ struct Cli {
     /// Needed when listening on 0.0.0.0 or ::.
     #[arg(long = "allow-host", value_name = "HOST[:PORT]")]
     allow_host: Vec<String>,
+    /// Serve health metrics of the targets it opened (pools, credential sources, leases) in
+    /// Prometheus' text format at http://ADDR:PORT/metrics, apart from the pages and their
+    /// login.
+    #[arg(long, value_name = "ADDR:PORT", value_parser = app_main::parse_metrics_addr)]
+    metrics: Option<SocketAddr>,
 }
 
 /// What every handler shares.
@@ -111,13 +116,22 @@ async fn serve(cli: Cli) -> Result<()> {
     let context = Context::for_app(cli.config_dir.as_deref(), env)?;
     project_core::configure(context.clone());
     let origin = guard.origin().to_owned();
+    let metrics = match cli.metrics {
+        Some(addr) => {
+            let bound = app_main::serve_metrics(addr).await?;
+            format!("; metrics at http://{bound}/metrics")
+        }
+        None => String::new(),
+    };
     if generated {
         println!(
-            "dbcore-viewer: listening on {origin}; log in at {origin}/login?token={}",
+            "dbcore-viewer: listening on {origin}{metrics}; log in at {origin}/login?token={}",
             guard.token().expose()
         );
     } else {
-        println!("dbcore-viewer: listening on {origin}; log in at {origin}/login with the token");
+        println!(
+            "dbcore-viewer: listening on {origin}{metrics}; log in at {origin}/login with the token"
+        );
     }
     let app = Arc::new(App {
         targets: Arc::new(Targets::new(context)),

@@ -659,3 +659,71 @@ fn the_proxy_refuses_to_listen_beyond_loopback_or_without_a_client_password() {
     assert_eq!(run.code, Some(2), "{run:?}");
     assert!(run.stderr.contains("not a loopback address"), "{run:?}");
 }
+
+#[tokio::test]
+async fn the_proxy_counts_clients_upstream_logins_and_bytes_in_its_metrics() {
+    let Some(pg) = cluster() else { return };
+    let (_config, proxy) = proxy_for(
+        pg,
+        "px_metrics",
+        "px-metrics-pw",
+        &[],
+        &["--metrics", "127.0.0.1:0"],
+    )
+    .await;
+    let log = proxy.log();
+    let addr = log
+        .lines()
+        .find_map(|l| l.strip_prefix("dbcore: metrics at http://"))
+        .and_then(|rest| rest.strip_suffix("/metrics"))
+        .unwrap_or_else(|| panic!("no metrics address: {log}"))
+        .to_owned();
+    let scrape = || super::file_rotation::scrape(&addr);
+    let value = |text: &str, name: &str, labels: &[&str]| {
+        super::file_rotation::sample(text, name, labels).unwrap_or(0.0)
+    };
+    let target = "target=\"t\"";
+    let before = scrape();
+    for _ in 0..2 {
+        let out = proxy.psql(pg, "px_metrics", "select repeat('x', 5000)");
+        assert!(out.status.success(), "{}", text(&out.stderr));
+    }
+    let after = scrape();
+    assert_eq!(
+        value(&after, "dbcore_proxy_client_connections_total", &[target])
+            - value(&before, "dbcore_proxy_client_connections_total", &[target]),
+        2.0,
+        "{after}"
+    );
+    assert!(
+        value(
+            &after,
+            "dbcore_proxy_upstream_connect_duration_seconds_count",
+            &[target]
+        ) >= 2.0,
+        "{after}"
+    );
+    let to_client = value(
+        &after,
+        "dbcore_proxy_relayed_bytes_total",
+        &[target, "direction=\"to_client\""],
+    );
+    let to_server = value(
+        &after,
+        "dbcore_proxy_relayed_bytes_total",
+        &[target, "direction=\"to_server\""],
+    );
+    assert!(to_client > 10_000.0 && to_server > 0.0, "{after}");
+    assert!(!after.contains("px-metrics-pw"));
+    // Not for another host's page: a request addressed elsewhere (DNS rebinding) is refused.
+    let mut stream = std::net::TcpStream::connect(&addr).unwrap();
+    std::io::Write::write_all(
+        &mut stream,
+        b"GET /metrics HTTP/1.1\r\nHost: attacker.example\r\nConnection: close\r\n\r\n",
+    )
+    .unwrap();
+    let mut reply = String::new();
+    std::io::Read::read_to_string(&mut stream, &mut reply).unwrap();
+    assert!(reply.starts_with("HTTP/1.1 421"), "{reply}");
+    assert!(!reply.contains("dbcore_"), "{reply}");
+}

@@ -99,8 +99,16 @@ async fn the_target_list_shows_sources_leases_pools_and_a_dead_servers_error() {
     lite.close().await;
     let cache = config.path().join("cache");
     let token = random_token(32);
-    let (_viewer, base) = start_viewer(
-        &["--config-dir", config.path_str(), "--listen", "127.0.0.1:0"],
+    let (_viewer, announced) = tests::bin::Background::start_announced(
+        "dbcore-viewer",
+        &[
+            "--config-dir",
+            config.path_str(),
+            "--listen",
+            "127.0.0.1:0",
+            "--metrics",
+            "127.0.0.1:0",
+        ],
         &[
             ("PGP_PGPASS", pgpass.as_str()),
             ("DOWN_PASSWORD", "down-password-never-shown"),
@@ -109,10 +117,51 @@ async fn the_target_list_shows_sources_leases_pools_and_a_dead_servers_error() {
             ("PROJECT_CACHE_DIR", cache.to_str().unwrap()),
             (TOKEN_VAR, &token),
         ],
+        "dbcore-viewer: listening on ",
     );
+    let mut parts = announced.split("; ");
+    let base = parts.next().unwrap().trim().to_owned();
+    let metrics = parts
+        .next()
+        .and_then(|m| m.strip_prefix("metrics at http://"))
+        .and_then(|m| m.strip_suffix("/metrics"))
+        .unwrap_or_else(|| panic!("no metrics address in `{announced}`"))
+        .to_owned();
     let Some(dom) = open(&base, &token, "/") else {
         return;
     };
+    // The targets the page opened, in the metrics: the Vault lease's seconds left, each
+    // source's answers, the pools; never a secret or a lease id.
+    let scraped = super::file_rotation::scrape(&metrics);
+    assert!(
+        super::file_rotation::sample(
+            &scraped,
+            "dbcore_lease_expiry_seconds",
+            &["target=\"prod\"", "source=\"vault\""]
+        )
+        .is_some_and(|left| left > 60.0),
+        "{scraped}"
+    );
+    assert!(
+        super::file_rotation::sample(
+            &scraped,
+            "dbcore_credential_resolutions_total",
+            &["target=\"pgp\"", "source=\"pgpass\"", "outcome=\"found\""]
+        ) == Some(1.0),
+        "{scraped}"
+    );
+    assert!(
+        super::file_rotation::sample(
+            &scraped,
+            "dbcore_connection_errors_total",
+            &["target=\"down\"", "class=\"connection_refused\""]
+        )
+        .is_some_and(|n| n >= 1.0),
+        "{scraped}"
+    );
+    assert!(
+        !scraped.contains(vault.root_token()) && !scraped.contains("down-password-never-shown")
+    );
 
     let pgp = row(&dom, "pgp");
     assert!(
