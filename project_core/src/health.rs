@@ -282,3 +282,90 @@ pub(crate) fn pool_stats(pool: &DbPool, waiting: &std::sync::atomic::AtomicUsize
         waiting: waiting.load(std::sync::atomic::Ordering::SeqCst),
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn the_readme_lists_every_metric_with_its_type_and_labels() {
+        let readme = include_str!("../../README.md");
+        for (name, kind, labels, _) in METRICS {
+            let row = format!("| `{name}` | {kind} | {labels} |");
+            assert!(readme.contains(&row), "README lacks {row}");
+        }
+    }
+
+    #[test]
+    fn names_follow_prometheus_conventions() {
+        for (name, kind, labels, _) in METRICS {
+            assert!(name.starts_with("dbcore_"), "{name}");
+            assert!(
+                name.bytes().all(|b| b.is_ascii_lowercase() || b == b'_'),
+                "{name}"
+            );
+            assert_eq!(*kind == "counter", name.ends_with("_total"), "{name}");
+            if *kind == "histogram" {
+                assert!(name.ends_with("_seconds"), "{name}");
+            }
+            assert!(
+                !labels.contains("user") && !labels.contains("lease_id"),
+                "{name}"
+            );
+        }
+    }
+
+    #[test]
+    fn recorded_series_carry_only_names_and_fixed_words() {
+        let recorder = metrics_exporter_prometheus::PrometheusBuilder::new().build_recorder();
+        let handle = recorder.handle();
+        metrics::with_local_recorder(&recorder, || {
+            describe();
+            record_resolution(
+                "prod",
+                &[
+                    Attempt {
+                        source: "env".into(),
+                        outcome: domain::Outcome::NotFound,
+                        detail: "PROD_PASSWORD is not set".into(),
+                    },
+                    Attempt {
+                        source: "file".into(),
+                        outcome: domain::Outcome::Found,
+                        detail: "/run/secrets/canary-path".into(),
+                    },
+                ],
+            );
+            record_rotation("prod", "file", "file_changed");
+            record_renewal("prod", "vault", false);
+            record_connection_error("prod", ConnectErrorKind::AuthenticationFailed);
+            record_acquire("prod", Duration::from_millis(3));
+        });
+        let text = handle.render();
+        for series in [
+            r#"dbcore_credential_resolutions_total{target="prod",source="env",outcome="not_found"} 1"#,
+            r#"dbcore_credential_resolutions_total{target="prod",source="file",outcome="found"} 1"#,
+            r#"dbcore_credential_rotations_total{target="prod",source="file",trigger="file_changed"} 1"#,
+            r#"dbcore_lease_renewals_total{target="prod",source="vault",outcome="failed"} 1"#,
+            r#"dbcore_connection_errors_total{target="prod",class="authentication_failed"} 1"#,
+            r#"dbcore_pool_acquire_duration_seconds_count{target="prod"} 1"#,
+            "# HELP dbcore_credential_rotations_total credentials swapped into a live pool",
+        ] {
+            assert!(text.contains(series), "{series} not in\n{text}");
+        }
+        assert!(
+            !text.contains("canary") && !text.contains("PROD_PASSWORD"),
+            "{text}"
+        );
+        assert!(
+            text.contains(
+                r#"dbcore_credential_last_refresh_timestamp_seconds{target="prod",source="file"}"#
+            ),
+            "a rotation is a refresh: {text}"
+        );
+        assert!(
+            !text.contains(r#"last_refresh_timestamp_seconds{target="prod",source="vault"}"#),
+            "a failed renewal is none: {text}"
+        );
+    }
+}

@@ -135,36 +135,41 @@ pub async fn watch_files(leases: Arc<Leases>, baseline: Baseline, every: Duratio
     if seen.iter().all(|(_, files)| files.is_empty()) {
         return; // no source reads a file
     }
-    let mut pending: Option<Duration> = None;
+    // After a change that could not be applied: the wait before the next attempt, and when
+    // it is due. A new change is acted on at the next check whatever the backoff says.
+    let mut backoff: Option<(Duration, tokio::time::Instant)> = None;
     loop {
-        tokio::time::sleep(pending.unwrap_or(every)).await;
+        tokio::time::sleep(every).await;
         // Taken before resolving: a file rewritten while we read it differs from this at the
         // next check, so a half-written file is read again.
         let now = snapshot(leases.watched_files()).await;
         let issuer = leases.current_source();
         let changed = changed_files(&seen, &now, issuer.as_deref());
-        if changed.is_empty() && pending.is_none() {
-            seen = now;
+        seen = now;
+        let retry_due = backoff.is_some_and(|(_, at)| tokio::time::Instant::now() >= at);
+        if changed.is_empty() && !retry_due {
             continue;
         }
         let shown: Vec<String> = changed.iter().map(|p| p.display().to_string()).collect();
-        seen = now;
         match leases.refresh_after_file_change().await {
             Ok(rotated) => {
                 if !rotated {
                     tracing::debug!(files = ?shown, "a secret file changed; same credential");
                 }
-                pending = None;
+                backoff = None;
             }
             Err(reason) => {
-                let wait = pending.map_or(every, |w| (w * 2).min(MAX_BACKOFF));
+                let wait = match (backoff, changed.is_empty()) {
+                    (Some((wait, _)), true) => (wait * 2).min(MAX_BACKOFF),
+                    _ => every,
+                };
                 tracing::warn!(
                     files = ?shown,
                     %reason,
                     retry_in_s = wait.as_secs_f64(),
                     "a secret file changed but its credential cannot be used; the pool keeps the credential it has"
                 );
-                pending = Some(wait);
+                backoff = Some((wait, tokio::time::Instant::now() + wait));
             }
         }
     }

@@ -298,6 +298,7 @@ impl Leases {
         let sent = Instant::now();
         let hosts = self.hosts.get().map_or(&[][..], Vec::as_slice);
         let resolution = self.chain.resolve_hosts(&self.identity, hosts).await;
+        crate::health::record_resolution(&self.identity.name, &resolution.attempts);
         if let Some(error) = resolution.error {
             return Err(error.to_string());
         }
@@ -305,7 +306,6 @@ impl Leases {
         let (Some(credential), Some(issuer)) = (resolution.credential, resolution.issuer) else {
             return Err(format!("no source has a credential now ({summary})"));
         };
-        crate::health::record_resolution(&self.identity.name, &resolution.attempts);
         if trigger == RotationTrigger::FileChanged
             && self
                 .current

@@ -905,3 +905,90 @@ async fn a_handed_out_credential_is_retired_without_waiting_for_sessions() {
     assert_eq!(sink.asked.load(Ordering::SeqCst), 0);
     assert_eq!(started.elapsed(), Duration::ZERO);
 }
+
+/// A sink that records the passwords it was given and refuses the ones listed.
+#[derive(Default)]
+struct PasswordSink {
+    installed: StdMutex<Vec<String>>,
+    refused: StdMutex<Vec<String>>,
+}
+
+#[async_trait]
+impl Sink for PasswordSink {
+    async fn install(&self, c: &Credential) -> Result<(), String> {
+        use domain::ExposeSecret as _;
+        let password = c.password.expose_secret().to_owned();
+        if self.refused.lock().unwrap().contains(&password) {
+            return Err("password authentication failed".into());
+        }
+        self.installed.lock().unwrap().push(password);
+        Ok(())
+    }
+}
+
+/// The file watch on a real `file` source: a rewritten file is installed once, the same
+/// password again is no rotation, an empty file and a password the server refuses keep the
+/// pool's credential, and the refused one is tried again until the server takes it.
+#[tokio::test]
+async fn a_changed_password_file_is_installed_once_and_an_unusable_one_never() {
+    let dir = tempfile::tempdir().unwrap();
+    let file = dir.path().join("password");
+    std::fs::write(&file, "first\n").unwrap();
+    let env: Arc<dyn domain::Env> = Arc::new(domain::MapEnv::new());
+    let source: Arc<dyn CredentialSource> = Arc::new(adapters::credentials::FileSource::new(
+        "PROD",
+        Some(file.clone()),
+        env,
+    ));
+    let chain = CredentialChain::new(vec![source]);
+    let sink = Arc::new(PasswordSink::default());
+    let files = baseline(&chain, &identity()).await;
+    let leases = Leases::new(chain, identity(), sink.clone());
+    let opened = leases.chain.resolve(&identity()).await.credential.unwrap();
+    leases.publish(&opened);
+    let watch = tokio::spawn(watch_files(
+        leases.clone(),
+        files,
+        Duration::from_millis(20),
+    ));
+    let settle = || tokio::time::sleep(Duration::from_millis(150));
+    let installed = || sink.installed.lock().unwrap().clone();
+
+    std::fs::write(&file, "second\n").unwrap();
+    settle().await;
+    assert_eq!(installed(), ["second"]);
+    assert_eq!(leases.rotations(), 1);
+    let note = leases.last_rotation().unwrap();
+    assert_eq!(
+        (note.source.as_str(), note.trigger),
+        ("file", RotationTrigger::FileChanged)
+    );
+    assert_eq!(note.origin, file.display().to_string());
+
+    std::fs::write(&file, "second").unwrap(); // the same password, without its newline
+    settle().await;
+    assert_eq!(installed(), ["second"], "the same login is no rotation");
+
+    std::fs::write(&file, "").unwrap();
+    settle().await;
+    assert_eq!(
+        installed(),
+        ["second"],
+        "an empty file keeps the credential"
+    );
+
+    sink.refused.lock().unwrap().push("third".into());
+    std::fs::write(&file, "third").unwrap();
+    settle().await;
+    assert_eq!(
+        installed(),
+        ["second"],
+        "a refused password is not installed"
+    );
+    sink.refused.lock().unwrap().clear();
+    // Backoff: 20 ms, 40, 80 … — the file does not change again, the attempt is repeated.
+    tokio::time::sleep(Duration::from_millis(400)).await;
+    assert_eq!(installed(), ["second", "third"]);
+    assert_eq!(leases.rotations(), 2);
+    watch.abort();
+}
