@@ -992,3 +992,37 @@ async fn a_changed_password_file_is_installed_once_and_an_unusable_one_never() {
     assert_eq!(leases.rotations(), 2);
     watch.abort();
 }
+
+/// The same watch on `~/.pgpass` (and so on any source that names its files): an edited line
+/// reaches the pool.
+#[tokio::test]
+async fn an_edited_pgpass_file_reaches_the_pool() {
+    use std::os::unix::fs::PermissionsExt as _;
+    let dir = tempfile::tempdir().unwrap();
+    let file = dir.path().join("pgpass");
+    let write = |line: &str| {
+        std::fs::write(&file, line).unwrap();
+        std::fs::set_permissions(&file, std::fs::Permissions::from_mode(0o600)).unwrap();
+    };
+    write("*:*:*:app:first\n");
+    let env: Arc<dyn domain::Env> =
+        Arc::new(domain::MapEnv::new().with("PROD_PGPASS", file.to_str().unwrap()));
+    let source: Arc<dyn CredentialSource> =
+        Arc::new(adapters::credentials::PgpassSource::new("PROD", env));
+    assert_eq!(source.watched_files(&identity()), [file.clone()]);
+    let chain = CredentialChain::new(vec![source]);
+    let sink = Arc::new(PasswordSink::default());
+    let files = baseline(&chain, &identity()).await;
+    let leases = Leases::new(chain, identity(), sink.clone());
+    let opened = leases.chain.resolve(&identity()).await.credential.unwrap();
+    leases.publish(&opened);
+    let watch = tokio::spawn(watch_files(
+        leases.clone(),
+        files,
+        Duration::from_millis(20),
+    ));
+    write("# rotated\n*:*:*:app:second\n");
+    tokio::time::sleep(Duration::from_millis(150)).await;
+    assert_eq!(*sink.installed.lock().unwrap(), ["second"]);
+    watch.abort();
+}
