@@ -4,8 +4,11 @@
 //! Design decision: our own small endpoint (axum, which the viewer already uses) over the
 //! exporter's built-in HTTP listener, so that a scrape first samples the pools and leases of
 //! this moment (`health::sample`) and then renders, and so that the endpoint checks the `Host`
-//! header as the viewer does: bound to a loopback address, it answers only requests addressed
-//! to a loopback name, so a web page cannot read it through DNS rebinding.
+//! header as the viewer does, against DNS rebinding (a web page that has its own name resolve
+//! to this machine): bound to a loopback address it answers only requests addressed to a
+//! loopback name or address; bound to any other address (`0.0.0.0` too, which also answers on
+//! 127.0.0.1), only requests addressed to an IP address or `localhost` — Prometheus scrapes a
+//! target by address, a rebinding page can only use a name.
 
 use std::net::SocketAddr;
 
@@ -66,12 +69,17 @@ pub async fn serve_metrics(addr: SocketAddr) -> anyhow::Result<SocketAddr> {
 }
 
 async fn scrape(State(endpoint): State<Endpoint>, headers: HeaderMap) -> Response {
-    if endpoint.loopback && !addressed_to_loopback(&headers) {
-        return (
-            StatusCode::MISDIRECTED_REQUEST,
-            "this endpoint answers requests addressed to localhost, 127.0.0.1 or [::1] only\n",
-        )
-            .into_response();
+    let refused = match endpoint.loopback {
+        true if !addressed_to_loopback(&headers) => {
+            Some("this endpoint answers requests addressed to localhost, 127.0.0.1 or [::1] only\n")
+        }
+        false if !addressed_to_an_address(&headers) => {
+            Some("this endpoint answers requests addressed to an IP address or localhost only\n")
+        }
+        _ => None,
+    };
+    if let Some(refused) = refused {
+        return (StatusCode::MISDIRECTED_REQUEST, refused).into_response();
     }
     project_core::health::sample().await;
     (
@@ -84,19 +92,50 @@ async fn scrape(State(endpoint): State<Endpoint>, headers: HeaderMap) -> Respons
         .into_response()
 }
 
+/// The host the `Host` header names, without its port: an IP address, or else a name. A
+/// header that is not `host`, `host:port`, `[v6]` or `[v6]:port` names none.
+fn host_of(headers: &HeaderMap) -> Option<Result<std::net::IpAddr, &str>> {
+    let host = headers.get(header::HOST)?.to_str().ok()?;
+    let port_ok = |port: &str| port.parse::<u16>().is_ok();
+    if let Some(rest) = host.strip_prefix('[') {
+        let (inside, after) = rest.split_once(']')?;
+        if !(after.is_empty() || after.strip_prefix(':').is_some_and(port_ok)) {
+            return None;
+        }
+        let ip = inside.parse::<std::net::Ipv6Addr>().ok()?;
+        return Some(Ok(std::net::IpAddr::V6(ip)));
+    }
+    let name = match host.rsplit_once(':') {
+        Some((name, port)) if port_ok(port) => name,
+        Some(_) => return None,
+        None => host,
+    };
+    if name.is_empty() {
+        return None;
+    }
+    Some(
+        name.parse::<std::net::Ipv4Addr>()
+            .map(std::net::IpAddr::V4)
+            .map_err(|_| name),
+    )
+}
+
 /// Whether the `Host` header names a loopback host (any port).
 fn addressed_to_loopback(headers: &HeaderMap) -> bool {
-    let Some(host) = headers.get(header::HOST).and_then(|h| h.to_str().ok()) else {
-        return false;
-    };
-    let name = match host.strip_prefix('[') {
-        Some(rest) => rest.split(']').next().unwrap_or(""),
-        None => host.rsplit_once(':').map_or(host, |(name, _)| name),
-    };
-    name.eq_ignore_ascii_case("localhost")
-        || name
-            .parse::<std::net::IpAddr>()
-            .is_ok_and(|ip| ip.is_loopback())
+    match host_of(headers) {
+        Some(Ok(ip)) => ip.is_loopback(),
+        Some(Err(name)) => name.eq_ignore_ascii_case("localhost"),
+        None => false,
+    }
+}
+
+/// Whether the `Host` header names an IP address or `localhost` (any port).
+fn addressed_to_an_address(headers: &HeaderMap) -> bool {
+    match host_of(headers) {
+        Some(Ok(_)) => true,
+        Some(Err(name)) => name.eq_ignore_ascii_case("localhost"),
+        None => false,
+    }
 }
 
 #[cfg(test)]
@@ -126,10 +165,33 @@ mod tests {
             "[::2]:1",
             "",
             "10.0.0.1",
+            "[::1].evil.example",
+            "localhost:1@evil",
+            "127.0.0.1:port",
         ] {
             assert!(!addressed_to_loopback(&host(refused)), "{refused}");
         }
         assert!(!addressed_to_loopback(&HeaderMap::new()));
+    }
+
+    #[test]
+    fn beyond_loopback_only_addresses_and_localhost_are_answered() {
+        for ok in [
+            "10.1.2.3:9187",
+            "[fd00::1]:9187",
+            "127.0.0.1",
+            "localhost:9187",
+        ] {
+            assert!(addressed_to_an_address(&host(ok)), "{ok}");
+        }
+        for refused in [
+            "rebind.evil.example",
+            "pod.cluster.local:9187",
+            "10.1.2.3.nip.io",
+            "[::1]x",
+        ] {
+            assert!(!addressed_to_an_address(&host(refused)), "{refused}");
+        }
     }
 
     #[test]

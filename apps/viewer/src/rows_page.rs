@@ -158,7 +158,11 @@ fn filter_form(body: &mut String, base: &str, t: &Table, choice: &Choice<'_>) {
         } else {
             ""
         };
-        let _ = write!(body, "<option{selected}>{}</option>", esc(&c.name));
+        let _ = write!(
+            body,
+            "<option value=\"{0}\"{selected}>{0}</option>",
+            esc(&c.name)
+        );
     }
     let _ = write!(
         body,

@@ -201,7 +201,11 @@ impl<T: ConnectionTarget> Sink for TargetSink<T> {
         self.target
             .install(&self.pool, credential)
             .await
-            .map_err(|e| e.to_string())
+            .map_err(|e| {
+                // A new credential that the server refuses is a failed connection too.
+                crate::health::record_connection_error(&self.target.identity().name, e.kind);
+                e.to_string()
+            })
     }
 
     async fn sessions_of(&self, username: &str) -> Option<u64> {

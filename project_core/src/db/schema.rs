@@ -104,6 +104,18 @@ impl DatabaseConnection {
             (None, false) => "no cache directory".to_owned(),
             (Some(path), false) => match read_cache(path, &header, prefetch, &mut steps).await {
                 Ok(model) => {
+                    if horizon.is_some() {
+                        // The file was proven by its fingerprint, so its horizon is an old
+                        // one: record this one, taken before that fingerprint, so that the
+                        // next process skips the fingerprint while nothing commits. Beside
+                        // the caller, which need not wait for it.
+                        let (path, header, model) = (path.clone(), header.clone(), model.clone());
+                        tokio::task::spawn_blocking(move || {
+                            if let Err(error) = metadata::write(&path, &header, &model) {
+                                tracing::debug!(%error, "cannot record the commit horizon in the metadata cache");
+                            }
+                        });
+                    }
                     *shared = Some(Known {
                         fingerprint: Some(fingerprint),
                         model: model.clone(),

@@ -251,7 +251,10 @@ fn add_indexes(builder: &mut Builder, names: &Names, attnames: &AttNames, indexe
 /// - `pg_attribute` of those relations: not-null, type, rename, drop, and defaults (setting,
 ///   changing or dropping one rewrites the column's row, whose `atthasdef` it sets), so
 ///   `pg_attrdef` need not be read;
-/// - `pg_constraint` by namespace, without a join.
+/// - `pg_constraint` by namespace, without a join;
+/// - `pg_type` and `pg_proc` by namespace: a column's type and a default's function are shown
+///   by name, and renaming an enum, a domain or a function changes only their rows. (Types and
+///   functions in schemas that are not reflected are not covered.)
 ///
 /// `age(xmin)` instead of `xmin::text::int8`, half the cost per row: `age` is `now − xmin`
 /// (mod 2³²) with `now` fixed for the statement, so `n · age('3') − Σ age(xmin)` is
@@ -273,12 +276,22 @@ pub async fn fingerprint(pool: &PgPool, schemas: &[String]) -> Result<String, sq
             select count(*) as n, coalesce(sum(age(xmin)), 0) as s
               from pg_constraint
              where connamespace = any(array(select oid from pg_namespace where nspname = any($1)))
+         ), t as (
+            select count(*) as n, coalesce(sum(age(xmin)), 0) as s
+              from pg_type
+             where typnamespace = any(array(select oid from pg_namespace where nspname = any($1)))
+         ), f as (
+            select count(*) as n, coalesce(sum(age(xmin)), 0) as s
+              from pg_proc
+             where pronamespace = any(array(select oid from pg_namespace where nspname = any($1)))
          )
          select concat_ws(':',
             c.n, ((c.n * z - c.s) % 4294967296 + 4294967296) % 4294967296,
             a.n, ((a.n * z - a.s) % 4294967296 + 4294967296) % 4294967296,
-            k.n, ((k.n * z - k.s) % 4294967296 + 4294967296) % 4294967296)
-           from c, a, k, (select age('3'::xid)::int8) as r(z)",
+            k.n, ((k.n * z - k.s) % 4294967296 + 4294967296) % 4294967296,
+            t.n, ((t.n * z - t.s) % 4294967296 + 4294967296) % 4294967296,
+            f.n, ((f.n * z - f.s) % 4294967296 + 4294967296) % 4294967296)
+           from c, a, k, t, f, (select age('3'::xid)::int8) as r(z)",
     )
     .bind(schemas)
     .fetch_one(&mut *conn)
@@ -289,13 +302,18 @@ pub async fn fingerprint(pool: &PgPool, schemas: &[String]) -> Result<String, sq
 }
 
 /// The server's current snapshot (`xmin:xmax:xip…`): it stays the same exactly while no
-/// transaction is assigned an id or ends, so while it does no DDL can have committed. One
+/// transaction is assigned an id or ends, so while it does no DDL can have committed. With
+/// the time the server started: transaction ids are counted per cluster from the same start,
+/// so a recreated cluster, or a promoted standby that lost the primary's last transactions,
+/// can report the same snapshot with another schema — never with the same start time. One
 /// round trip and no catalog scan; `None` when it cannot be asked (a server before 13).
 pub async fn commit_horizon(pool: &PgPool) -> Option<String> {
     let mut conn = pool.acquire().await.ok()?;
-    let horizon = sqlx::query_scalar::<_, String>("select pg_current_snapshot()::text")
-        .fetch_one(&mut *conn)
-        .await;
+    let horizon = sqlx::query_scalar::<_, String>(
+        "select pg_current_snapshot()::text || ' ' || pg_postmaster_start_time()::text",
+    )
+    .fetch_one(&mut *conn)
+    .await;
     conn.return_to_pool().await;
     horizon
         .inspect_err(|error| tracing::debug!(%error, "no commit horizon; the fingerprint decides"))

@@ -287,6 +287,23 @@ impl Leases {
         files::files_of(&self.chain, &self.identity)
     }
 
+    /// Why a credential resolved after a file changed must not replace the pool's: it comes
+    /// from a source later in the chain than the one that supplied the pool's, which means
+    /// that source's file has nothing usable now (empty, unreadable, caught half-written) —
+    /// the pool keeps its credential rather than fall through on a file's bad moment.
+    fn falls_past_the_current_source(&self, credential: &Credential) -> Option<String> {
+        let names = self.chain.source_names();
+        let current = self.current_source()?;
+        let position = |name: &str| names.iter().position(|n| *n == name);
+        match (position(&current), position(&credential.source)) {
+            (Some(now), Some(new)) if new > now => Some(format!(
+                "source `{current}` has no credential now (only the later `{}` has)",
+                credential.source
+            )),
+            _ => None,
+        }
+    }
+
     /// The name of the source the pool's credential came from, if it has one.
     pub fn current_source(&self) -> Option<String> {
         self.current.borrow().as_ref().map(|c| c.source.clone())
@@ -306,6 +323,12 @@ impl Leases {
         let (Some(credential), Some(issuer)) = (resolution.credential, resolution.issuer) else {
             return Err(format!("no source has a credential now ({summary})"));
         };
+        if trigger == RotationTrigger::FileChanged
+            && let Some(reason) = self.falls_past_the_current_source(&credential)
+        {
+            give_back(&credential, &issuer).await;
+            return Err(reason);
+        }
         if trigger == RotationTrigger::FileChanged
             && self
                 .current

@@ -1009,7 +1009,10 @@ async fn an_edited_pgpass_file_reaches_the_pool() {
         Arc::new(domain::MapEnv::new().with("PROD_PGPASS", file.to_str().unwrap()));
     let source: Arc<dyn CredentialSource> =
         Arc::new(adapters::credentials::PgpassSource::new("PROD", env));
-    assert_eq!(source.watched_files(&identity()), [file.clone()]);
+    assert_eq!(
+        source.watched_files(&identity()),
+        std::slice::from_ref(&file)
+    );
     let chain = CredentialChain::new(vec![source]);
     let sink = Arc::new(PasswordSink::default());
     let files = baseline(&chain, &identity()).await;
@@ -1022,6 +1025,41 @@ async fn an_edited_pgpass_file_reaches_the_pool() {
         Duration::from_millis(20),
     ));
     write("# rotated\n*:*:*:app:second\n");
+    tokio::time::sleep(Duration::from_millis(150)).await;
+    assert_eq!(*sink.installed.lock().unwrap(), ["second"]);
+    watch.abort();
+}
+
+/// A file with nothing usable does not let a later source of the chain replace the pool's
+/// credential on the file's bad moment.
+#[tokio::test]
+async fn an_empty_file_does_not_fall_through_to_a_later_source() {
+    let dir = tempfile::tempdir().unwrap();
+    let file = dir.path().join("password");
+    std::fs::write(&file, "first\n").unwrap();
+    let env: Arc<dyn domain::Env> = Arc::new(domain::MapEnv::new());
+    let chain = CredentialChain::new(vec![
+        Arc::new(adapters::credentials::FileSource::new(
+            "PROD",
+            Some(file.clone()),
+            env,
+        )),
+        Arc::new(MockSource::found("env", "fallback")),
+    ]);
+    let sink = Arc::new(PasswordSink::default());
+    let files = baseline(&chain, &identity()).await;
+    let leases = Leases::new(chain, identity(), sink.clone());
+    let opened = leases.chain.resolve(&identity()).await.credential.unwrap();
+    leases.publish(&opened);
+    let watch = tokio::spawn(watch_files(
+        leases.clone(),
+        files,
+        Duration::from_millis(20),
+    ));
+    std::fs::write(&file, "").unwrap();
+    tokio::time::sleep(Duration::from_millis(150)).await;
+    assert!(sink.installed.lock().unwrap().is_empty());
+    std::fs::write(&file, "second").unwrap();
     tokio::time::sleep(Duration::from_millis(150)).await;
     assert_eq!(*sink.installed.lock().unwrap(), ["second"]);
     watch.abort();
