@@ -95,7 +95,17 @@ fn order_by(kind: DbKind, table: &Table, sort: Option<(&str, bool)>) -> Vec<Stri
     let (sorted, descending) = sort.map_or((None, false), |(c, d)| (Some(c), d));
     let dir = if descending { "desc" } else { "asc" };
     let mut keys: Vec<String> = sorted
-        .map(|c| format!("src.{} {dir}", kind.quote_identifier(c)))
+        .map(|c| {
+            let unorderable = table
+                .columns
+                .iter()
+                .any(|col| col.name == c && has_no_ordering(kind, &col.data_type));
+            match unorderable {
+                // json, geometric types, xml: PostgreSQL has no `<` for them; their text has.
+                true => format!("{} {dir}", text_of(kind, c)),
+                false => format!("src.{} {dir}", kind.quote_identifier(c)),
+            }
+        })
         .into_iter()
         .collect();
     let visible = |c: &String| table.columns.iter().any(|col| &col.name == c);
@@ -116,6 +126,14 @@ fn order_by(kind: DbKind, table: &Table, sort: Option<(&str, bool)>) -> Vec<Stri
         };
     keys.extend(rest);
     keys
+}
+
+/// Whether a PostgreSQL column of `data_type` has no ordering operator (sorting by it fails).
+fn has_no_ordering(kind: DbKind, data_type: &str) -> bool {
+    const UNORDERED: &[&str] = &[
+        "json", "point", "line", "lseg", "box", "path", "polygon", "circle", "xml",
+    ];
+    kind == DbKind::Postgres && UNORDERED.contains(&data_type.trim_end_matches("[]"))
 }
 
 /// A column of the aliased table as text, in every kind's spelling.
@@ -298,6 +316,24 @@ mod tests {
         assert_eq!(
             sql,
             "/*M!100102 set statement max_statement_time = 5 for */ select /*+ MAX_EXECUTION_TIME(5000) */ cast(src.`a``b` as char) from `s`.`v` as src order by cast(src.`a``b` as char) asc limit 51 offset 50"
+        );
+    }
+
+    #[test]
+    fn a_column_without_an_ordering_operator_is_sorted_by_its_text() {
+        let mut t = table(&["id", "p"]);
+        t.primary_key = vec!["id".into()];
+        t.columns[1].data_type = "point".into();
+        let sql = select_sql(DbKind::Postgres, "s", &t, Some(("p", false)), None, 0).unwrap();
+        assert!(
+            sql.ends_with("order by src.\"p\"::text asc, src.\"id\" asc limit 51 offset 0"),
+            "{sql}"
+        );
+        t.columns[1].data_type = "jsonb".into();
+        let sql = select_sql(DbKind::Postgres, "s", &t, Some(("p", false)), None, 0).unwrap();
+        assert!(
+            sql.contains("order by src.\"p\" asc"),
+            "jsonb has one: {sql}"
         );
     }
 
