@@ -906,6 +906,24 @@ async fn a_handed_out_credential_is_retired_without_waiting_for_sessions() {
     assert_eq!(started.elapsed(), Duration::ZERO);
 }
 
+/// Leases on `chain`, opened with what it resolves now, and the file watch on them checking
+/// every 20 ms.
+async fn watched(
+    chain: CredentialChain,
+) -> (Arc<Leases>, Arc<PasswordSink>, tokio::task::JoinHandle<()>) {
+    let sink = Arc::new(PasswordSink::default());
+    let files = baseline(&chain, &identity()).await;
+    let leases = Leases::new(chain, identity(), sink.clone());
+    let opened = leases.chain.resolve(&identity()).await.credential.unwrap();
+    leases.publish(&opened);
+    let watch = tokio::spawn(watch_files(
+        leases.clone(),
+        files,
+        Duration::from_millis(20),
+    ));
+    (leases, sink, watch)
+}
+
 /// A sink that records the passwords it was given and refuses the ones listed.
 #[derive(Default)]
 struct PasswordSink {
@@ -941,16 +959,7 @@ async fn a_changed_password_file_is_installed_once_and_an_unusable_one_never() {
         env,
     ));
     let chain = CredentialChain::new(vec![source]);
-    let sink = Arc::new(PasswordSink::default());
-    let files = baseline(&chain, &identity()).await;
-    let leases = Leases::new(chain, identity(), sink.clone());
-    let opened = leases.chain.resolve(&identity()).await.credential.unwrap();
-    leases.publish(&opened);
-    let watch = tokio::spawn(watch_files(
-        leases.clone(),
-        files,
-        Duration::from_millis(20),
-    ));
+    let (leases, sink, watch) = watched(chain).await;
     let settle = || tokio::time::sleep(Duration::from_millis(150));
     let installed = || sink.installed.lock().unwrap().clone();
 
@@ -1014,16 +1023,7 @@ async fn an_edited_pgpass_file_reaches_the_pool() {
         std::slice::from_ref(&file)
     );
     let chain = CredentialChain::new(vec![source]);
-    let sink = Arc::new(PasswordSink::default());
-    let files = baseline(&chain, &identity()).await;
-    let leases = Leases::new(chain, identity(), sink.clone());
-    let opened = leases.chain.resolve(&identity()).await.credential.unwrap();
-    leases.publish(&opened);
-    let watch = tokio::spawn(watch_files(
-        leases.clone(),
-        files,
-        Duration::from_millis(20),
-    ));
+    let (_leases, sink, watch) = watched(chain).await;
     write("# rotated\n*:*:*:app:second\n");
     tokio::time::sleep(Duration::from_millis(150)).await;
     assert_eq!(*sink.installed.lock().unwrap(), ["second"]);
@@ -1046,16 +1046,7 @@ async fn an_empty_file_does_not_fall_through_to_a_later_source() {
         )),
         Arc::new(MockSource::found("env", "fallback")),
     ]);
-    let sink = Arc::new(PasswordSink::default());
-    let files = baseline(&chain, &identity()).await;
-    let leases = Leases::new(chain, identity(), sink.clone());
-    let opened = leases.chain.resolve(&identity()).await.credential.unwrap();
-    leases.publish(&opened);
-    let watch = tokio::spawn(watch_files(
-        leases.clone(),
-        files,
-        Duration::from_millis(20),
-    ));
+    let (_leases, sink, watch) = watched(chain).await;
     std::fs::write(&file, "").unwrap();
     tokio::time::sleep(Duration::from_millis(150)).await;
     assert!(sink.installed.lock().unwrap().is_empty());
