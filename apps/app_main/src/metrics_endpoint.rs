@@ -122,17 +122,18 @@ fn host_of(headers: &HeaderMap) -> Option<Result<std::net::IpAddr, &str>> {
 
 /// Whether the `Host` header names a loopback host (any port).
 fn addressed_to_loopback(headers: &HeaderMap) -> bool {
-    match host_of(headers) {
-        Some(Ok(ip)) => ip.is_loopback(),
-        Some(Err(name)) => name.eq_ignore_ascii_case("localhost"),
-        None => false,
-    }
+    addressed_to(headers, |ip| ip.is_loopback())
 }
 
 /// Whether the `Host` header names an IP address or `localhost` (any port).
 fn addressed_to_an_address(headers: &HeaderMap) -> bool {
+    addressed_to(headers, |_| true)
+}
+
+/// Whether the `Host` header names `localhost` or an address `ip_allowed` takes.
+fn addressed_to(headers: &HeaderMap, ip_allowed: impl Fn(std::net::IpAddr) -> bool) -> bool {
     match host_of(headers) {
-        Some(Ok(_)) => true,
+        Some(Ok(ip)) => ip_allowed(ip),
         Some(Err(name)) => name.eq_ignore_ascii_case("localhost"),
         None => false,
     }

@@ -50,8 +50,8 @@ impl DatabaseConnection {
         let started = Instant::now();
         // The cache file is read and decoded while the server computes the fingerprint; it is
         // trusted only if its header then matches.
-        let mut prefetch = match (&self.cache_path, refresh || shared.is_some()) {
-            (Some(path), false) => Some(prefetch(path.clone())),
+        let mut file = match (&self.cache_path, refresh || shared.is_some()) {
+            (Some(path), false) => Some(CacheFile::Reading(prefetch(path.clone()))),
             _ => None,
         };
         // Taken before the fingerprint: a cache written with it is trusted while the server
@@ -66,13 +66,13 @@ impl DatabaseConnection {
             {
                 return Ok((known.model.clone(), self.report(CacheStatus::Memory, steps)));
             }
-            if let Some(task) = prefetch.take()
-                && let Ok(loaded) = task.await
+            if let Some(pending) = file.take()
+                && let Some(loaded) = pending.loaded().await
             {
                 let expected = self.cache_header(&schemas, String::new(), None);
                 if !loaded.unchanged_since(&expected, horizon) {
-                    // Kept for the fingerprint check below, as if still being read.
-                    prefetch = Some(tokio::spawn(async move { loaded }));
+                    // Kept for the fingerprint check below.
+                    file = Some(CacheFile::Read(loaded));
                 } else if let Some(model) = loaded.into_model() {
                     steps.push(("read_cache", started.elapsed()));
                     let model = Arc::new(model);
@@ -102,7 +102,7 @@ impl DatabaseConnection {
         let reason = match (&self.cache_path, refresh) {
             (_, true) => "refresh requested".to_owned(),
             (None, false) => "no cache directory".to_owned(),
-            (Some(path), false) => match read_cache(path, &header, prefetch, &mut steps).await {
+            (Some(path), false) => match read_cache(path, &header, file, &mut steps).await {
                 Ok(model) => {
                     if horizon.is_some() {
                         // The file was proven by its fingerprint, so its horizon is an old
@@ -192,6 +192,22 @@ impl DatabaseConnection {
     }
 }
 
+/// The cache file: still being read beside the server's queries, or read.
+enum CacheFile {
+    Reading(JoinHandle<metadata::Loaded>),
+    Read(metadata::Loaded),
+}
+
+impl CacheFile {
+    /// The file as read (`None` when the reading task failed: the caller reads it again).
+    async fn loaded(self) -> Option<metadata::Loaded> {
+        match self {
+            CacheFile::Reading(task) => task.await.ok(),
+            CacheFile::Read(loaded) => Some(loaded),
+        }
+    }
+}
+
 /// Reads and decodes the cache file beside the fingerprint query.
 fn prefetch(path: PathBuf) -> JoinHandle<metadata::Loaded> {
     tokio::task::spawn_blocking(move || metadata::read_unchecked(&path))
@@ -201,15 +217,16 @@ fn prefetch(path: PathBuf) -> JoinHandle<metadata::Loaded> {
 async fn read_cache(
     path: &Path,
     header: &CacheHeader,
-    prefetched: Option<JoinHandle<metadata::Loaded>>,
+    file: Option<CacheFile>,
     steps: &mut Steps,
 ) -> Result<Arc<Metadata>, String> {
     let started = Instant::now();
-    let read = match prefetched {
-        Some(task) => match task.await {
-            Ok(file) => metadata::check(file, header),
-            Err(_) => metadata::read(path, header),
-        },
+    let loaded = match file {
+        Some(file) => file.loaded().await,
+        None => None,
+    };
+    let read = match loaded {
+        Some(loaded) => metadata::check(loaded, header),
         None => metadata::read(path, header),
     };
     steps.push(("read_cache", started.elapsed()));
