@@ -134,7 +134,8 @@ async fn a_restart_under_four_tasks_fails_no_read_and_every_write_is_accounted_f
     let Some(pg) = own_cluster() else { return };
     pg.create_role_and_database("rt_restart", "pw-restart")
         .await;
-    let (_config, db) = open(&pg, "rt_restart", "pw-restart", 4).await;
+    // Four tasks and a fifth that is certainly inside a transaction when the server restarts.
+    let (_config, db) = open(&pg, "rt_restart", "pw-restart", 5).await;
     let db = Arc::new(db);
     sqlx::query("create table w (id bigint primary key)")
         .execute(db.pool::<Postgres>().unwrap())
@@ -152,6 +153,32 @@ async fn a_restart_under_four_tasks_fails_no_read_and_every_write_is_accounted_f
     let reads = RetryPolicy {
         idempotent: true,
         ..policy.clone()
+    };
+    // Whether one of the four is inside a transaction at the moment of the restart is
+    // chance (between transactions, the pool's ping replaces a dead connection unseen); the
+    // fifth's first attempt sleeps in the server until the restart ends it (57P01), so a
+    // retry is certain, and its second attempt must then succeed.
+    let sleeper_attempts = Arc::new(AtomicU64::new(0));
+    let sleeper = {
+        let (db, reads, attempts) = (db.clone(), reads.clone(), sleeper_attempts.clone());
+        tokio::spawn(async move {
+            db.session_scope_retry::<Postgres, (), DbError, _>(&reads, move |tx| {
+                let first = attempts.fetch_add(1, Ordering::SeqCst) == 0;
+                Box::pin(async move {
+                    let sql = if first {
+                        "select pg_sleep(60)"
+                    } else {
+                        "select 1"
+                    };
+                    sqlx::query(sql)
+                        .execute(&mut **tx)
+                        .await
+                        .map(|_| ())
+                        .map_err(|e| tx.query_error(e))
+                })
+            })
+            .await
+        })
     };
     // Two tasks read, two write; each counts what happened to it.
     let tasks: Vec<_> = (0..4)
@@ -211,7 +238,17 @@ async fn a_restart_under_four_tasks_fails_no_read_and_every_write_is_accounted_f
         .collect();
     tokio::time::sleep(Duration::from_secs(1)).await;
     let restarted = Instant::now();
-    pg.restart();
+    // pg_ctl waits for the restart; on its own thread, so that the four tasks go on running
+    // against the server while it is down (blocking this runtime would freeze them at whatever
+    // point they had reached, and the pool's ping before handing out a connection could then
+    // replace every dead one unseen).
+    // (Kept to the end: dropping the cluster stops its server.)
+    let _pg = tokio::task::spawn_blocking(move || {
+        pg.restart();
+        pg
+    })
+    .await
+    .unwrap();
     let restart_took = restarted.elapsed();
     tokio::time::sleep(Duration::from_secs(2)).await;
     stop.store(true, Ordering::SeqCst);
@@ -247,5 +284,10 @@ async fn a_restart_under_four_tasks_fails_no_read_and_every_write_is_accounted_f
         retries.0.load(Ordering::SeqCst) > 0,
         "the restart was felt, and retried"
     );
+    sleeper
+        .await
+        .unwrap()
+        .expect("the transaction the restart ended was run again");
+    assert_eq!(sleeper_attempts.load(Ordering::SeqCst), 2);
     db.close().await;
 }
