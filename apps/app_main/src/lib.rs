@@ -6,8 +6,10 @@
 //! Design decision: apps keep their own `Cli` and `run`; only the frame around them is shared,
 //! so that a new binary cannot get the error format or the closed-pipe rule wrong.
 
+mod http_serve;
 mod metrics_endpoint;
 
+pub use http_serve::{HttpLimits, serve_http};
 pub use metrics_endpoint::{parse_metrics_addr, serve_metrics};
 
 use std::future::Future;

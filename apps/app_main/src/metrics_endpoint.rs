@@ -60,11 +60,12 @@ pub async fn serve_metrics(addr: SocketAddr) -> anyhow::Result<SocketAddr> {
         .route("/metrics", get(scrape))
         .fallback(|| async { (StatusCode::NOT_FOUND, "metrics are at /metrics\n") })
         .with_state(endpoint);
-    tokio::spawn(async move {
-        if let Err(error) = axum::serve(listener, app).await {
-            tracing::warn!(%error, "the metrics endpoint stopped");
-        }
-    });
+    // A scraper or two, and one person with curl: a small cap.
+    let limits = crate::HttpLimits {
+        header_read_timeout: std::time::Duration::from_secs(10),
+        max_connections: 16,
+    };
+    tokio::spawn(crate::serve_http(listener, app, limits));
     Ok(bound)
 }
 

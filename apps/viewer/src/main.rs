@@ -137,7 +137,12 @@ async fn serve(cli: Cli) -> Result<()> {
         targets: Arc::new(Targets::new(context)),
         guard,
     });
-    axum::serve(listener, routes::router(app)).await?;
+    // A browser opens about six connections per origin; a few operators' tabs fit easily.
+    let limits = app_main::HttpLimits {
+        header_read_timeout: std::time::Duration::from_secs(10),
+        max_connections: 128,
+    };
+    app_main::serve_http(listener, routes::router(app), limits).await;
     Ok(())
 }
 
