@@ -127,17 +127,27 @@ pub(crate) async fn open_first<DB: sqlx::Database>(
         .map(|(h, default_port)| (h, spec.identity.port.unwrap_or(default_port)));
     match first_connection(&pool, tcp, timeout).await {
         Ok(()) => Ok(pool),
-        Err(FirstConnection::TimedOut(after)) => Err(ConnectError {
-            kind: domain::ConnectErrorKind::Timeout,
-            address,
-            user: effective_user(&spec.identity, credential).to_owned(),
-            detail: format!(
-                "no answer within {}s (connect_timeout)",
-                after.as_secs_f64()
-            ),
-            hint: None,
-        }),
+        Err(FirstConnection::TimedOut(after)) => Err(no_answer(spec, credential, address, after)),
         Err(FirstConnection::Failed(error)) => Err(connect_error(&error)),
+    }
+}
+
+/// A connection that did not come within `connect_timeout` (every host's, for a host list).
+pub(crate) fn no_answer(
+    spec: &TargetSpec,
+    credential: Option<&Credential>,
+    address: String,
+    after: std::time::Duration,
+) -> ConnectError {
+    ConnectError {
+        kind: domain::ConnectErrorKind::Timeout,
+        address,
+        user: effective_user(&spec.identity, credential).to_owned(),
+        detail: format!(
+            "no answer within {}s (connect_timeout)",
+            after.as_secs_f64()
+        ),
+        hint: None,
     }
 }
 

@@ -135,16 +135,20 @@ async fn set_statement_timeout(
         .map(|_| ())
 }
 
+/// How long one new connection (the pool's first, or the probe of a new credential) may take.
+pub fn probe_timeout(spec: &TargetSpec) -> Duration {
+    spec.options
+        .connect_timeout
+        .unwrap_or(DEFAULT_CONNECT_TIMEOUT)
+}
+
 pub async fn connect(
     spec: &TargetSpec,
     credential: Option<&Credential>,
     retirement: std::sync::Arc<super::Retirement>,
 ) -> Result<MySqlPool, ConnectError> {
     let options = connect_options(spec, credential)?;
-    let timeout = spec
-        .options
-        .connect_timeout
-        .unwrap_or(DEFAULT_CONNECT_TIMEOUT);
+    let timeout = probe_timeout(spec);
     let mut pool_options = super::pool_settings(MySqlPoolOptions::new(), &spec.options.pool);
     if let Some(timeout) = spec.options.statement_timeout {
         pool_options = pool_options.after_connect(move |conn, _meta| {

@@ -201,6 +201,23 @@ pub(crate) fn connect_error(
     }
 }
 
+/// How long one new connection may take to come: `connect_timeout`, or for a host list
+/// every host's in turn.
+fn first_connection_timeout(spec: &TargetSpec, multi: Option<&MultiHost>) -> Duration {
+    match multi {
+        Some(multi) => multi.worst_case(),
+        None => spec
+            .options
+            .connect_timeout
+            .unwrap_or(DEFAULT_CONNECT_TIMEOUT),
+    }
+}
+
+/// How long the probe of a new credential may take before it is refused as unanswered.
+pub fn probe_timeout(spec: &TargetSpec, credential: Option<&Credential>) -> Duration {
+    first_connection_timeout(spec, multi_host(spec, credential).as_ref())
+}
+
 /// Opens a pool. One connection is made first, directly and within `connect_timeout`, so a
 /// refused connection or a bad password is reported at once and classified (the pool itself
 /// would retry a refused connection until its acquire timeout).
@@ -211,13 +228,7 @@ pub async fn connect(
 ) -> Result<PgPool, ConnectError> {
     let options = connect_options(spec, credential)?;
     let multi = multi_host(spec, credential);
-    let timeout = match &multi {
-        Some(multi) => multi.worst_case(),
-        None => spec
-            .options
-            .connect_timeout
-            .unwrap_or(DEFAULT_CONNECT_TIMEOUT),
-    };
+    let timeout = first_connection_timeout(spec, multi.as_ref());
     let mut pool_options = super::pool_settings(PgPoolOptions::new(), &spec.options.pool);
     if let Some(multi) = &multi
         && spec.options.pool.acquire_timeout.is_none()

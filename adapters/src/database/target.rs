@@ -33,14 +33,23 @@ impl SqlxTarget {
     /// The swap, written once for every kind with a password: a probe connection with the new
     /// options (so a wrong credential never reaches the pool), then the options become the
     /// pool's, connections made before now are retired, and the idle ones close at once.
+    ///
+    /// The probe gets `connect_timeout`, as an opening does: sqlx's own connect has none, and
+    /// a rotation holds the lease manager's lock, so a server that accepts and never answers
+    /// would otherwise stall every rotation (and every session waiting for one) for ever.
     async fn swap_in<DB: sqlx::Database>(
         &self,
         pool: &sqlx::Pool<DB>,
         options: <DB::Connection as Connection>::Options,
+        probe_timeout: std::time::Duration,
         describe: impl Fn(&sqlx::Error) -> ConnectError,
+        unanswered: impl FnOnce() -> ConnectError,
     ) -> Result<(), ConnectError> {
         let started = std::time::Instant::now();
-        let probe = options.connect().await.map_err(|e| describe(&e))?;
+        let probe = match tokio::time::timeout(probe_timeout, options.connect()).await {
+            Err(_) => return Err(unanswered()),
+            Ok(connected) => connected.map_err(|e| describe(&e))?,
+        };
         let proved = started.elapsed();
         let _ = probe.close().await;
         pool.set_connect_options(options);
@@ -82,13 +91,27 @@ impl ConnectionTarget for SqlxTarget {
         match pool {
             DbPool::Postgres(pool) => {
                 let options = postgres::connect_options(spec, given)?;
-                self.swap_in(pool, options, |e| postgres::connect_error(spec, given, e))
-                    .await
+                let timeout = postgres::probe_timeout(spec, given);
+                self.swap_in(
+                    pool,
+                    options,
+                    timeout,
+                    |e| postgres::connect_error(spec, given, e),
+                    || super::no_answer(spec, given, postgres::address(spec), timeout),
+                )
+                .await
             }
             DbPool::MySql(pool) => {
                 let options = mysql::connect_options(spec, given)?;
-                self.swap_in(pool, options, |e| mysql::connect_error(spec, given, e))
-                    .await
+                let timeout = mysql::probe_timeout(spec);
+                self.swap_in(
+                    pool,
+                    options,
+                    timeout,
+                    |e| mysql::connect_error(spec, given, e),
+                    || super::no_answer(spec, given, mysql::address(spec), timeout),
+                )
+                .await
             }
             // SQLite has no credential to swap.
             DbPool::Sqlite(_) => Ok(()),
@@ -137,5 +160,72 @@ impl ConnectionTarget for SqlxTarget {
 
     async fn close(&self, pool: &DbPool) {
         pool.close().await;
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use domain::{TargetOptions, TargetSpec};
+    use std::time::Duration;
+
+    /// A target at a server that accepts connections and never says a word (a proxy whose
+    /// backend is gone), with a 1 s `connect_timeout`, and a pool of that kind on it.
+    async fn at_a_silent_server(kind: DbKind) -> (SqlxTarget, DbPool, tokio::task::JoinHandle<()>) {
+        let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+        let port = listener.local_addr().unwrap().port();
+        let silent = tokio::spawn(async move {
+            let mut held = Vec::new();
+            while let Ok((stream, _)) = listener.accept().await {
+                held.push(stream);
+            }
+        });
+        let spec = TargetSpec {
+            identity: TargetIdentity {
+                name: "silent".into(),
+                kind,
+                host: Some("127.0.0.1".into()),
+                port: Some(port),
+                database: Some("d".into()),
+                user: Some("u".into()),
+            },
+            path: None,
+            options: TargetOptions {
+                connect_timeout: Some(Duration::from_secs(1)),
+                ..TargetOptions::default()
+            },
+        };
+        let pool = match kind {
+            DbKind::Postgres => DbPool::Postgres(
+                sqlx::postgres::PgPoolOptions::new()
+                    .connect_lazy_with(postgres::connect_options(&spec, None).unwrap()),
+            ),
+            _ => DbPool::MySql(
+                sqlx::mysql::MySqlPoolOptions::new()
+                    .connect_lazy_with(mysql::connect_options(&spec, None).unwrap()),
+            ),
+        };
+        (SqlxTarget::new(spec), pool, silent)
+    }
+
+    #[tokio::test]
+    async fn a_new_credential_at_a_server_that_never_answers_is_refused_within_connect_timeout() {
+        for kind in [DbKind::Postgres, DbKind::MySql] {
+            let (target, pool, silent) = at_a_silent_server(kind).await;
+            let credential = Credential::new(
+                Some("u".into()),
+                domain::SecretString::from("new-password"),
+                "file",
+                "test",
+            );
+            let installed =
+                tokio::time::timeout(Duration::from_secs(20), target.install(&pool, &credential))
+                    .await
+                    .expect("the probe ends by itself");
+            let error = installed.expect_err("nothing answered");
+            assert_eq!(error.kind, ConnectErrorKind::Timeout, "{kind:?}: {error}");
+            assert!(!error.to_string().contains("new-password"));
+            silent.abort();
+        }
     }
 }
