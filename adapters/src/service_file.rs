@@ -12,6 +12,14 @@
 //! - The section ends at the next `[`; the first value of a key wins.
 //! - Files are searched in order and the first one that defines the service wins; a service
 //!   defined in none is an error naming every file searched (the caller's job: it knows them).
+//!   `~/.pg_service.conf` and the system file may be missing; a file `PGSERVICEFILE` names
+//!   (even an empty name) must exist, or libpq fails with "service file not found".
+//! - A line ends at a NUL byte, as C's strings do.
+//!
+//! Where dbcore is stricter than libpq, on purpose: a line starting with `ldap` (an LDAP
+//! lookup in a libpq built with LDAP) is refused, not looked up; a line of the wanted section
+//! that is not UTF-8 is refused (libpq would send its bytes as they are); an unknown key is
+//! named only when it is a plain word (a URL pasted into the file must not be printed).
 
 use std::path::{Path, PathBuf};
 
@@ -93,25 +101,39 @@ pub struct ServiceFileError {
     pub message: String,
 }
 
+/// One place libpq looks for services.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct SearchedFile {
+    pub path: PathBuf,
+    /// `PGSERVICEFILE`'s file: libpq fails when it is missing, where it skips the others.
+    pub must_exist: bool,
+}
+
 /// The first of `files` that defines `service`, with its entries; `None` when none does. A
-/// missing file is skipped (libpq skips it too); one that exists and cannot be read, or that
-/// libpq would refuse, is an error.
-pub fn find(service: &str, files: &[PathBuf]) -> Result<Option<Service>, ServiceFileError> {
-    for file in files {
+/// missing file is skipped unless it must exist (as in libpq); one that exists and cannot be
+/// read, or that libpq would refuse, is an error.
+pub fn find(service: &str, files: &[SearchedFile]) -> Result<Option<Service>, ServiceFileError> {
+    for searched in files {
+        let file = &searched.path;
+        let failed = |message: String| ServiceFileError {
+            file: file.clone(),
+            line: None,
+            message,
+        };
         let bytes = match read_regular(file, FileKind::SETTINGS) {
             Ok(Some(bytes)) => bytes,
-            Ok(None) => continue,
-            Err(error) => {
-                return Err(ServiceFileError {
-                    file: file.clone(),
-                    line: None,
-                    message: error.to_string(),
-                });
+            Ok(None) if searched.must_exist => {
+                return Err(failed(
+                    "not found (PGSERVICEFILE names it: libpq reads that file or fails, and \
+                     so does dbcore)"
+                        .into(),
+                ));
             }
+            Ok(None) => continue,
+            Err(error) => return Err(failed(error.to_string())),
         };
-        let text = String::from_utf8_lossy(&bytes);
         if let Some(entries) =
-            parse(&text, service).map_err(|(line, message)| ServiceFileError {
+            parse_bytes(&bytes, service).map_err(|(line, message)| ServiceFileError {
                 file: file.clone(),
                 line: Some(line),
                 message,
@@ -126,14 +148,47 @@ pub fn find(service: &str, files: &[PathBuf]) -> Result<Option<Service>, Service
     Ok(None)
 }
 
+/// [`parse`] over a file's bytes: a line that is not UTF-8 is refused only where it is read
+/// (in the wanted section), and is blank elsewhere, as libpq never looks at it.
+fn parse_bytes(bytes: &[u8], service: &str) -> Result<Option<Vec<ServiceEntry>>, (usize, String)> {
+    let mut text = String::with_capacity(bytes.len());
+    let mut not_utf8 = Vec::new();
+    for (index, line) in bytes.split(|b| *b == b'\n').enumerate() {
+        if index > 0 {
+            text.push('\n');
+        }
+        match std::str::from_utf8(line) {
+            Ok(line) => text.push_str(line),
+            Err(error) => {
+                // A header or a comment is known by its first bytes: keep the valid start, so
+                // that `[name]` or `#` still decide what the line is.
+                let valid = &line[..error.valid_up_to()];
+                text.push_str(std::str::from_utf8(valid).unwrap_or_default());
+                not_utf8.push(index + 1);
+            }
+        }
+    }
+    parse_checked(&text, service, &not_utf8)
+}
+
 /// The entries of `service` in one file's text (`None`: not defined here), or the line libpq
 /// would stop at and why.
 pub fn parse(text: &str, service: &str) -> Result<Option<Vec<ServiceEntry>>, (usize, String)> {
+    parse_checked(text, service, &[])
+}
+
+fn parse_checked(
+    text: &str,
+    service: &str,
+    not_utf8: &[usize],
+) -> Result<Option<Vec<ServiceEntry>>, (usize, String)> {
     let mut in_service = false;
     let mut found = false;
     let mut entries: Vec<ServiceEntry> = Vec::new();
     for (index, raw) in text.split('\n').enumerate() {
         let line_no = index + 1;
+        // libpq's lines are C strings: a NUL ends one.
+        let raw = raw.split('\0').next().unwrap_or_default();
         let line = raw.trim_matches(is_c_space);
         if line.is_empty() || line.starts_with('#') {
             continue;
@@ -152,6 +207,17 @@ pub fn parse(text: &str, service: &str) -> Result<Option<Vec<ServiceEntry>>, (us
         if !in_service {
             continue;
         }
+        if not_utf8.contains(&line_no) {
+            return Err((line_no, "is not UTF-8 text".into()));
+        }
+        if line.starts_with("ldap") {
+            return Err((
+                line_no,
+                "an LDAP lookup (a line starting with `ldap`) is not supported: write the \
+                 service's keys in the file"
+                    .into(),
+            ));
+        }
         let Some((key, value)) = line.split_once('=') else {
             return Err((
                 line_no,
@@ -168,8 +234,8 @@ pub fn parse(text: &str, service: &str) -> Result<Option<Vec<ServiceEntry>>, (us
             return Err((
                 line_no,
                 format!(
-                    "syntax error: `{}` is not a libpq connection option (no spaces around `=`)",
-                    key.escape_default()
+                    "syntax error: {} is not a libpq connection option (no spaces around `=`)",
+                    describe_key(key)
                 ),
             ));
         }
@@ -184,6 +250,23 @@ pub fn parse(text: &str, service: &str) -> Result<Option<Vec<ServiceEntry>>, (us
     Ok(found.then_some(entries))
 }
 
+/// An unknown key as an error may show it: quoted when it is a plain word (a misspelt
+/// option), or one with spaces around it; otherwise only its length, because what comes
+/// before an `=` may be a pasted URL with a password in it.
+fn describe_key(key: &str) -> String {
+    let plain = |k: &str| {
+        !k.is_empty() && k.len() <= 40 && k.bytes().all(|b| b.is_ascii_alphanumeric() || b == b'_')
+    };
+    let trimmed = key.trim_matches(is_c_space);
+    if plain(key) {
+        format!("`{key}`")
+    } else if plain(trimmed) {
+        format!("`{}`", key.escape_default())
+    } else {
+        format!("a key of {} characters", key.chars().count())
+    }
+}
+
 /// C's `isspace` in the "C" locale, which libpq uses.
 fn is_c_space(c: char) -> bool {
     matches!(c, ' ' | '\t' | '\n' | '\r' | '\u{b}' | '\u{c}')
@@ -191,21 +274,35 @@ fn is_c_space(c: char) -> bool {
 
 /// Where libpq looks for services: `PGSERVICEFILE`, else `~/.pg_service.conf`; then
 /// `PGSYSCONFDIR/pg_service.conf`, else the compiled-in system directory's.
+///
+/// Set variables are used as they are, even empty, as libpq uses them: an empty
+/// `PGSERVICEFILE` names a file that cannot exist, an empty `PGSYSCONFDIR` the root.
 pub fn search_path(
     service_file: Option<&str>,
     home: Option<&Path>,
     sysconf_dir: Option<&str>,
-) -> Vec<PathBuf> {
+) -> Vec<SearchedFile> {
     let mut files = Vec::new();
     match service_file {
-        Some(file) => files.push(PathBuf::from(file)),
+        Some(file) => files.push(SearchedFile {
+            path: PathBuf::from(file),
+            must_exist: true,
+        }),
         None => {
             if let Some(home) = home {
-                files.push(home.join(".pg_service.conf"));
+                files.push(SearchedFile {
+                    path: home.join(".pg_service.conf"),
+                    must_exist: false,
+                });
             }
         }
     }
-    files.push(Path::new(sysconf_dir.unwrap_or(SYSTEM_SYSCONF_DIR)).join("pg_service.conf"));
+    // libpq writes "%s/pg_service.conf".
+    let dir = sysconf_dir.unwrap_or(SYSTEM_SYSCONF_DIR);
+    files.push(SearchedFile {
+        path: PathBuf::from(format!("{}/pg_service.conf", dir.trim_end_matches('/'))),
+        must_exist: false,
+    });
     files
 }
 
@@ -264,29 +361,147 @@ mod tests {
         let system = dir.path().join("system.conf");
         std::fs::write(&user, "[a]\nport=1\n").unwrap();
         std::fs::write(&system, "[a]\nport=2\n[b]\nport=3\n").unwrap();
+        let may_miss = |path: PathBuf| SearchedFile {
+            path,
+            must_exist: false,
+        };
         let files = [
-            dir.path().join("missing.conf"),
-            user.clone(),
-            system.clone(),
+            may_miss(dir.path().join("missing.conf")),
+            may_miss(user.clone()),
+            may_miss(system.clone()),
         ];
         let a = find("a", &files).unwrap().unwrap();
         assert_eq!((a.file, a.entries[0].value.as_str()), (user, "1"));
         let b = find("b", &files).unwrap().unwrap();
         assert_eq!((b.file, b.entries[0].value.as_str()), (system, "3"));
         assert_eq!(find("c", &files).unwrap(), None);
+        let paths = |files: Vec<SearchedFile>| {
+            files
+                .into_iter()
+                .map(|f| (f.path.display().to_string(), f.must_exist))
+                .collect::<Vec<_>>()
+        };
+        let searched = |service_file, sysconf| {
+            paths(search_path(
+                service_file,
+                Some(Path::new("/home/u")),
+                sysconf,
+            ))
+        };
+        let system = ("/etc/postgresql-common/pg_service.conf".to_owned(), false);
         assert_eq!(
-            search_path(Some("/s.conf"), Some(Path::new("/home/u")), None),
-            [
-                PathBuf::from("/s.conf"),
-                PathBuf::from("/etc/postgresql-common/pg_service.conf")
-            ]
+            searched(Some("/s.conf"), None),
+            [("/s.conf".to_owned(), true), system.clone()]
         );
         assert_eq!(
-            search_path(None, Some(Path::new("/home/u")), Some("/etc/pg")),
+            searched(None, Some("/etc/pg/")),
             [
-                PathBuf::from("/home/u/.pg_service.conf"),
-                PathBuf::from("/etc/pg/pg_service.conf")
+                ("/home/u/.pg_service.conf".to_owned(), false),
+                ("/etc/pg/pg_service.conf".to_owned(), false)
             ]
         );
+        // Set and empty, as libpq takes them: no file, and the root directory.
+        assert_eq!(
+            searched(Some(""), Some("")),
+            [
+                (String::new(), true),
+                ("/pg_service.conf".to_owned(), false)
+            ]
+        );
+    }
+
+    #[test]
+    fn a_file_pgservicefile_names_must_exist_and_the_others_may_be_missing() {
+        let dir = tempfile::tempdir().unwrap();
+        let system = dir.path().join("system.conf");
+        std::fs::write(&system, "[a]\nport=2\n").unwrap();
+        let named = SearchedFile {
+            path: dir.path().join("typo.conf"),
+            must_exist: true,
+        };
+        let system = SearchedFile {
+            path: system,
+            must_exist: false,
+        };
+        let error = find("a", &[named.clone(), system.clone()]).unwrap_err();
+        assert_eq!(error.file, named.path);
+        assert!(error.to_string().contains("not found"), "{error}");
+        let empty = SearchedFile {
+            path: PathBuf::new(),
+            must_exist: true,
+        };
+        assert!(find("a", &[empty, system]).is_err());
+    }
+
+    #[test]
+    fn lines_end_at_nul_and_text_that_is_not_utf8_is_refused_only_where_it_is_read() {
+        let entries = parse_bytes(b"[a]\nport=5433\0junk\n", "a")
+            .unwrap()
+            .unwrap();
+        assert_eq!(keys(&entries), [("port", "5433", 2)]);
+        // Latin-1 in a comment, in a header's comment and in another section: not read.
+        let text = b"# caf\xe9\n[other]\nuser=j\xfcrgen\n[a] # caf\xe9\nport=1\n";
+        let entries = parse_bytes(text, "a").unwrap().unwrap();
+        assert_eq!(keys(&entries), [("port", "1", 5)]);
+        // In the wanted section it would reach the server: refused, naming the line.
+        let (line, message) = parse_bytes(b"[a]\nuser=j\xfcrgen\n", "a").unwrap_err();
+        assert_eq!(line, 2);
+        assert!(message.contains("UTF-8"), "{message}");
+    }
+
+    proptest::proptest! {
+        /// Any bytes and any name: an answer, never a panic; and a line number it names is
+        /// one of the file's.
+        #[test]
+        fn any_file_is_parsed_without_panicking(
+            bytes in proptest::collection::vec(proptest::prelude::any::<u8>(), 0..400),
+            name in "[a-z\\[\\]=# é]{0,6}",
+        ) {
+            if let Err((line, _)) = parse_bytes(&bytes, &name) {
+                let lines = bytes.split(|b| *b == b'\n').count();
+                proptest::prop_assert!(line >= 1 && line <= lines);
+            }
+        }
+
+        /// A section written from known keys and values reads back as written, the first
+        /// value of each key kept, whatever other sections and comments surround it.
+        #[test]
+        fn a_written_section_reads_back(
+            entries in proptest::collection::vec(
+                (proptest::sample::select(vec!["host", "port", "dbname", "user", "sslmode"]),
+                 "[a-zA-Z0-9 =.é#\\[]{0,12}"),
+                0..8,
+            ),
+            before in "(# [a-z]{0,5}\n|\n|\\[x\\]\nhost=h\n){0,3}",
+        ) {
+            let mut text = format!("{before}[svc]\n");
+            for (key, value) in &entries {
+                text.push_str(&format!("{key}={value}\n"));
+            }
+            text.push_str("[after]\nbroken line\n");
+            let read = parse(&text, "svc").unwrap().unwrap();
+            let mut expected: Vec<(&str, String)> = Vec::new();
+            for (key, value) in &entries {
+                if !expected.iter().any(|(k, _)| k == key) {
+                    // The line's end is trimmed; what follows `=` is kept as it is.
+                    expected.push((key, value.trim_end_matches(is_c_space).to_owned()));
+                }
+            }
+            let got: Vec<(&str, String)> =
+                read.iter().map(|e| (e.key.as_str(), e.value.clone())).collect();
+            proptest::prop_assert_eq!(got, expected);
+        }
+    }
+
+    #[test]
+    fn an_unknown_key_is_shown_only_when_it_is_a_plain_word() {
+        let refused = |text: &str| parse(text, "app").unwrap_err().1;
+        assert!(refused("[app]\nsurprise=1\n").contains("`surprise`"));
+        assert!(refused("[app]\nhost =db\n").contains("`host `"));
+        let pasted = refused("[app]\npostgresql://app:hunter2@db/x?sslmode=require\n");
+        assert!(!pasted.contains("hunter2"), "{pasted}");
+        assert!(pasted.contains("a key of 37 characters"), "{pasted}");
+        let ldap = refused("[app]\nldap://ldap.example/dc=x?uri?one?(cn=app)\n");
+        assert!(ldap.contains("LDAP"), "{ldap}");
     }
 }

@@ -33,18 +33,20 @@ pub(super) fn service_layer(
     if merged.kind.as_ref().map(|k| k.0) != Some(DbKind::Postgres) {
         return Ok(None);
     }
+    // libpq's variables count when set, even empty (`PGSERVICE=` asks for the service ``,
+    // which psql reports as not found); the target's own setting is ours.
     let Some(name) = merged
         .service
         .as_ref()
         .map(|s| s.0.clone())
-        .or_else(|| env.non_empty("PGSERVICE"))
+        .or_else(|| env.var("PGSERVICE"))
     else {
         return Ok(None);
     };
     let files = service_file::search_path(
-        env.non_empty("PGSERVICEFILE").as_deref(),
+        env.var("PGSERVICEFILE").as_deref(),
         env.home_dir().as_deref(),
-        env.non_empty("PGSYSCONFDIR").as_deref(),
+        env.var("PGSYSCONFDIR").as_deref(),
     );
     let service = service_file::find(&name, &files)
         .map_err(|e| SettingsError::File {
@@ -61,7 +63,7 @@ pub(super) fn service_layer(
                 super::values::describe_text(&name),
                 files
                     .iter()
-                    .map(|f| f.display().to_string())
+                    .map(|f| f.path.display().to_string())
                     .collect::<Vec<_>>()
                     .join(", ")
             ),

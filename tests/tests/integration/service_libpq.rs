@@ -8,9 +8,19 @@
 use tests::bin::{ConfigDir, run};
 use tests::pg::{PgCluster, cluster};
 
-/// (user file, system file) for the service `s`, on `pg`: `{a}` and `{b}` stand for a
-/// section body that connects as `svc_a` / `svc_b`.
-fn cases(pg: &PgCluster) -> Vec<(&'static str, String, String)> {
+/// One way of writing the service `s`.
+struct Case {
+    name: &'static str,
+    /// `PGSERVICEFILE`'s text; `None`: it names a file that does not exist.
+    user_file: Option<String>,
+    system_file: String,
+    /// Variables set beyond the usual ones (an empty value is set, empty).
+    env: &'static [(&'static str, &'static str)],
+}
+
+/// The cases for the service `s`, on `pg`: `{a}` and `{b}` stand for a section body that
+/// connects as `svc_a` / `svc_b`.
+fn cases(pg: &PgCluster) -> Vec<Case> {
     let body = |who: &str| {
         format!(
             "host=127.0.0.1\nport={}\ndbname={who}\nuser={who}\n",
@@ -18,7 +28,8 @@ fn cases(pg: &PgCluster) -> Vec<(&'static str, String, String)> {
         )
     };
     let (a, b) = (body("svc_a"), body("svc_b"));
-    vec![
+    // (name, user file, system file)
+    let written = vec![
         (
             "the user file wins",
             format!("[s]\n{a}"),
@@ -83,7 +94,38 @@ fn cases(pg: &PgCluster) -> Vec<(&'static str, String, String)> {
             format!("[s]\n{a}[t]\nbroken\n"),
             String::new(),
         ),
-    ]
+    ];
+    let mut cases: Vec<Case> = written
+        .into_iter()
+        .map(|(name, user_file, system_file)| Case {
+            name,
+            user_file: Some(user_file),
+            system_file,
+            env: &[],
+        })
+        .collect();
+    cases.extend([
+        // libpq reads a named PGSERVICEFILE or fails; only ~/.pg_service.conf may be missing.
+        Case {
+            name: "PGSERVICEFILE names a file that does not exist",
+            user_file: None,
+            system_file: format!("[s]\n{b}"),
+            env: &[],
+        },
+        Case {
+            name: "PGSERVICEFILE set and empty",
+            user_file: Some(format!("[s]\n{a}")),
+            system_file: format!("[s]\n{b}"),
+            env: &[("PGSERVICEFILE", "")],
+        },
+        Case {
+            name: "an ldap line",
+            user_file: Some(format!("[s]\nldap://localhost:1/x\n{a}")),
+            system_file: String::new(),
+            env: &[],
+        },
+    ]);
+    cases
 }
 
 fn psql_user(pg: &PgCluster, env: &[(&str, String)]) -> Option<String> {
@@ -134,18 +176,31 @@ async fn dbcore_reads_a_service_exactly_as_psql_does() {
     );
 
     let mut outcomes = Vec::new();
-    for (case, user_file, system_file) in cases(pg) {
+    for Case {
+        name: case,
+        user_file,
+        system_file,
+        env: overrides,
+    } in cases(pg)
+    {
         let user = home.path().join("user.conf");
         let sysconf = home.path().join("sysconf");
         std::fs::create_dir_all(&sysconf).unwrap();
-        std::fs::write(&user, &user_file).unwrap();
+        match user_file {
+            Some(text) => std::fs::write(&user, text).unwrap(),
+            None => drop(std::fs::remove_file(&user)),
+        }
         std::fs::write(sysconf.join("pg_service.conf"), &system_file).unwrap();
-        let env = [
+        let mut env = vec![
             ("PGSERVICEFILE", user.display().to_string()),
             ("PGSYSCONFDIR", sysconf.display().to_string()),
             ("PGPASSFILE", pgpass.display().to_string()),
             ("HOME", home.path().display().to_string()),
         ];
+        for (key, value) in overrides {
+            env.retain(|(k, _)| k != key);
+            env.push((key, (*value).to_owned()));
+        }
         let libpq = psql_user(pg, &env);
         let env_refs: Vec<(&str, &str)> = env.iter().map(|(k, v)| (*k, v.as_str())).collect();
         let ping = run(
