@@ -17,9 +17,10 @@
 //! the credential it has, with a warning naming the source, and is tried again with backoff
 //! (as is a new password the server does not accept yet: the file can be rewritten before
 //! `ALTER ROLE` has run). Only the files of the sources up to the one that supplied the
-//! credential in the pool are acted on: a later source cannot win while that one answers,
-//! and a resolution that falls through to a later source (the file has nothing usable at that
-//! moment) is not installed either.
+//! credential in the pool are acted on, and only those sources are asked again (that one
+//! included when it reads a file): a later source cannot win while that one answers, nor on
+//! a file's bad moment, and a Vault that supplied the pool's credential is not asked for a new
+//! lease because an earlier source's file was edited.
 
 use std::path::PathBuf;
 use std::sync::Arc;

@@ -287,21 +287,24 @@ impl Leases {
         files::files_of(&self.chain, &self.identity)
     }
 
-    /// Why a credential resolved after a file changed must not replace the pool's: it comes
-    /// from a source later in the chain than the one that supplied the pool's, which means
-    /// that source's file has nothing usable now (empty, unreadable, caught half-written) —
-    /// the pool keeps its credential rather than fall through on a file's bad moment.
-    fn falls_past_the_current_source(&self, credential: &Credential) -> Option<String> {
-        let names = self.chain.source_names();
-        let current = self.current_source()?;
-        let position = |name: &str| names.iter().position(|n| *n == name);
-        match (position(&current), position(&credential.source)) {
-            (Some(now), Some(new)) if new > now => Some(format!(
-                "source `{current}` has no credential now (only the later `{}` has)",
-                credential.source
-            )),
-            _ => None,
-        }
+    /// What a file change is resolved through: the sources before the one that supplied the
+    /// pool's credential, and that one too when it reads a file. A later source cannot win
+    /// while that one answers, and must not on a file's bad moment (empty, unreadable, caught
+    /// half-written): the pool keeps its credential. A source that reads no file (Vault) has
+    /// nothing new to say because a file changed; asked anyway, it would issue a new lease
+    /// and a new database user for every edit of an earlier source's file. The flag: whether
+    /// the current source is asked (when it is not, nothing found means nothing changed).
+    fn sources_for_a_file_change(&self) -> (CredentialChain, bool) {
+        let sources = self.chain.sources();
+        let Some(current) = self.current_source() else {
+            return (CredentialChain::new(sources.to_vec()), true);
+        };
+        let Some(at) = sources.iter().position(|s| s.name() == current) else {
+            return (CredentialChain::new(sources.to_vec()), true);
+        };
+        let reads_a_file = !sources[at].watched_files(&self.identity).is_empty();
+        let end = if reads_a_file { at + 1 } else { at };
+        (CredentialChain::new(sources[..end].to_vec()), reads_a_file)
     }
 
     /// The name of the source the pool's credential came from, if it has one.
@@ -314,21 +317,28 @@ impl Leases {
     async fn rotate_now(&self, trigger: RotationTrigger) -> Result<bool, String> {
         let sent = Instant::now();
         let hosts = self.hosts.get().map_or(&[][..], Vec::as_slice);
-        let resolution = self.chain.resolve_hosts(&self.identity, hosts).await;
+        let (resolution, current_asked) = match trigger {
+            RotationTrigger::Lease => (self.chain.resolve_hosts(&self.identity, hosts).await, true),
+            RotationTrigger::FileChanged => {
+                let (chain, current_asked) = self.sources_for_a_file_change();
+                (
+                    chain.resolve_hosts(&self.identity, hosts).await,
+                    current_asked,
+                )
+            }
+        };
         crate::health::record_resolution(&self.identity.name, &resolution.attempts);
         if let Some(error) = resolution.error {
             return Err(error.to_string());
         }
         let summary = resolution.summary();
         let (Some(credential), Some(issuer)) = (resolution.credential, resolution.issuer) else {
+            if !current_asked {
+                // An earlier source's file changed and still has nothing for this target.
+                return Ok(false);
+            }
             return Err(format!("no source has a credential now ({summary})"));
         };
-        if trigger == RotationTrigger::FileChanged
-            && let Some(reason) = self.falls_past_the_current_source(&credential)
-        {
-            give_back(&credential, &issuer).await;
-            return Err(reason);
-        }
         if trigger == RotationTrigger::FileChanged
             && self
                 .current

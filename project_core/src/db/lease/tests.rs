@@ -1055,3 +1055,42 @@ async fn an_empty_file_does_not_fall_through_to_a_later_source() {
     assert_eq!(*sink.installed.lock().unwrap(), ["second"]);
     watch.abort();
 }
+
+/// An edit of an earlier source's file that still has nothing for the target does not ask
+/// the Vault that supplied the pool's credential for a new lease (one new database user per
+/// edit), and a line for the target there does win over the lease.
+#[tokio::test]
+async fn an_edited_earlier_file_does_not_make_vault_issue_a_lease() {
+    use std::os::unix::fs::PermissionsExt as _;
+    let dir = tempfile::tempdir().unwrap();
+    let file = dir.path().join("pgpass");
+    let write = |line: &str| {
+        std::fs::write(&file, line).unwrap();
+        std::fs::set_permissions(&file, std::fs::Permissions::from_mode(0o600)).unwrap();
+    };
+    write("otherhost:*:*:someone:x\n");
+    let env: Arc<dyn domain::Env> =
+        Arc::new(domain::MapEnv::new().with("PROD_PGPASS", file.to_str().unwrap()));
+    let vault = FakeVault::new(60_000, 600_000, 0);
+    let chain = CredentialChain::new(vec![
+        Arc::new(adapters::credentials::PgpassSource::new("PROD", env)),
+        vault.clone(),
+    ]);
+    let (leases, sink, watch) = watched(chain).await;
+    assert_eq!(leases.current_source().as_deref(), Some("vault"));
+    assert_eq!(vault.leases.lock().unwrap().len(), 1);
+    write("otherhost:*:*:someone:y\n# edited\n");
+    tokio::time::sleep(Duration::from_millis(150)).await;
+    assert_eq!(
+        vault.leases.lock().unwrap().len(),
+        1,
+        "no lease for an edit"
+    );
+    assert!(sink.installed.lock().unwrap().is_empty());
+    assert_eq!(leases.rotations(), 0);
+    write("*:*:*:app:from-pgpass\n");
+    tokio::time::sleep(Duration::from_millis(150)).await;
+    assert_eq!(*sink.installed.lock().unwrap(), ["from-pgpass"]);
+    assert_eq!(vault.leases.lock().unwrap().len(), 1);
+    watch.abort();
+}
