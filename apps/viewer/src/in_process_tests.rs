@@ -343,3 +343,31 @@ async fn the_target_list_shows_each_target_in_its_own_row_whatever_its_server_do
     );
     drop((refusing, silent));
 }
+
+/// A value that is not UTF-8 text is shown in hex, never as NULL; NULL and the empty string
+/// stay what they are.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn bytes_that_are_not_text_are_shown_in_hex_and_only_null_as_null() {
+    let server = server().await;
+    let db = server._dir.path().join("lite.sqlite3");
+    let pool =
+        sqlx::SqlitePool::connect_with(sqlx::sqlite::SqliteConnectOptions::new().filename(&db))
+            .await
+            .unwrap();
+    sqlx::raw_sql("create table blobs (id integer primary key, b blob); insert into blobs values (1, x'ff00'), (2, ''), (3, null);")
+        .execute(&pool)
+        .await
+        .unwrap();
+    pool.close().await;
+    let addr = server.addr;
+    let page = tokio::task::spawn_blocking(move || {
+        let cookie = session(addr);
+        let (status, page) = get(addr, b"/t/lite/main/blobs/rows", &cookie);
+        assert_eq!(status, 200, "{page}");
+        page
+    })
+    .await
+    .unwrap();
+    assert!(page.contains("\\xff00"), "{page}");
+    assert_eq!(page.matches("class=\"null\"").count(), 1, "{page}");
+}

@@ -267,7 +267,11 @@ pub(crate) async fn fetch(
             rows.iter()
                 .map(|row| {
                     (0..row.len())
-                        .map(|i| row.try_get::<Option<String>, _>(i).ok().flatten())
+                        .map(|i| {
+                            shown_value(row.try_get::<Option<String>, _>(i), || {
+                                row.try_get::<Option<Vec<u8>>, _>(i)
+                            })
+                        })
                         .collect()
                 })
                 .collect()
@@ -276,6 +280,29 @@ pub(crate) async fn fetch(
     tokio::time::timeout(QUERY_TIMEOUT, work)
         .await
         .context("the query took longer than 5 s")?
+}
+
+/// A value as the page shows it: `None` only for SQL NULL. A value the driver cannot hand
+/// over as text (bytes that are not UTF-8: a SQLite blob, MySQL binary data cast to `char`) is
+/// shown in hex as psql shows `bytea` (`\x…`), never as NULL.
+fn shown_value(
+    text: Result<Option<String>, sqlx::Error>,
+    bytes: impl FnOnce() -> Result<Option<Vec<u8>>, sqlx::Error>,
+) -> Option<String> {
+    match text {
+        Ok(text) => text,
+        Err(_) => Some(match bytes() {
+            Ok(Some(bytes)) => {
+                let mut hex = String::with_capacity(2 + 2 * bytes.len());
+                hex.push_str("\\x");
+                for byte in bytes {
+                    let _ = write!(hex, "{byte:02x}");
+                }
+                hex
+            }
+            _ => "(a value that cannot be shown as text)".to_owned(),
+        }),
+    }
 }
 
 #[cfg(test)]
