@@ -12,13 +12,14 @@
 //! error class, a trigger or a direction: fixed words and configured names, never a secret, a
 //! user, a path or a lease id. The names and labels are listed in [`METRICS`] (and the README).
 
-use std::sync::{Arc, Mutex, Weak};
 use std::time::{Duration, SystemTime, UNIX_EPOCH};
 
-use adapters::database::DbPool;
 use domain::{Attempt, ConnectErrorKind};
 
-use crate::db::lease::Leases;
+mod gauges;
+
+pub use gauges::{PoolStats, sample};
+pub(crate) use gauges::{Probe, Waiting, pool_stats, register};
 
 /// Every metric dbcore records: name, type, labels, meaning (the README's table).
 pub const METRICS: &[(&str, &str, &str, &str)] = &[
@@ -70,7 +71,7 @@ pub const METRICS: &[(&str, &str, &str, &str)] = &[
         LEASE_SECONDS_LEFT,
         "gauge",
         "target, source",
-        "seconds until the lease in use is assumed to end",
+        "seconds until the lease in use is assumed to end (NaN once no lease of that source is in use)",
     ),
     (
         LAST_REFRESH,
@@ -198,98 +199,13 @@ pub(crate) fn record_acquire(target: &str, took: Duration) {
     metrics::histogram!(ACQUIRE_SECONDS, "target" => target.to_owned()).record(took);
 }
 
-/// What [`sample`] reads of one open connection.
-pub(crate) struct Probe {
-    pub target: String,
-    pub pool: DbPool,
-    pub waiting: Arc<std::sync::atomic::AtomicUsize>,
-    pub leases: Arc<Leases>,
-}
-
-/// The open connections, for [`sample`]; a connection that is dropped leaves by itself.
-static PROBES: Mutex<Vec<Weak<Probe>>> = Mutex::new(Vec::new());
-
-/// Lists `probe` for sampling for as long as it lives.
-pub(crate) fn register(probe: &Arc<Probe>) {
-    let mut probes = PROBES.lock().unwrap_or_else(|p| p.into_inner());
-    probes.retain(|p| p.strong_count() > 0);
-    probes.push(Arc::downgrade(probe));
-}
-
-/// Sets the gauges of every open connection (pool sizes, waiting acquirers, seconds left on
-/// leases) from their state now; an endpoint calls it before rendering a scrape.
-pub async fn sample() {
-    let live: Vec<Arc<Probe>> = {
-        let mut probes = PROBES.lock().unwrap_or_else(|p| p.into_inner());
-        probes.retain(|p| p.strong_count() > 0);
-        probes.iter().filter_map(Weak::upgrade).collect()
-    };
-    for probe in live {
-        let stats = pool_stats(&probe.pool, &probe.waiting);
-        let target = probe.target.clone();
-        metrics::gauge!(POOL_CONNECTIONS, "target" => target.clone()).set(stats.size);
-        metrics::gauge!(POOL_IDLE, "target" => target.clone()).set(stats.idle as f64);
-        metrics::gauge!(POOL_MAX, "target" => target.clone()).set(stats.max);
-        metrics::gauge!(POOL_WAITING, "target" => target.clone()).set(stats.waiting as f64);
-        if let Some(lease) = probe.leases.status().await
-            && let Some(left) = lease.expires_in
-        {
-            metrics::gauge!(LEASE_SECONDS_LEFT, "target" => target, "source" => lease.source)
-                .set(left.as_secs_f64());
-        }
-    }
-}
-
-/// Counts a caller as waiting for a connection while it lives.
-pub(crate) struct Waiting<'a>(&'a std::sync::atomic::AtomicUsize);
-
-impl<'a> Waiting<'a> {
-    pub(crate) fn enter(count: &'a std::sync::atomic::AtomicUsize) -> Self {
-        count.fetch_add(1, std::sync::atomic::Ordering::SeqCst);
-        Waiting(count)
-    }
-}
-
-impl Drop for Waiting<'_> {
-    fn drop(&mut self) {
-        self.0.fetch_sub(1, std::sync::atomic::Ordering::SeqCst);
-    }
-}
-
-/// A pool's state now (for operators: `dbcore-viewer`, metrics).
-#[derive(Debug, Clone, Copy, PartialEq, Eq, serde::Serialize)]
-pub struct PoolStats {
-    /// Connections the pool holds, idle or in use.
-    pub size: u32,
-    pub idle: usize,
-    /// The most it may hold.
-    pub max: u32,
-    /// Callers of `session()` and the scopes waiting for a connection now (a direct
-    /// `pool().acquire()` is sqlx's own and is not counted).
-    pub waiting: usize,
-}
-
-pub(crate) fn pool_stats(pool: &DbPool, waiting: &std::sync::atomic::AtomicUsize) -> PoolStats {
-    let (size, idle, max) = match pool {
-        DbPool::Postgres(p) => (p.size(), p.num_idle(), p.options().get_max_connections()),
-        DbPool::MySql(p) => (p.size(), p.num_idle(), p.options().get_max_connections()),
-        DbPool::Sqlite(p) => (p.size(), p.num_idle(), p.options().get_max_connections()),
-    };
-    PoolStats {
-        size,
-        idle,
-        max,
-        waiting: waiting.load(std::sync::atomic::Ordering::SeqCst),
-    }
-}
-
 #[cfg(test)]
 mod tests {
     use super::*;
 
     #[test]
     fn the_readme_lists_every_metric_with_its_type_and_labels() {
-        let readme = include_str!("../../README.md");
+        let readme = include_str!("../../../README.md");
         for (name, kind, labels, _) in METRICS {
             let row = format!("| `{name}` | {kind} | {labels} |");
             assert!(readme.contains(&row), "README lacks {row}");
