@@ -163,6 +163,8 @@ mod tests {
         let recorder = metrics_exporter_prometheus::PrometheusBuilder::new().build_recorder();
         let handle = recorder.handle();
         let last = Mutex::new(Vec::new());
+        let has =
+            |text: &str, series: &str| assert!(text.contains(series), "{series} not in\n{text}");
         let stats = |size| PoolStats {
             size,
             idle: 1,
@@ -181,30 +183,21 @@ mod tests {
             );
         });
         let text = handle.render();
-        assert!(
-            text.contains(r#"dbcore_lease_expiry_seconds{target="a",source="vault"} 1800"#),
-            "{text}"
+        has(
+            &text,
+            r#"dbcore_lease_expiry_seconds{target="a",source="vault"} 1800"#,
         );
-        assert!(
-            text.contains(r#"dbcore_pool_connections{target="b"} 2"#),
-            "{text}"
-        );
+        has(&text, r#"dbcore_pool_connections{target="b"} 2"#);
         // `a` falls back to a static credential; `b` is closed.
         metrics::with_local_recorder(&recorder, || {
             set_gauges(vec![sampled("a", 3, None)], &last);
         });
         let text = handle.render();
-        assert!(
-            text.contains(r#"dbcore_lease_expiry_seconds{target="a",source="vault"} NaN"#),
-            "{text}"
+        has(
+            &text,
+            r#"dbcore_lease_expiry_seconds{target="a",source="vault"} NaN"#,
         );
-        assert!(
-            text.contains(r#"dbcore_pool_connections{target="b"} 0"#),
-            "{text}"
-        );
-        assert!(
-            text.contains(r#"dbcore_pool_connections{target="a"} 3"#),
-            "{text}"
-        );
+        has(&text, r#"dbcore_pool_connections{target="b"} 0"#);
+        has(&text, r#"dbcore_pool_connections{target="a"} 3"#);
     }
 }

@@ -1002,17 +1002,24 @@ async fn a_changed_password_file_is_installed_once_and_an_unusable_one_never() {
     watch.abort();
 }
 
+/// A pgpass file in `dir`, and a way to rewrite it private (0600), as the source requires.
+fn private_pgpass(dir: &std::path::Path) -> (std::path::PathBuf, impl Fn(&str)) {
+    use std::os::unix::fs::PermissionsExt as _;
+    let file = dir.join("pgpass");
+    let path = file.clone();
+    let write = move |text: &str| {
+        std::fs::write(&path, text).unwrap();
+        std::fs::set_permissions(&path, std::fs::Permissions::from_mode(0o600)).unwrap();
+    };
+    (file, write)
+}
+
 /// The same watch on `~/.pgpass` (and so on any source that names its files): an edited line
 /// reaches the pool.
 #[tokio::test]
 async fn an_edited_pgpass_file_reaches_the_pool() {
-    use std::os::unix::fs::PermissionsExt as _;
     let dir = tempfile::tempdir().unwrap();
-    let file = dir.path().join("pgpass");
-    let write = |line: &str| {
-        std::fs::write(&file, line).unwrap();
-        std::fs::set_permissions(&file, std::fs::Permissions::from_mode(0o600)).unwrap();
-    };
+    let (file, write) = private_pgpass(dir.path());
     write("*:*:*:app:first\n");
     let env: Arc<dyn domain::Env> =
         Arc::new(domain::MapEnv::new().with("PROD_PGPASS", file.to_str().unwrap()));
@@ -1061,13 +1068,8 @@ async fn an_empty_file_does_not_fall_through_to_a_later_source() {
 /// edit), and a line for the target there does win over the lease.
 #[tokio::test]
 async fn an_edited_earlier_file_does_not_make_vault_issue_a_lease() {
-    use std::os::unix::fs::PermissionsExt as _;
     let dir = tempfile::tempdir().unwrap();
-    let file = dir.path().join("pgpass");
-    let write = |line: &str| {
-        std::fs::write(&file, line).unwrap();
-        std::fs::set_permissions(&file, std::fs::Permissions::from_mode(0o600)).unwrap();
-    };
+    let (file, write) = private_pgpass(dir.path());
     write("otherhost:*:*:someone:x\n");
     let env: Arc<dyn domain::Env> =
         Arc::new(domain::MapEnv::new().with("PROD_PGPASS", file.to_str().unwrap()));
