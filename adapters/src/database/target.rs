@@ -41,13 +41,17 @@ impl SqlxTarget {
         &self,
         pool: &sqlx::Pool<DB>,
         options: <DB::Connection as Connection>::Options,
-        probe_timeout: std::time::Duration,
+        credential: &Credential,
+        (probe_timeout, address): (std::time::Duration, String),
         describe: impl Fn(&sqlx::Error) -> ConnectError,
-        unanswered: impl FnOnce() -> ConnectError,
     ) -> Result<(), ConnectError> {
         let started = std::time::Instant::now();
         let probe = match tokio::time::timeout(probe_timeout, options.connect()).await {
-            Err(_) => return Err(unanswered()),
+            Err(_) => {
+                let unanswered =
+                    super::no_answer(&self.spec, Some(credential), address, probe_timeout);
+                return Err(unanswered);
+            }
             Ok(connected) => connected.map_err(|e| describe(&e))?,
         };
         let proved = started.elapsed();
@@ -91,26 +95,21 @@ impl ConnectionTarget for SqlxTarget {
         match pool {
             DbPool::Postgres(pool) => {
                 let options = postgres::connect_options(spec, given)?;
-                let timeout = postgres::probe_timeout(spec, given);
-                self.swap_in(
-                    pool,
-                    options,
-                    timeout,
-                    |e| postgres::connect_error(spec, given, e),
-                    || super::no_answer(spec, given, postgres::address(spec), timeout),
-                )
+                let limit = (
+                    postgres::probe_timeout(spec, given),
+                    postgres::address(spec),
+                );
+                self.swap_in(pool, options, credential, limit, |e| {
+                    postgres::connect_error(spec, given, e)
+                })
                 .await
             }
             DbPool::MySql(pool) => {
                 let options = mysql::connect_options(spec, given)?;
-                let timeout = mysql::probe_timeout(spec);
-                self.swap_in(
-                    pool,
-                    options,
-                    timeout,
-                    |e| mysql::connect_error(spec, given, e),
-                    || super::no_answer(spec, given, mysql::address(spec), timeout),
-                )
+                let limit = (mysql::probe_timeout(spec), mysql::address(spec));
+                self.swap_in(pool, options, credential, limit, |e| {
+                    mysql::connect_error(spec, given, e)
+                })
                 .await
             }
             // SQLite has no credential to swap.
